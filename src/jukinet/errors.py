@@ -1,0 +1,320 @@
+"""The whole jukinet error hierarchy.
+
+Every error jukinet raises on purpose is a :class:`JukinetError`. The families:
+
+* :class:`ValidationError` (also a :class:`ValueError`): a value is malformed.
+  Its subclasses follow python-stdnum's shape: :class:`InvalidFormat`,
+  :class:`InvalidLength`, :class:`InvalidChecksum`, :class:`InvalidComponent`.
+* :class:`PolicyError`: the law does not permit what was asked (別表, 30条の9 …).
+* :class:`ProcedureError`: the step is not allowed in the current state, or too late.
+* :class:`IntegrityViolation`: a message or log fails a signature, sequence or
+  hash-chain check.
+* :class:`CardError`: the resident card refuses (wrong PIN, locked, suspended …).
+* :class:`StorageError`: the storage layer failed, with PEP 249's names.
+
+Messages say what was wrong and what was expected; they never echo secrets such
+as PINs or keys.
+
+>>> from jukinet.errors import InvalidChecksum, ValidationError
+>>> err = InvalidChecksum(field="resident code", expected="check digit 3")
+>>> isinstance(err, ValidationError) and isinstance(err, ValueError)
+True
+>>> str(err)
+"resident code: the number's checksum or check digit is invalid (expected check digit 3)"
+
+This module imports nothing else of jukinet.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadSignature",
+    "CardError",
+    "CardExpired",
+    "CardLocked",
+    "CardRevoked",
+    "CardSuspended",
+    "DataError",
+    "DatabaseError",
+    "DeadlinePassed",
+    "IntegrityError",
+    "IntegrityViolation",
+    "InterfaceError",
+    "InternalError",
+    "InvalidChecksum",
+    "InvalidComponent",
+    "InvalidFormat",
+    "InvalidLength",
+    "InvalidState",
+    "JukinetError",
+    "Misaddressed",
+    "NotFound",
+    "NotPermitted",
+    "NotSupportedError",
+    "OperationalError",
+    "PolicyError",
+    "ProcedureError",
+    "ProgrammingError",
+    "ReplayDetected",
+    "SchemaVersionMismatch",
+    "SequenceGap",
+    "StorageError",
+    "TamperingDetected",
+    "UnknownSender",
+    "ValidationError",
+    "WrongPin",
+]
+
+
+class JukinetError(Exception):
+    """Root of every error jukinet raises on purpose.
+
+    Each class carries a class-level :attr:`message` (python-stdnum's shape).
+    An instance may replace it, name the ``field`` concerned and say what was
+    ``expected``; ``str()`` joins the three.
+    """
+
+    message: str = "jukinet error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        if message is not None:
+            self.message = message
+        self.field = field
+        self.expected = expected
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.field:
+            text = f"{self.field}: {text}"
+        if self.expected:
+            text = f"{text} (expected {self.expected})"
+        return text
+
+
+# --- validation (stdnum's names) -------------------------------------------
+
+
+class ValidationError(JukinetError, ValueError):
+    """A value is not valid. Also a :class:`ValueError`."""
+
+    message = "the value is not valid"
+
+
+class InvalidFormat(ValidationError):
+    """Something is wrong with the format of the value."""
+
+    message = "the value has an invalid format"
+
+
+class InvalidLength(InvalidFormat):
+    """The value has the wrong length."""
+
+    message = "the value has an invalid length"
+
+
+class InvalidChecksum(InvalidFormat):
+    """The check digit does not match the rest of the number."""
+
+    message = "the number's checksum or check digit is invalid"
+
+
+class InvalidComponent(InvalidFormat):
+    """A well-formed part of the value names something that does not exist."""
+
+    message = "one of the parts of the value is invalid or unknown"
+
+
+# --- policy ----------------------------------------------------------------
+
+
+class PolicyError(JukinetError):
+    """The law does not permit what was asked."""
+
+    message = "not permitted by law"
+
+
+class NotPermitted(PolicyError):
+    """A recipient asked for something its 別表 row does not allow."""
+
+    message = "the request is not permitted for this recipient and task"
+
+
+# --- procedure -------------------------------------------------------------
+
+
+class ProcedureError(JukinetError):
+    """A procedure was asked for in a state or at a time that does not allow it."""
+
+    message = "the procedure is not allowed now"
+
+
+class InvalidState(ProcedureError):
+    """The record or object is in the wrong state for this step."""
+
+    message = "the record is in the wrong state for this step"
+
+
+class DeadlinePassed(ProcedureError):
+    """A time limit set by law has passed."""
+
+    message = "the time limit for this step has passed"
+
+
+class NotFound(ProcedureError):
+    """The record, resident or object asked for does not exist."""
+
+    message = "no such record"
+
+
+# --- integrity -------------------------------------------------------------
+
+
+class IntegrityViolation(JukinetError):
+    """A message or a log fails an integrity check; nothing was changed."""
+
+    message = "integrity check failed"
+
+
+class BadSignature(IntegrityViolation):
+    """A signature does not verify against the sender's trusted key."""
+
+    message = "the signature does not verify"
+
+
+class UnknownSender(IntegrityViolation):
+    """The sender is not in the receiver's trust store."""
+
+    message = "the sender is not trusted"
+
+
+class Misaddressed(IntegrityViolation):
+    """The message is not for this node, or this sender may not send it here."""
+
+    message = "the message is not addressed to this node or not allowed on this link"
+
+
+class ReplayDetected(IntegrityViolation):
+    """A message or request was seen before and is refused as a replay."""
+
+    message = "the message was already received"
+
+
+class SequenceGap(IntegrityViolation):
+    """A sequence number skipped ahead: earlier messages are missing."""
+
+    message = "messages are missing before this one"
+
+
+class TamperingDetected(IntegrityViolation):
+    """A hash-chained log or stored copy was changed, removed or reordered."""
+
+    message = "stored data was altered"
+
+
+# --- card ------------------------------------------------------------------
+
+
+class CardError(JukinetError):
+    """The resident card refuses the operation."""
+
+    message = "the card refuses the operation"
+
+
+class WrongPin(CardError):
+    """The PIN entered is wrong. The PIN itself is never echoed."""
+
+    message = "the PIN is wrong"
+
+
+class CardLocked(CardError):
+    """Too many wrong PINs: the card is locked until reset at the counter."""
+
+    message = "the card is locked"
+
+
+class CardSuspended(CardError):
+    """The card was reported lost and is suspended (一時停止)."""
+
+    message = "the card is suspended"
+
+
+class CardExpired(CardError):
+    """The card's validity period has ended."""
+
+    message = "the card has expired"
+
+
+class CardRevoked(CardError):
+    """The card lost its effect (廃止 / 失効)."""
+
+    message = "the card is no longer valid"
+
+
+# --- storage (PEP 249's names) ---------------------------------------------
+
+
+class StorageError(JukinetError):
+    """The storage layer failed (PEP 249 ``Error``)."""
+
+    message = "storage error"
+
+
+class InterfaceError(StorageError):
+    """The storage interface itself was misused (PEP 249)."""
+
+    message = "storage interface error"
+
+
+class DatabaseError(StorageError):
+    """The database reported an error (PEP 249)."""
+
+    message = "database error"
+
+
+class DataError(DatabaseError):
+    """A value does not fit the stored column (PEP 249)."""
+
+    message = "the value does not fit the stored field"
+
+
+class OperationalError(DatabaseError):
+    """The database is unreachable, busy or otherwise not operating (PEP 249)."""
+
+    message = "the database is not operating"
+
+
+class IntegrityError(DatabaseError):
+    """A uniqueness or reference constraint refused the write (PEP 249)."""
+
+    message = "the write breaks a storage constraint"
+
+
+class InternalError(DatabaseError):
+    """The database is in an inconsistent internal state (PEP 249)."""
+
+    message = "internal database error"
+
+
+class ProgrammingError(DatabaseError):
+    """The stored schema or the call does not fit (PEP 249)."""
+
+    message = "storage programming error"
+
+
+class SchemaVersionMismatch(ProgrammingError):
+    """The database schema version differs from the one this code expects."""
+
+    message = "the database schema version differs from this code's"
+
+
+class NotSupportedError(DatabaseError):
+    """The adapter does not support the operation (PEP 249)."""
+
+    message = "the operation is not supported by this storage"
