@@ -34,6 +34,7 @@ __all__ = [
     "CardLocked",
     "CardRevoked",
     "CardSuspended",
+    "CodePoolExhausted",
     "DataError",
     "DatabaseError",
     "DeadlinePassed",
@@ -165,6 +166,12 @@ class DeadlinePassed(ProcedureError):
     """A time limit set by law has passed."""
 
     message = "the time limit for this step has passed"
+
+
+class CodePoolExhausted(ProcedureError):
+    """No unused resident code is left to draw (住基法30条の2, 30条の3)."""
+
+    message = "no unused resident code is left to draw"
 
 
 class NotFound(ProcedureError):

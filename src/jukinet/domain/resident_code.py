@@ -34,7 +34,7 @@ from collections.abc import Container
 import attrs
 
 from jukinet.domain._digits import fold_digits, require_digits
-from jukinet.errors import InvalidChecksum, JukinetError, ValidationError
+from jukinet.errors import CodePoolExhausted, InvalidChecksum, ValidationError
 
 __all__ = [
     "LENGTH",
@@ -104,7 +104,7 @@ def is_valid(number: object) -> bool:
     return True
 
 
-def format(number: str) -> str:  # noqa: A001 - python-stdnum's name
+def format(number: str) -> str:
     """Group the digits for display as ``NNNN-NNNN-NNN``.
 
     >>> format('１２３４５６７８９０３')
@@ -151,12 +151,6 @@ class ResidentCode:
         return format(self.value)
 
 
-class CodeSpaceExhausted(JukinetError):
-    """No unused code was found within the allowed number of draws."""
-
-    message = "no unused resident code could be drawn"
-
-
 def generate(
     rng: random.Random,
     *,
@@ -180,4 +174,4 @@ def generate(
         code = ResidentCode(body + calc_check_digit(body))
         if code not in used:
             return code
-    raise CodeSpaceExhausted(expected=f"an unused code within {max_attempts} draws")
+    raise CodePoolExhausted(expected=f"an unused code within {max_attempts} draws")
