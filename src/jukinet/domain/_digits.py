@@ -41,6 +41,8 @@ def require_digits(number: str, length: int, *, field: str) -> None:
     ...
     jukinet.errors.InvalidFormat: code: the value contains characters other than digits (expected 3 digits 0-9)
     """
+    if not number:
+        raise InvalidLength("the value is empty", field=field, expected=f"{length} digits")
     if not (number.isascii() and number.isdigit()):
         raise InvalidFormat(
             "the value contains characters other than digits",
@@ -49,7 +51,7 @@ def require_digits(number: str, length: int, *, field: str) -> None:
         )
     if len(number) != length:
         raise InvalidLength(
-            f"the value has {len(number)} digits",
+            f"the value has {len(number)} digit{'' if len(number) == 1 else 's'}",
             field=field,
             expected=f"{length} digits",
         )

@@ -1,0 +1,316 @@
+"""Storage ports: the small interfaces every adapter implements.
+
+A node (municipality, prefecture, national centre) owns one :class:`Store`. The
+store hands out its ports (:attr:`Store.register`, :attr:`Store.identities`,
+:attr:`Store.outbox`, :attr:`Store.tracking`, :attr:`Store.code_pool`) and
+:meth:`Store.unit_of_work`. Every write takes the unit of work it belongs to,
+so several writes across ports commit together or not at all::
+
+    with store.unit_of_work() as uow:
+        store.register.append(uow, [row])
+        store.outbox.append(uow, "pref:13", [notice_bytes])
+    # committed here; an exception inside the block rolls everything back
+
+Reads take an optional unit of work: inside one they see its uncommitted
+writes; outside they see committed data only.
+
+Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
+
+* Bad input (a non-record, a wrong type, an oversize field, a bad check digit)
+  raises a :class:`~jukinet.errors.JukinetError` and writes nothing.
+* A duplicate (same key written twice, a code designated twice) raises
+  :class:`~jukinet.errors.IntegrityError`; the whole unit of work is rolled back
+  when the error leaves the ``with`` block.
+* Outbox sequence numbers per destination are 1, 2, 3 … with no gaps, in commit
+  order: a reader that has seen *n* never later finds an entry below *n* appear.
+* History is never overwritten: versions are appended, never updated or deleted.
+* A resident code is handed out by the pool at most once, ever.
+
+Adapters: :mod:`jukinet.storage.memory`, :mod:`jukinet.storage.sqlite`,
+:mod:`jukinet.storage.postgres`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+from jukinet.storage.records import IdentityQuery, IdentityRow, OutboxEntry, RegisterRow
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CodePool",
+    "IdentityStore",
+    "Outbox",
+    "Register",
+    "Store",
+    "Tracking",
+    "UnitOfWork",
+]
+
+SCHEMA_VERSION = 1
+"""The version of the database schema this code reads and writes."""
+
+
+class UnitOfWork(ABC):
+    """A transaction in progress: pass it to every write that belongs to it.
+
+    Obtain one from :meth:`Store.unit_of_work`. It is valid only inside its
+    ``with`` block and only with the store that made it; using it elsewhere
+    raises :class:`~jukinet.errors.InterfaceError`.
+    """
+
+    @property
+    @abstractmethod
+    def active(self) -> bool:
+        """Whether the unit of work can still be written to."""
+
+
+class Register(ABC):
+    """A municipality's resident register (住民基本台帳): every version of every record.
+
+    Records are found by the municipality's internal number (宛名番号) or by
+    resident code; removed records (除票) stay and are found like the others.
+    """
+
+    @abstractmethod
+    def append(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> None:
+        """Append versions. Each row's version must be the person's current version + 1
+        (1 for a new person); a version already present is an IntegrityError, a skipped
+        one too. A resident code already belonging to another internal number is an
+        IntegrityError. All rows or none are written.
+        """
+
+    @abstractmethod
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> int:
+        """Load many first versions at once (a municipality joining, 初期移行).
+
+        Every row must be version 1 of a person not yet in the register; the same
+        checks as :meth:`append` apply, on the fast path of the driver (SQLite
+        ``executemany``, PostgreSQL ``COPY``). Returns the number of rows loaded.
+        """
+
+    @abstractmethod
+    def current(self, internal_id: str, uow: UnitOfWork | None = None) -> RegisterRow | None:
+        """The newest version of the person with this internal number, or None."""
+
+    @abstractmethod
+    def current_by_code(
+        self, resident_code: str, uow: UnitOfWork | None = None
+    ) -> RegisterRow | None:
+        """The newest version of the person who holds or held this resident code, or None."""
+
+    @abstractmethod
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, RegisterRow]:
+        """Bulk look-up: code → newest version, for the codes found (others are absent)."""
+
+    @abstractmethod
+    def history(self, internal_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Every version of one person, oldest first (empty if unknown)."""
+
+    @abstractmethod
+    def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Newest versions of the registered (not removed) members of a household."""
+
+    @abstractmethod
+    def scan(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[RegisterRow]:
+        """Newest versions ordered by internal number, starting after ``after`` (paging)."""
+
+    @abstractmethod
+    def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many people (newest versions), optionally with one status."""
+
+
+class IdentityStore(ABC):
+    """An upper tier's copy of identity information: every version per resident code."""
+
+    @abstractmethod
+    def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
+        """Append versions. Each row's version must be the code's current version + 1;
+        a version already present or a skipped one is an IntegrityError. All or none.
+        """
+
+    @abstractmethod
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load many first versions at once (an initial upload); returns the count."""
+
+    @abstractmethod
+    def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
+        """The newest version for this code, or None."""
+
+    @abstractmethod
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, IdentityRow]:
+        """Bulk look-up: code → newest version, for the codes found."""
+
+    @abstractmethod
+    def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
+        """Every version for this code, oldest first."""
+
+    @abstractmethod
+    def search(
+        self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
+    ) -> list[IdentityRow]:
+        """Current, not-removed versions matching the four basic items, by resident code."""
+
+    @abstractmethod
+    def scan(
+        self,
+        *,
+        municipality: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+        uow: UnitOfWork | None = None,
+    ) -> list[IdentityRow]:
+        """Newest versions ordered by resident code, optionally of one municipality."""
+
+    @abstractmethod
+    def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many codes (newest versions), optionally of one municipality."""
+
+
+class Outbox(ABC):
+    """A node's log of messages to send, per destination, gap-free and commit-ordered."""
+
+    @abstractmethod
+    def append(self, uow: UnitOfWork, destination: str, payloads: Sequence[bytes]) -> range:
+        """Append payloads for ``destination``; returns the sequence numbers given."""
+
+    @abstractmethod
+    def read(
+        self, destination: str, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[OutboxEntry]:
+        """Committed entries for ``destination`` with ``seq > after``, in order, at most ``limit``."""
+
+    @abstractmethod
+    def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number given for ``destination`` (0 if none)."""
+
+    @abstractmethod
+    def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
+        """Every destination that has entries, sorted."""
+
+
+class Tracking(ABC):
+    """What a node has applied from each sender: the last sequence number per sender."""
+
+    @abstractmethod
+    def position(self, sender: str, uow: UnitOfWork | None = None) -> int:
+        """The last sequence number applied from ``sender`` (0 if none)."""
+
+    @abstractmethod
+    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
+        """Record that ``seq`` from ``sender`` is applied, in the same unit of work as the
+        effect. ``seq`` must be exactly position + 1: an already applied one (a
+        re-delivery) or a skipped one raises IntegrityError, so applying twice is impossible.
+        """
+
+    @abstractmethod
+    def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
+        """Every sender with its position."""
+
+
+class CodePool(ABC):
+    """Resident codes: those ever designated nationwide, and each municipality's pool.
+
+    A code enters once (:meth:`designate`) and is never designated again
+    (住基法30条の2第2項); a municipality draws an unused code from its pool with
+    :meth:`allocate` (30条の3第2項), which never hands the same code out twice.
+    """
+
+    @abstractmethod
+    def designate(self, uow: UnitOfWork, municipality: str, codes: Sequence[str]) -> None:
+        """Add codes to a municipality's pool; a code designated before (to anyone) is an
+        IntegrityError and nothing is added.
+        """
+
+    @abstractmethod
+    def allocate(self, uow: UnitOfWork, municipality: str) -> str | None:
+        """Take an unused code from the municipality's pool and mark it used; None if empty."""
+
+    @abstractmethod
+    def mark_used(self, uow: UnitOfWork, resident_code: str) -> None:
+        """Mark a designated, unused code as used (e.g. one chosen by the caller).
+        An unknown or already used code is an IntegrityError.
+        """
+
+    @abstractmethod
+    def available(self, municipality: str, uow: UnitOfWork | None = None) -> int:
+        """How many unused codes the municipality has left."""
+
+    @abstractmethod
+    def is_designated(self, resident_code: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether the code was ever designated (to anyone)."""
+
+    @abstractmethod
+    def designated_count(self, uow: UnitOfWork | None = None) -> int:
+        """How many codes were ever designated."""
+
+
+class Store(ABC):
+    """A node's storage: its ports and its units of work.
+
+    Create the schema once with :meth:`create_schema`; opening a store whose
+    schema is missing or of another version raises
+    :class:`~jukinet.errors.ProgrammingError` /
+    :class:`~jukinet.errors.SchemaVersionMismatch` on first use.
+    """
+
+    @property
+    @abstractmethod
+    def register(self) -> Register:
+        """The resident register port."""
+
+    @property
+    @abstractmethod
+    def identities(self) -> IdentityStore:
+        """The identity-information port."""
+
+    @property
+    @abstractmethod
+    def outbox(self) -> Outbox:
+        """The outbox port."""
+
+    @property
+    @abstractmethod
+    def tracking(self) -> Tracking:
+        """The tracking port."""
+
+    @property
+    @abstractmethod
+    def code_pool(self) -> CodePool:
+        """The code-pool port."""
+
+    @abstractmethod
+    def create_schema(self) -> None:
+        """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`."""
+
+    @abstractmethod
+    def check_schema(self) -> None:
+        """Raise unless the schema exists at :data:`SCHEMA_VERSION`."""
+
+    @abstractmethod
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        """Begin a unit of work: commit on normal exit, roll back on an exception."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the store opened itself (never a caller-owned resource)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    """Split ``items`` into slices of at most ``size`` (for bulk look-ups)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

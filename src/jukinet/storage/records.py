@@ -1,0 +1,262 @@
+"""The plain records that cross the storage ports.
+
+Only these frozen records (and opaque ``bytes`` payloads) go in and out of an
+adapter. They hold strings, integers, dates and bytes, validated on
+construction, so an adapter never sees a malformed value: a wrong type or an
+oversize field is a :class:`~jukinet.errors.ValidationError`, and a resident
+code with a bad check digit an :class:`~jukinet.errors.InvalidChecksum`.
+Mapping from the domain types (:class:`~jukinet.domain.resident.ResidentRecord`,
+:class:`~jukinet.domain.identity.IdentityNotice`) happens in
+:mod:`jukinet.storage.mapping`, outside the adapters.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from jukinet.domain import lg_code, resident_code
+from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "MAX_PAYLOAD_BYTES",
+    "IdentityQuery",
+    "IdentityRow",
+    "OutboxEntry",
+    "RegisterRow",
+]
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+"""Largest serialized payload a row may carry (a resident record is about 1–2 KiB)."""
+
+MAX_KEY_LENGTH = 200
+"""Longest search key or identifier string stored in an indexed column."""
+
+_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
+_NODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")
+_STATUSES = frozenset({"registered", "removed"})
+_SEXES = frozenset({"male", "female"})
+
+
+def _expect(value: object, cls: type, field: str) -> None:
+    if isinstance(value, bool) and cls is not bool:
+        raise InvalidFormat("got a bool", field=field, expected=cls.__name__)
+    if isinstance(value, datetime):
+        raise InvalidFormat("got a datetime", field=field, expected="a date")
+    if not isinstance(value, cls):
+        raise InvalidFormat(
+            f"got {type(value).__name__}", field=field, expected=f"a {cls.__name__}"
+        )
+
+
+def _str(
+    field: str, *, max_length: int = MAX_KEY_LENGTH, pattern: re.Pattern[str] | None = None
+) -> Any:
+    def check(_i: object, _a: object, value: object) -> None:
+        _expect(value, str, field)
+        assert isinstance(value, str)
+        if not value:
+            raise InvalidLength("the value is empty", field=field, expected="non-empty text")
+        if len(value) > max_length:
+            raise InvalidLength(
+                f"{len(value)} characters", field=field, expected=f"at most {max_length}"
+            )
+        if "\x00" in value:
+            raise InvalidFormat("contains a NUL character", field=field, expected="text")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise InvalidFormat(f"{value!r} is malformed", field=field, expected=pattern.pattern)
+
+    return check
+
+
+def _optional_str(field: str, **kwargs: Any) -> Any:
+    inner = _str(field, **kwargs)
+
+    def check(i: object, a: object, value: object) -> None:
+        if value is not None:
+            inner(i, a, value)
+
+    return check
+
+
+def _int(field: str, *, minimum: int = 0) -> Any:
+    def check(_i: object, _a: object, value: object) -> None:
+        _expect(value, int, field)
+        assert isinstance(value, int)
+        if not minimum <= value < 2**63:
+            raise InvalidComponent(
+                f"{value} is out of range", field=field, expected=f"{minimum} to 2**63-1"
+            )
+
+    return check
+
+
+def _date(field: str, *, optional: bool = False) -> Any:
+    def check(_i: object, _a: object, value: object) -> None:
+        if optional and value is None:
+            return
+        _expect(value, date, field)
+
+    return check
+
+
+def _payload(_i: Any, _a: Any, value: Any) -> None:
+    _expect(value, bytes, "payload")
+    assert isinstance(value, bytes)
+    if not value:
+        raise InvalidLength("the payload is empty", field="payload", expected="some bytes")
+    if len(value) > MAX_PAYLOAD_BYTES:
+        raise InvalidLength(
+            f"{len(value)} bytes", field="payload", expected=f"at most {MAX_PAYLOAD_BYTES} bytes"
+        )
+
+
+def _one_of(field: str, allowed: frozenset[str]) -> Any:
+    def check(_i: object, _a: object, value: object) -> None:
+        _expect(value, str, field)
+        if value not in allowed:
+            raise InvalidComponent(
+                f"{value!r} is not allowed", field=field, expected=" or ".join(sorted(allowed))
+            )
+
+    return check
+
+
+def _resident_code(field: str, *, optional: bool = False) -> Any:
+    def check(_i: object, _a: object, value: object) -> None:
+        if optional and value is None:
+            return
+        _expect(value, str, field)
+        assert isinstance(value, str)
+        if resident_code.validate(value) != value:
+            raise InvalidFormat(
+                f"{value!r} is not canonical", field=field, expected="11 digits, no separators"
+            )
+
+    return check
+
+
+def _lg_code(_i: Any, _a: Any, value: Any) -> None:
+    _expect(value, str, "municipality")
+    assert isinstance(value, str)
+    if lg_code.validate(value) != value:
+        raise InvalidFormat(
+            f"{value!r} is not canonical", field="municipality", expected="6 digits"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class RegisterRow:
+    """One version of one resident record in a municipality's register.
+
+    ``payload`` is the canonical bytes of the whole
+    :class:`~jukinet.domain.resident.ResidentRecord`; the other fields are the
+    indexed columns. ``(internal_id, version)`` is unique and versions of one
+    person are 1, 2, 3 … without gaps; a resident code belongs to one internal
+    number for ever (codes are never reused, 住基法30条の2).
+    """
+
+    internal_id: str = attrs.field(validator=_str("internal_id", pattern=_ID))
+    version: int = attrs.field(validator=_int("version", minimum=1))
+    resident_code: str = attrs.field(validator=_resident_code("resident_code"))
+    status: str = attrs.field(validator=_one_of("status", _STATUSES))
+    household_id: str = attrs.field(validator=_str("household_id", max_length=32))
+    reason: str = attrs.field(validator=_str("reason", max_length=64))
+    event_date: date = attrs.field(validator=_date("event_date"))
+    processed_on: date = attrs.field(validator=_date("processed_on"))
+    payload: bytes = attrs.field(validator=_payload, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class IdentityRow:
+    """One version of one person's identity information in an upper tier's copy.
+
+    Versions are numbered per resident code, 1, 2, 3 … without gaps. A version
+    whose ``removed`` is true records a 消除 (the person is no longer registered
+    there); a version that changed the code names the ``previous_resident_code``.
+    The search keys are the normalised forms from the domain (name key, reading
+    key, address key) so that the four basic items can be searched by index.
+    ``payload`` is the canonical bytes of the
+    :class:`~jukinet.domain.identity.IdentityNotice`.
+    """
+
+    resident_code: str = attrs.field(validator=_resident_code("resident_code"))
+    version: int = attrs.field(validator=_int("version", minimum=1))
+    municipality: str = attrs.field(validator=_lg_code)
+    reason: str = attrs.field(validator=_str("reason", max_length=64))
+    event_date: date = attrs.field(validator=_date("event_date"))
+    removed: bool = attrs.field(validator=lambda _i, _a, v: _expect(v, bool, "removed"))
+    name_key: str = attrs.field(validator=_str("name_key"))
+    reading_key: str | None = attrs.field(validator=_optional_str("reading_key"))
+    birth_date: date = attrs.field(validator=_date("birth_date"))
+    sex: str = attrs.field(validator=_one_of("sex", _SEXES))
+    address_key: str = attrs.field(validator=_str("address_key"))
+    previous_resident_code: str | None = attrs.field(
+        default=None, validator=_resident_code("previous_resident_code", optional=True)
+    )
+    payload: bytes = attrs.field(validator=_payload, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class IdentityQuery:
+    """A search by the four basic items (基本4情報) on normalised keys.
+
+    ``name_key`` and ``birth_date`` are required; ``sex`` and ``address_key``
+    narrow the search when given. Only current, not-removed versions match.
+    """
+
+    name_key: str = attrs.field(validator=_str("name_key"))
+    birth_date: date = attrs.field(validator=_date("birth_date"))
+    sex: str | None = attrs.field(
+        default=None,
+        validator=lambda i, a, v: None if v is None else _one_of("sex", _SEXES)(i, a, v),
+    )
+    address_key: str | None = attrs.field(default=None, validator=_optional_str("address_key"))
+
+
+@attrs.frozen(kw_only=True)
+class OutboxEntry:
+    """A message a node has to send: destination, gap-free sequence number, payload."""
+
+    destination: str = attrs.field(validator=_str("destination", max_length=64, pattern=_NODE))
+    seq: int = attrs.field(validator=_int("seq", minimum=1))
+    payload: bytes = attrs.field(validator=_payload, repr=False)
+
+
+def check_node_id(value: object, field: str = "node") -> str:
+    """Validate a node identifier (destination or sender) and return it."""
+    _str(field, max_length=64, pattern=_NODE)(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_resident_code(value: object, field: str = "resident_code") -> str:
+    """Validate a canonical resident code string and return it."""
+    _resident_code(field)(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_internal_id(value: object) -> str:
+    """Validate an internal number (宛名番号) and return it."""
+    _str("internal_id", pattern=_ID)(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_lg_code(value: object) -> str:
+    """Validate a canonical 6-digit local government code string and return it."""
+    _lg_code(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_int(value: object, field: str, *, minimum: int = 0) -> int:
+    """Validate a non-negative integer argument and return it."""
+    _int(field, minimum=minimum)(None, None, value)
+    assert isinstance(value, int)
+    return value

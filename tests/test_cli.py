@@ -1,0 +1,177 @@
+"""The command line: ``jukinet code`` and ``jukinet lg``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jukinet.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# --- code ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "shown"),
+    [
+        ("12345678903", "住民票コード", "1234-5678-903"),
+        ("０００００００００５１", "住民票コード", "0000-0000-051"),
+        ("621498320257", "個人番号", "6214 9832 0257"),
+        ("1234-5678-9018", "個人番号", "1234 5678 9018"),
+        ("131016", "全国地方公共団体コード", "131016 東京都千代田区 (特別区)"),
+        ("011070", "全国地方公共団体コード", "011070 北海道札幌市西区 (行政区)"),
+        ("13101", "5 digits", "131016 東京都千代田区 (特別区)"),
+    ],
+)
+def test_code_valid(capsys: pytest.CaptureFixture[str], text: str, kind: str, shown: str) -> None:
+    status, out, err = run(capsys, "code", text)
+    assert status == 0
+    first, second = out.splitlines()
+    assert kind in first
+    assert first.endswith(f": {shown}")
+    assert second == "valid"
+    assert err == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "reason"),
+    [
+        ("12345678904", "住民票コード", "expected check digit 3"),
+        ("621498320258", "個人番号", "expected check digit 7"),
+        ("131017", "全国地方公共団体コード", "expected check digit 6"),
+        ("999997", "全国地方公共団体コード", "no local government has the code 999997"),
+        ("48000", "5 digits", "no local government has the code 480002"),
+    ],
+)
+def test_code_invalid_says_why(
+    capsys: pytest.CaptureFixture[str], text: str, kind: str, reason: str
+) -> None:
+    status, out, _ = run(capsys, "code", text)
+    assert status == 1
+    first, second = out.splitlines()
+    assert kind in first
+    assert second.startswith("invalid: ")
+    assert reason in second
+
+
+@pytest.mark.parametrize("text", ["1234567", "", "1234567890123"])
+def test_code_of_unknown_length_says_which_lengths_exist(
+    capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    status, out, _ = run(capsys, "code", text)
+    assert status == 1
+    assert f"invalid: {len(text)} digit" in out
+    for expected in ("11 digits", "12", "6", "5"):
+        assert expected in out
+
+
+def test_code_with_letters(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "code", "12345abc")
+    assert status == 1
+    assert "characters other than digits" in out
+
+
+# --- lg -----------------------------------------------------------------------
+
+
+def test_lg_by_code_shows_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "lg", "011011")
+    assert status == 0
+    assert err == ""
+    lines = dict(line.split(":", 1) for line in out.splitlines())
+    assert {k: v.strip() for k, v in lines.items()} == {
+        "code": "011011",
+        "name": "札幌市中央区",
+        "kana": "サッポロシチュウオウク",
+        "kind": "行政区 (designated_city_ward)",
+        "prefecture": "北海道 (010006)",
+        "parent city": "札幌市 (011002)",
+    }
+
+
+def test_lg_by_five_digits_and_by_name_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = []
+    for text in ("131016", "13101", "千代田区", "東京都千代田区"):
+        status, out, _ = run(capsys, "lg", text)
+        assert status == 0
+        outputs.append(out)
+    assert len(set(outputs)) == 1
+    assert "name:        千代田区" in outputs[0]
+    assert "parent city: -" in outputs[0]
+
+
+def test_lg_designated_city_lists_its_wards(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "lg", "浜松市")
+    assert status == 0
+    assert "wards:       浜松市中央区 浜松市浜名区 浜松市天竜区" in out
+
+
+def test_lg_several_matches_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "lg", "府中市")
+    assert status == 0
+    assert out.splitlines() == [
+        "2 local governments are called '府中市':",
+        "132063  東京都府中市  市",
+        "342084  広島県府中市  市",
+    ]
+    status, out, _ = run(capsys, "lg", "府中市", "--prefecture", "広島県")
+    assert status == 0
+    assert out.splitlines()[0] == "code:        342084"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lg", "999997"], "no local government has the code 999997"),
+        (["lg", "131017"], "expected check digit 6"),
+        (["lg", "1234"], "expected a code of 5 or 6 digits, or a name"),
+        (["lg", "東京"], "no local government is called '東京'"),
+        (["lg", "府中市", "--prefecture", "48"], "no prefecture has this code or name"),
+    ],
+)
+def test_lg_not_found(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    status, out, err = run(capsys, *argv)
+    assert status == 1
+    assert out == ""
+    assert message in err
+
+
+# --- usage --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [[], ["code"], ["nonsense"], ["lg"], ["code", "1", "2"]])
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    status, _, err = run(capsys, *argv)
+    assert status == 2
+    assert "usage: jukinet" in err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    assert "code" in out
+    assert "lg" in out
+
+
+def test_python_dash_m_jukinet() -> None:
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "jukinet", "code", "12345678903"],
+        capture_output=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0
+    assert result.stdout.decode("utf-8").splitlines() == [
+        "resident code (住民票コード): 1234-5678-903",
+        "valid",
+    ]
