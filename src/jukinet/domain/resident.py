@@ -120,7 +120,7 @@ class Sex(enum.Enum):
 
 
 class RecordStatus(enum.Enum):
-    """Whether a 住民票 is in force or removed (除票, jōhyō)."""
+    """Whether a 住民票 is in force or removed (除票, johyō)."""
 
     REGISTERED = "registered"
     REMOVED = "removed"
