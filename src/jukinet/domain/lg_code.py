@@ -204,6 +204,20 @@ class GovernmentKind(enum.Enum):
         """
         return self not in (GovernmentKind.PREFECTURE, GovernmentKind.DESIGNATED_CITY_WARD)
 
+    @property
+    def keeps_register(self) -> bool:
+        """Whether governments of this kind keep a resident register and run a
+        communication server: cities, towns, villages, special wards, and in a
+        designated city its wards (the ward office keeps the 住民票; the city as a
+        whole does not).
+
+        >>> GovernmentKind.DESIGNATED_CITY.keeps_register
+        False
+        >>> GovernmentKind.DESIGNATED_CITY_WARD.keeps_register
+        True
+        """
+        return self not in (GovernmentKind.PREFECTURE, GovernmentKind.DESIGNATED_CITY)
+
 
 _LABELS = {
     GovernmentKind.PREFECTURE: "都道府県",
@@ -397,6 +411,12 @@ class LocalGovernmentCode:
         town, village or special ward; not a prefecture and not a designated
         city's ward."""
         return self.kind.is_municipality
+
+    @property
+    def keeps_register(self) -> bool:
+        """Whether this government keeps a resident register (see
+        :attr:`GovernmentKind.keeps_register`)."""
+        return self.kind.keeps_register
 
     @property
     def full_name(self) -> str:

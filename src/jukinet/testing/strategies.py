@@ -61,15 +61,7 @@ __all__ = [
     "resident_records",
 ]
 
-REGISTER_KINDS = frozenset(
-    {
-        GovernmentKind.CITY,
-        GovernmentKind.TOWN,
-        GovernmentKind.VILLAGE,
-        GovernmentKind.SPECIAL_WARD,
-        GovernmentKind.DESIGNATED_CITY_WARD,
-    }
-)
+REGISTER_KINDS = frozenset(kind for kind in GovernmentKind if kind.keeps_register)
 """Kinds of government that keep a resident register: in a designated city, the ward."""
 
 _EARLIEST_BIRTH = date(1900, 1, 1)

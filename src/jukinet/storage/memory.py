@@ -1,0 +1,1050 @@
+"""The in-memory storage adapter: a real implementation of every port.
+
+:class:`MemoryStore` keeps the same semantics and raises the same errors as the
+SQLite and PostgreSQL adapters, and passes the same conformance suite
+(:mod:`jukinet.testing.conformance`). It is what tests, notebooks and small
+simulations use::
+
+    >>> from jukinet.storage.memory import MemoryStore
+    >>> store = MemoryStore()
+    >>> store.create_schema()
+    >>> with store.unit_of_work() as uow:
+    ...     store.outbox.append(uow, "pref13", [b"notice 1", b"notice 2"])
+    range(1, 3)
+    >>> [entry.seq for entry in store.outbox.read("pref13")]
+    [1, 2]
+
+How it works, in database terms:
+
+* The data lives in a :class:`MemoryDatabase` (the "file"); a
+  :class:`MemoryStore` is one handle (a "connection") onto it. Several handles
+  can share one database — ``MemoryStore(store.database)`` — and each may be
+  used from its own thread.
+* The schema exists only after :meth:`MemoryStore.create_schema`; before it
+  every port call raises :class:`~jukinet.errors.ProgrammingError`. The schema
+  version is kept in :attr:`MemoryDatabase.meta` (the ``jukinet_meta`` table of
+  the SQL adapters); a different version raises
+  :class:`~jukinet.errors.SchemaVersionMismatch`.
+* A unit of work holds the database's write lock from start to end, like
+  SQLite's ``BEGIN IMMEDIATE``: writers run one at a time, waiting up to
+  ``lock_timeout`` seconds (then :class:`~jukinet.errors.OperationalError`).
+  Its writes are staged in the unit of work and applied to the committed
+  state at commit, all at once; readers outside a unit of work never wait
+  for a writer and see committed data only (snapshot reads, as in WAL mode).
+* Every call validates all of its arguments, then checks every row against
+  the staged and committed state, before it stages anything: a call that
+  raises leaves the unit of work as it was. An exception leaving the ``with``
+  block discards everything staged.
+* Ordered indexes are :mod:`sortedcontainers` structures: the current versions
+  by internal number and by resident code (scan, paging), the identity search
+  index on (name key, birth date), the codes per municipality, and the
+  destinations of the outbox. Each destination's outbox is a list whose
+  index is the sequence number minus one, which makes numbers gap-free by
+  construction.
+* :meth:`MemoryStore.close` releases nothing (the memory belongs to the
+  database object) but makes that handle refuse every later call with
+  :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
+  other handles keep working. Closing twice is allowed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from typing import Any, TypeVar
+
+import attrs
+from sortedcontainers import SortedDict, SortedSet
+
+from jukinet.errors import (
+    IntegrityError,
+    InterfaceError,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    OperationalError,
+    ProgrammingError,
+    SchemaVersionMismatch,
+)
+from jukinet.storage.base import (
+    SCHEMA_VERSION,
+    CodePool,
+    IdentityStore,
+    Outbox,
+    Register,
+    Store,
+    Tracking,
+    UnitOfWork,
+)
+from jukinet.storage.records import (
+    IdentityQuery,
+    IdentityRow,
+    OutboxEntry,
+    RegisterRow,
+    check_int,
+    check_internal_id,
+    check_lg_code,
+    check_node_id,
+    check_resident_code,
+)
+
+__all__ = [
+    "MemoryCodePool",
+    "MemoryDatabase",
+    "MemoryIdentityStore",
+    "MemoryOutbox",
+    "MemoryRegister",
+    "MemoryStore",
+    "MemoryTracking",
+    "MemoryUnitOfWork",
+]
+
+_T = TypeVar("_T")
+_STATUSES = ("registered", "removed")
+
+
+# --- argument checks (the same rules as the record fields) -------------------------
+
+
+def _check_household_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidFormat(f"got {type(value).__name__}", field="household_id", expected="a str")
+    if not value or len(value) > 32:
+        raise InvalidLength(
+            f"{len(value)} characters", field="household_id", expected="1 to 32 characters"
+        )
+    if "\x00" in value:
+        raise InvalidFormat("contains a NUL character", field="household_id", expected="text")
+    return value
+
+
+def _check_status(value: object) -> str:
+    if not isinstance(value, str) or value not in _STATUSES:
+        raise InvalidComponent(
+            f"{value!r} is not a status", field="status", expected="registered or removed"
+        )
+    return value
+
+
+def _sequence(value: object, what: str) -> Sequence[Any]:
+    """The argument as a sequence of items (a str or bytes is one value, not a sequence)."""
+    if isinstance(value, str | bytes | bytearray) or not isinstance(value, Sequence):
+        raise InterfaceError(
+            f"got {type(value).__name__}", field=what, expected="a sequence (list or tuple)"
+        )
+    return value
+
+
+def _rows(value: object, cls: type[_T], what: str) -> list[_T]:
+    items = _sequence(value, what)
+    for index, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise InterfaceError(
+                f"item {index} is a {type(item).__name__}",
+                field=what,
+                expected=f"{cls.__name__} instances from jukinet.storage.records",
+            )
+    return list(items)
+
+
+def _codes(value: object, field: str = "resident_codes") -> list[str]:
+    return [check_resident_code(code, field) for code in _sequence(value, field)]
+
+
+def _check_codes(
+    codes: Sequence[Any], known: Mapping[str, object], field: str = "resident_codes"
+) -> None:
+    """Validate resident codes; a code already stored is valid (it came in a checked row)."""
+    for code in codes:
+        if type(code) is not str or code not in known:
+            check_resident_code(code, field)
+
+
+def _merge_sorted(first: Iterable[str], second: Iterable[str]) -> Iterator[str]:
+    """Merge two sorted streams of keys, each key once."""
+    previous: str | None = None
+    for key in heapq.merge(first, second):
+        if key != previous:
+            yield key
+            previous = key
+
+
+# --- the committed state and the staged changes ------------------------------------
+
+
+class _State:
+    """Committed data with its indexes; changed only by :meth:`apply`."""
+
+    def __init__(self) -> None:
+        self.reg_versions: dict[str, list[RegisterRow]] = {}
+        self.reg_current: SortedDict[str, RegisterRow] = SortedDict()
+        self.reg_owner: dict[str, str] = {}  # every code ever held -> internal id
+        self.reg_households: dict[str, set[str]] = {}  # household -> internal ids (current)
+        self.reg_status: Counter[str] = Counter()
+        self.id_versions: dict[str, list[IdentityRow]] = {}
+        self.id_current: SortedDict[str, IdentityRow] = SortedDict()
+        self.id_search: dict[tuple[str, date], SortedSet[str]] = {}  # not removed only
+        self.id_municipality: dict[str, SortedSet[str]] = {}
+        self.outbox: SortedDict[str, list[OutboxEntry]] = SortedDict()
+        self.tracking: dict[str, int] = {}
+        self.pool: dict[str, str] = {}  # code ever designated -> municipality
+        self.unused: dict[str, SortedSet[str]] = {}  # municipality -> unused codes
+
+    def apply(self, pending: _Pending) -> None:
+        """Apply a committed unit of work's changes (never fails halfway)."""
+        for reg_row in pending.reg_rows:
+            self.reg_versions.setdefault(reg_row.internal_id, []).append(reg_row)
+        for internal_id, reg_new in pending.reg_current.items():
+            reg_old = self.reg_current.get(internal_id)
+            if reg_old is not None:
+                self.reg_status[reg_old.status] -= 1
+                if reg_old.household_id != reg_new.household_id:
+                    members = self.reg_households[reg_old.household_id]
+                    members.discard(internal_id)
+                    if not members:
+                        del self.reg_households[reg_old.household_id]
+            self.reg_status[reg_new.status] += 1
+            self.reg_households.setdefault(reg_new.household_id, set()).add(internal_id)
+        self.reg_current.update(pending.reg_current)
+        self.reg_owner.update(pending.reg_owner)
+
+        for id_row in pending.id_rows:
+            self.id_versions.setdefault(id_row.resident_code, []).append(id_row)
+        for code, id_new in pending.id_current.items():
+            id_old = self.id_current.get(code)
+            if id_old is not None:
+                self._unindex_identity(id_old)
+            if not id_new.removed:
+                key = (id_new.name_key, id_new.birth_date)
+                self.id_search.setdefault(key, SortedSet()).add(code)
+            self.id_municipality.setdefault(id_new.municipality, SortedSet()).add(code)
+        self.id_current.update(pending.id_current)
+
+        for destination, entries in pending.outbox.items():
+            self.outbox.setdefault(destination, []).extend(entries)
+        self.tracking.update(pending.tracking)
+
+        for code, municipality in pending.pool.items():
+            self.pool[code] = municipality
+            self.unused.setdefault(municipality, SortedSet()).add(code)
+        for code in pending.used:
+            self.unused[self.pool[code]].discard(code)
+
+    def _unindex_identity(self, row: IdentityRow) -> None:
+        code = row.resident_code
+        if not row.removed:
+            key = (row.name_key, row.birth_date)
+            self.id_search[key].discard(code)
+            if not self.id_search[key]:
+                del self.id_search[key]
+        codes = self.id_municipality[row.municipality]
+        codes.discard(code)
+        if not codes:
+            del self.id_municipality[row.municipality]
+
+
+@attrs.define
+class _Pending:
+    """What a unit of work has written and not yet committed."""
+
+    reg_rows: list[RegisterRow] = attrs.Factory(list)
+    reg_new: dict[str, list[RegisterRow]] = attrs.Factory(dict)
+    reg_current: dict[str, RegisterRow] = attrs.Factory(dict)
+    reg_owner: dict[str, str] = attrs.Factory(dict)
+    id_rows: list[IdentityRow] = attrs.Factory(list)
+    id_new: dict[str, list[IdentityRow]] = attrs.Factory(dict)
+    id_current: dict[str, IdentityRow] = attrs.Factory(dict)
+    outbox: dict[str, list[OutboxEntry]] = attrs.Factory(dict)
+    tracking: dict[str, int] = attrs.Factory(dict)
+    pool: dict[str, str] = attrs.Factory(dict)  # newly designated code -> municipality
+    used: set[str] = attrs.Factory(set)  # codes marked used in this unit of work
+
+
+_NOTHING_STAGED = _Pending()
+"""The (never written) staging of a read outside any unit of work."""
+
+
+class _View:
+    """Committed state, seen through a unit of work's staged changes (if any)."""
+
+    def __init__(self, state: _State, pending: _Pending | None) -> None:
+        self.state = state
+        self.pending = pending if pending is not None else _NOTHING_STAGED
+
+    # register
+    def reg_current(self, internal_id: str) -> RegisterRow | None:
+        row = self.pending.reg_current.get(internal_id)
+        return row if row is not None else self.state.reg_current.get(internal_id)
+
+    def reg_version(self, internal_id: str) -> int:
+        row = self.reg_current(internal_id)
+        return 0 if row is None else row.version
+
+    def reg_owner(self, code: str) -> str | None:
+        owner = self.pending.reg_owner.get(code)
+        return owner if owner is not None else self.state.reg_owner.get(code)
+
+    def reg_history(self, internal_id: str) -> list[RegisterRow]:
+        return [
+            *self.state.reg_versions.get(internal_id, ()),
+            *self.pending.reg_new.get(internal_id, ()),
+        ]
+
+    def reg_ids_after(self, after: str | None) -> Iterator[str]:
+        committed = self.state.reg_current.irange(minimum=after, inclusive=(False, False))
+        staged = sorted(k for k in self.pending.reg_current if after is None or k > after)
+        return _merge_sorted(committed, staged)
+
+    # identities
+    def id_current(self, code: str) -> IdentityRow | None:
+        row = self.pending.id_current.get(code)
+        return row if row is not None else self.state.id_current.get(code)
+
+    def id_version(self, code: str) -> int:
+        row = self.id_current(code)
+        return 0 if row is None else row.version
+
+    def id_history(self, code: str) -> list[IdentityRow]:
+        return [*self.state.id_versions.get(code, ()), *self.pending.id_new.get(code, ())]
+
+    # outbox
+    def outbox_entries(self, destination: str) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
+        return (
+            self.state.outbox.get(destination, []),
+            self.pending.outbox.get(destination, []),
+        )
+
+    def last_seq(self, destination: str) -> int:
+        committed, staged = self.outbox_entries(destination)
+        return len(committed) + len(staged)
+
+    # tracking
+    def position(self, sender: str) -> int:
+        if sender in self.pending.tracking:
+            return self.pending.tracking[sender]
+        return self.state.tracking.get(sender, 0)
+
+    # code pool
+    def designated_to(self, code: str) -> str | None:
+        municipality = self.pending.pool.get(code)
+        return municipality if municipality is not None else self.state.pool.get(code)
+
+    def is_used(self, code: str) -> bool:
+        if code in self.pending.used:
+            return True
+        municipality = self.state.pool.get(code)
+        return municipality is not None and code not in self.state.unused[municipality]
+
+
+# --- the database, the store and its unit of work ----------------------------------
+
+
+class MemoryDatabase:
+    """The storage behind one or more :class:`MemoryStore` handles (the "file").
+
+    Holds the committed data, the write lock that units of work take, and
+    :attr:`meta`, the equivalent of the SQL adapters' ``jukinet_meta`` table.
+    """
+
+    def __init__(self) -> None:
+        self.meta: dict[str, str] = {}
+        """``{"schema_version": "1"}`` once the schema exists (empty before)."""
+        self._state: _State | None = None
+        self._state_lock = threading.Lock()  # short: reads and commits
+        self._write_lock = threading.Lock()  # long: held by a unit of work
+        self._writer: int | None = None  # thread that holds the write lock
+
+    def _create_schema(self) -> None:
+        with self._state_lock:
+            if self._state is None:
+                self._state = _State()
+                self.meta.setdefault("schema_version", str(SCHEMA_VERSION))
+
+    def _checked_state(self) -> _State:
+        state = self._state
+        if state is None or "schema_version" not in self.meta:
+            raise ProgrammingError(
+                "the storage has no jukinet schema: call create_schema() first",
+                expected=f"schema version {SCHEMA_VERSION}",
+            )
+        stored = self.meta["schema_version"]
+        if stored != str(SCHEMA_VERSION):
+            raise SchemaVersionMismatch(
+                f"the storage has schema version {stored}, this code uses {SCHEMA_VERSION}",
+                expected=f"schema version {SCHEMA_VERSION}",
+            )
+        return state
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    """A unit of work of a :class:`MemoryStore`: holds the staged writes."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._pending = _Pending()
+        self._active = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the unit of work can still be written to."""
+        return self._active
+
+
+class MemoryStore(Store):
+    """A node's storage in memory: all ports, thread-safe, same rules as the databases.
+
+    ``MemoryStore()`` makes a new, empty :class:`MemoryDatabase`;
+    ``MemoryStore(other.database)`` opens another handle onto the same data
+    (as a second connection would). ``lock_timeout`` is how many seconds a unit
+    of work waits for another one to finish before raising
+    :class:`~jukinet.errors.OperationalError`.
+    """
+
+    def __init__(self, database: MemoryDatabase | None = None, *, lock_timeout: float = 30.0):
+        if database is not None and not isinstance(database, MemoryDatabase):
+            raise InterfaceError(
+                f"got {type(database).__name__}", field="database", expected="a MemoryDatabase"
+            )
+        self._database = database if database is not None else MemoryDatabase()
+        self._lock_timeout = lock_timeout
+        self._closed = False
+        self._register = MemoryRegister(self)
+        self._identities = MemoryIdentityStore(self)
+        self._outbox = MemoryOutbox(self)
+        self._tracking = MemoryTracking(self)
+        self._code_pool = MemoryCodePool(self)
+
+    @property
+    def database(self) -> MemoryDatabase:
+        """The storage this handle is open on."""
+        return self._database
+
+    @property
+    def register(self) -> MemoryRegister:
+        """The resident register port."""
+        return self._register
+
+    @property
+    def identities(self) -> MemoryIdentityStore:
+        """The identity-information port."""
+        return self._identities
+
+    @property
+    def outbox(self) -> MemoryOutbox:
+        """The outbox port."""
+        return self._outbox
+
+    @property
+    def tracking(self) -> MemoryTracking:
+        """The tracking port."""
+        return self._tracking
+
+    @property
+    def code_pool(self) -> MemoryCodePool:
+        """The code-pool port."""
+        return self._code_pool
+
+    def create_schema(self) -> None:
+        """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`."""
+        self._check_open()
+        self._database._create_schema()
+        self._database._checked_state()
+
+    def check_schema(self) -> None:
+        """Raise unless the schema exists at :data:`SCHEMA_VERSION`."""
+        self._check_open()
+        self._database._checked_state()
+
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
+        self.check_schema()
+        database = self._database
+        if database._writer == threading.get_ident():
+            raise OperationalError(
+                "this thread already holds a unit of work on this storage",
+                expected="one unit of work at a time per thread (it would wait for itself)",
+            )
+        if not database._write_lock.acquire(timeout=self._lock_timeout):
+            raise OperationalError(
+                f"the storage stayed locked by another unit of work for {self._lock_timeout} s",
+                expected="the other unit of work to finish",
+            )
+        database._writer = threading.get_ident()
+        uow = MemoryUnitOfWork(self)
+        try:
+            yield uow
+            with database._state_lock:
+                state = database._checked_state()
+                uow._active = False
+                state.apply(uow._pending)
+        finally:
+            uow._active = False
+            database._writer = None
+            database._write_lock.release()
+
+    def unit_of_work(self) -> AbstractContextManager[MemoryUnitOfWork]:
+        """Begin a unit of work: commit on normal exit, roll back on an exception."""
+        return self._unit_of_work()
+
+    def close(self) -> None:
+        """Close this handle: later calls raise InterfaceError; the data stays."""
+        self._closed = True
+
+    # -- used by the ports --
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("the store is closed", expected="an open store")
+
+    def _write(self, uow: object) -> tuple[_View, _Pending]:
+        """Check ``uow`` for a write; return the view to check against and its staging."""
+        self._check_open()
+        pending = self._own(uow)
+        return _View(self._database._checked_state(), pending), pending
+
+    def _own(self, uow: object) -> _Pending:
+        if not isinstance(uow, MemoryUnitOfWork):
+            raise InterfaceError(
+                f"got {type(uow).__name__}",
+                field="uow",
+                expected="a unit of work from this store's unit_of_work()",
+            )
+        if uow._store is not self:
+            raise InterfaceError(
+                "the unit of work belongs to another store", field="uow", expected="this store's"
+            )
+        if not uow._active:
+            raise InterfaceError(
+                "the unit of work has ended", field="uow", expected="an active unit of work"
+            )
+        return uow._pending
+
+    def _read(self, uow: UnitOfWork | None, read: Callable[[_View], _T]) -> _T:
+        """Run ``read`` on committed data, or on a unit of work's view of it."""
+        self._check_open()
+        pending = None if uow is None else self._own(uow)
+        database = self._database
+        if pending is None:
+            with database._state_lock:
+                return read(_View(database._checked_state(), None))
+        # the unit of work holds the write lock: the committed state cannot change
+        return read(_View(database._checked_state(), pending))
+
+
+# --- the ports ---------------------------------------------------------------------
+
+
+class MemoryRegister(Register):
+    """The resident register (住民基本台帳) of a :class:`MemoryStore`.
+
+    Versions are only ever appended: earlier versions and removed records
+    (除票, kept 150 years by 令34条1項) stay and are found like the others. A
+    resident code, once held, belongs to its internal number for ever, so
+    :meth:`current_by_code` also finds a person by a code they no longer hold.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def append(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> None:
+        """Append versions; see :meth:`Register.append <jukinet.storage.base.Register.append>`."""
+        batch = _rows(rows, RegisterRow, "rows")
+        view, pending = self._store._write(uow)
+        self._stage(view, pending, batch, first_versions_only=False)
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> int:
+        """Load first versions of new people; returns the number of rows."""
+        batch = _rows(rows, RegisterRow, "rows")
+        view, pending = self._store._write(uow)
+        self._stage(view, pending, batch, first_versions_only=True)
+        return len(batch)
+
+    @staticmethod
+    def _stage(
+        view: _View, pending: _Pending, batch: list[RegisterRow], *, first_versions_only: bool
+    ) -> None:
+        versions: dict[str, int] = {}
+        owners: dict[str, str] = {}
+        for row in batch:
+            person = row.internal_id
+            current = versions.get(person)
+            if current is None:
+                current = view.reg_version(person)
+            if first_versions_only and row.version != 1:
+                raise IntegrityError(
+                    f"bulk load got version {row.version} of {person}",
+                    field="version",
+                    expected="version 1 of people not yet in the register",
+                )
+            if row.version != current + 1:
+                problem = "is already stored" if row.version <= current else "skips a version"
+                raise IntegrityError(
+                    f"version {row.version} of {person} {problem}",
+                    field="version",
+                    expected=f"version {current + 1}",
+                )
+            owner = owners.get(row.resident_code) or view.reg_owner(row.resident_code)
+            if owner is not None and owner != person:
+                # A code belongs to one person for ever (住基法30条の2第2項).
+                raise IntegrityError(
+                    f"resident code {row.resident_code} belongs to another internal number",
+                    field="resident_code",
+                    expected="a code never held by anyone else",
+                )
+            versions[person] = row.version
+            owners[row.resident_code] = person
+        for row in batch:
+            pending.reg_rows.append(row)
+            pending.reg_new.setdefault(row.internal_id, []).append(row)
+            pending.reg_current[row.internal_id] = row
+        pending.reg_owner.update(owners)
+
+    def current(self, internal_id: str, uow: UnitOfWork | None = None) -> RegisterRow | None:
+        """The newest version of the person with this internal number, or None."""
+        check_internal_id(internal_id)
+        return self._store._read(uow, lambda v: v.reg_current(internal_id))
+
+    def current_by_code(
+        self, resident_code: str, uow: UnitOfWork | None = None
+    ) -> RegisterRow | None:
+        """The newest version of the person who holds or held this resident code, or None."""
+
+        def read(view: _View) -> RegisterRow | None:
+            _check_codes((resident_code,), view.state.reg_owner, "resident_code")
+            owner = view.reg_owner(resident_code)
+            return None if owner is None else view.reg_current(owner)
+
+        return self._store._read(uow, read)
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, RegisterRow]:
+        """Code → newest version of its holder (old codes too, as :meth:`current_by_code`)."""
+        codes = _sequence(resident_codes, "resident_codes")
+
+        def read(view: _View) -> dict[str, RegisterRow]:
+            _check_codes(codes, view.state.reg_owner)
+            found: dict[str, RegisterRow] = {}
+            for code in codes:
+                owner = view.reg_owner(code)
+                row = None if owner is None else view.reg_current(owner)
+                if row is not None:
+                    found[code] = row
+            return found
+
+        return self._store._read(uow, read)
+
+    def history(self, internal_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Every version of one person, oldest first (empty if unknown)."""
+        check_internal_id(internal_id)
+        return self._store._read(uow, lambda v: v.reg_history(internal_id))
+
+    def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Newest versions of the registered members of a household, by internal number."""
+        _check_household_id(household_id)
+
+        def read(view: _View) -> list[RegisterRow]:
+            members = set(view.state.reg_households.get(household_id, ()))
+            members.update(
+                k for k, r in view.pending.reg_current.items() if r.household_id == household_id
+            )
+            rows = (view.reg_current(k) for k in sorted(members))
+            return [
+                r
+                for r in rows
+                if r is not None and r.household_id == household_id and r.status == "registered"
+            ]
+
+        return self._store._read(uow, read)
+
+    def scan(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[RegisterRow]:
+        """Newest versions ordered by internal number (code points), after ``after``."""
+        if after is not None:
+            check_internal_id(after)
+        check_int(limit, "limit")
+
+        def read(view: _View) -> list[RegisterRow]:
+            rows: list[RegisterRow] = []
+            for key in view.reg_ids_after(after):
+                if len(rows) >= limit:
+                    break
+                row = view.reg_current(key)
+                if row is not None:
+                    rows.append(row)
+            return rows
+
+        return self._store._read(uow, read)
+
+    def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many people (newest versions), optionally with one status."""
+        if status is not None:
+            _check_status(status)
+
+        def read(view: _View) -> int:
+            committed = view.state.reg_current
+            counts = Counter(view.state.reg_status)
+            for key, row in view.pending.reg_current.items():
+                old = committed.get(key)
+                if old is not None:
+                    counts[old.status] -= 1
+                counts[row.status] += 1
+            return counts[status] if status is not None else sum(counts.values())
+
+        return self._store._read(uow, read)
+
+
+class MemoryIdentityStore(IdentityStore):
+    """The identity-information copy (本人確認情報) of a :class:`MemoryStore`.
+
+    Every notice received is kept as a version (住基法30条の6第3項, 30条の7;
+    kept 150 years, 令30条の6・令30条の7); the search index holds the current,
+    not-removed versions by (name key, birth date).
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
+        """Append versions; each must be the code's current version + 1. All or none."""
+        batch = _rows(rows, IdentityRow, "rows")
+        view, pending = self._store._write(uow)
+        self._stage(view, pending, batch, first_versions_only=False)
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load first versions of codes not yet stored; returns the number of rows."""
+        batch = _rows(rows, IdentityRow, "rows")
+        view, pending = self._store._write(uow)
+        self._stage(view, pending, batch, first_versions_only=True)
+        return len(batch)
+
+    @staticmethod
+    def _stage(
+        view: _View, pending: _Pending, batch: list[IdentityRow], *, first_versions_only: bool
+    ) -> None:
+        versions: dict[str, int] = {}
+        for row in batch:
+            code = row.resident_code
+            current = versions.get(code)
+            if current is None:
+                current = view.id_version(code)
+            if first_versions_only and row.version != 1:
+                raise IntegrityError(
+                    f"bulk load got version {row.version} of {code}",
+                    field="version",
+                    expected="version 1 of codes not yet stored",
+                )
+            if row.version != current + 1:
+                problem = "is already stored" if row.version <= current else "skips a version"
+                raise IntegrityError(
+                    f"version {row.version} of {code} {problem}",
+                    field="version",
+                    expected=f"version {current + 1}",
+                )
+            versions[code] = row.version
+        for row in batch:
+            pending.id_rows.append(row)
+            pending.id_new.setdefault(row.resident_code, []).append(row)
+            pending.id_current[row.resident_code] = row
+
+    def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
+        """The newest version for this code, or None."""
+
+        def read(view: _View) -> IdentityRow | None:
+            _check_codes((resident_code,), view.state.id_current, "resident_code")
+            return view.id_current(resident_code)
+
+        return self._store._read(uow, read)
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, IdentityRow]:
+        """Bulk look-up: code → newest version, for the codes found."""
+        codes = _sequence(resident_codes, "resident_codes")
+
+        def read(view: _View) -> dict[str, IdentityRow]:
+            _check_codes(codes, view.state.id_current)
+            found: dict[str, IdentityRow] = {}
+            for code in codes:
+                row = view.id_current(code)
+                if row is not None:
+                    found[code] = row
+            return found
+
+        return self._store._read(uow, read)
+
+    def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
+        """Every version for this code, oldest first."""
+        check_resident_code(resident_code)
+        return self._store._read(uow, lambda v: v.id_history(resident_code))
+
+    def search(
+        self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
+    ) -> list[IdentityRow]:
+        """Current, not-removed versions matching the four basic items, by resident code."""
+        if not isinstance(query, IdentityQuery):
+            raise InterfaceError(
+                f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
+            )
+        check_int(limit, "limit")
+
+        def matches(row: IdentityRow | None) -> bool:
+            return (
+                row is not None
+                and not row.removed
+                and row.name_key == query.name_key
+                and row.birth_date == query.birth_date
+                and (query.sex is None or row.sex == query.sex)
+                and (query.address_key is None or row.address_key == query.address_key)
+            )
+
+        def read(view: _View) -> list[IdentityRow]:
+            indexed = view.state.id_search.get((query.name_key, query.birth_date), SortedSet())
+            staged = sorted(
+                c
+                for c, r in view.pending.id_current.items()
+                if r.name_key == query.name_key and r.birth_date == query.birth_date
+            )
+            found: list[IdentityRow] = []
+            for code in _merge_sorted(indexed, staged):
+                if len(found) >= limit:
+                    break
+                row = view.id_current(code)
+                if row is not None and matches(row):
+                    found.append(row)
+            return found
+
+        return self._store._read(uow, read)
+
+    def scan(
+        self,
+        *,
+        municipality: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+        uow: UnitOfWork | None = None,
+    ) -> list[IdentityRow]:
+        """Newest versions ordered by resident code, optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+        if after is not None:
+            check_resident_code(after, "after")
+        check_int(limit, "limit")
+
+        def read(view: _View) -> list[IdentityRow]:
+            if municipality is None:
+                committed: Iterable[str] = view.state.id_current.irange(
+                    minimum=after, inclusive=(False, False)
+                )
+            else:
+                codes = view.state.id_municipality.get(municipality, SortedSet())
+                committed = codes.irange(minimum=after, inclusive=(False, False))
+            staged = sorted(
+                c
+                for c, r in view.pending.id_current.items()
+                if (after is None or c > after)
+                and (municipality is None or r.municipality == municipality)
+            )
+            rows: list[IdentityRow] = []
+            for code in _merge_sorted(committed, staged):
+                if len(rows) >= limit:
+                    break
+                row = view.id_current(code)
+                if row is not None and (municipality is None or row.municipality == municipality):
+                    rows.append(row)
+            return rows
+
+        return self._store._read(uow, read)
+
+    def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many codes (newest versions), optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+
+        def read(view: _View) -> int:
+            committed = view.state.id_current
+            if municipality is None:
+                return len(committed) + sum(
+                    1 for c in view.pending.id_current if c not in committed
+                )
+            total = len(view.state.id_municipality.get(municipality, ()))
+            for code, row in view.pending.id_current.items():
+                old = committed.get(code)
+                total -= old is not None and old.municipality == municipality
+                total += row.municipality == municipality
+            return total
+
+        return self._store._read(uow, read)
+
+
+class MemoryOutbox(Outbox):
+    """The outbox of a :class:`MemoryStore`: gap-free, commit-ordered per destination.
+
+    A unit of work holds the write lock, so the numbers it is given follow the
+    last committed one and are committed before any later writer's.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def append(self, uow: UnitOfWork, destination: str, payloads: Sequence[bytes]) -> range:
+        """Append payloads for ``destination``; returns the sequence numbers given."""
+        check_node_id(destination, "destination")
+        items = _sequence(payloads, "payloads")
+        view, pending = self._store._write(uow)
+        first = view.last_seq(destination) + 1
+        entries = [
+            OutboxEntry(destination=destination, seq=first + i, payload=payload)
+            for i, payload in enumerate(items)
+        ]
+        if entries:
+            pending.outbox.setdefault(destination, []).extend(entries)
+        return range(first, first + len(entries))
+
+    def read(
+        self, destination: str, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[OutboxEntry]:
+        """Entries for ``destination`` with ``seq > after``, in order, at most ``limit``."""
+        check_node_id(destination, "destination")
+        check_int(after, "after")
+        check_int(limit, "limit")
+
+        def read(view: _View) -> list[OutboxEntry]:
+            committed, staged = view.outbox_entries(destination)
+            found = committed[after : after + limit]
+            if len(found) < limit:
+                start = max(0, after - len(committed))
+                found = found + staged[start : start + limit - len(found)]
+            return found
+
+        return self._store._read(uow, read)
+
+    def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number given for ``destination`` (0 if none)."""
+        check_node_id(destination, "destination")
+        return self._store._read(uow, lambda v: v.last_seq(destination))
+
+    def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
+        """Every destination that has entries, sorted."""
+        return self._store._read(
+            uow, lambda v: sorted({*v.state.outbox.keys(), *v.pending.outbox.keys()})
+        )
+
+
+class MemoryTracking(Tracking):
+    """What a :class:`MemoryStore`'s node has applied from each sender."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def position(self, sender: str, uow: UnitOfWork | None = None) -> int:
+        """The last sequence number applied from ``sender`` (0 if none)."""
+        check_node_id(sender, "sender")
+        return self._store._read(uow, lambda v: v.position(sender))
+
+    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
+        """Record ``seq`` from ``sender`` as applied; it must be exactly position + 1."""
+        check_node_id(sender, "sender")
+        check_int(seq, "seq", minimum=1)
+        view, pending = self._store._write(uow)
+        position = view.position(sender)
+        if seq != position + 1:
+            problem = "was already applied" if seq <= position else "skips ahead"
+            raise IntegrityError(
+                f"message {seq} from {sender} {problem}",
+                field="seq",
+                expected=f"message {position + 1}",
+            )
+        pending.tracking[sender] = seq
+
+    def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
+        """Every sender with its position."""
+        return self._store._read(uow, lambda v: {**v.state.tracking, **v.pending.tracking})
+
+
+class MemoryCodePool(CodePool):
+    """Resident codes of a :class:`MemoryStore`: designated once, drawn once.
+
+    A code is never designated twice (住基法30条の2第2項) and a drawn code is
+    marked used in the same unit of work (30条の3第2項). :meth:`allocate`
+    draws the lowest unused code of the municipality.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def designate(self, uow: UnitOfWork, municipality: str, codes: Sequence[str]) -> None:
+        """Add codes to a municipality's pool; any code designated before refuses the lot."""
+        check_lg_code(municipality)
+        batch = _codes(codes, "codes")
+        view, pending = self._store._write(uow)
+        seen: set[str] = set()
+        for code in batch:
+            if code in seen or view.designated_to(code) is not None:
+                raise IntegrityError(
+                    f"resident code {code} was designated before",
+                    field="codes",
+                    expected="codes never designated (住基法30条の2第2項)",
+                )
+            seen.add(code)
+        pending.pool.update(dict.fromkeys(batch, municipality))
+
+    def allocate(self, uow: UnitOfWork, municipality: str) -> str | None:
+        """Take the lowest unused code of the municipality and mark it used; None if empty."""
+        check_lg_code(municipality)
+        view, pending = self._store._write(uow)
+        for code in view.state.unused.get(municipality, ()):
+            if code not in pending.used:
+                pending.used.add(code)
+                return code
+        staged = sorted(
+            c for c, m in pending.pool.items() if m == municipality and c not in pending.used
+        )
+        if staged:
+            pending.used.add(staged[0])
+            return staged[0]
+        return None
+
+    def mark_used(self, uow: UnitOfWork, resident_code: str) -> None:
+        """Mark a designated, unused code as used; otherwise IntegrityError."""
+        check_resident_code(resident_code)
+        view, pending = self._store._write(uow)
+        if view.designated_to(resident_code) is None:
+            raise IntegrityError(
+                f"resident code {resident_code} was never designated",
+                field="resident_code",
+                expected="a designated code",
+            )
+        if view.is_used(resident_code):
+            raise IntegrityError(
+                f"resident code {resident_code} is already used",
+                field="resident_code",
+                expected="an unused code",
+            )
+        pending.used.add(resident_code)
+
+    def available(self, municipality: str, uow: UnitOfWork | None = None) -> int:
+        """How many unused codes the municipality has left."""
+        check_lg_code(municipality)
+
+        def read(view: _View) -> int:
+            total = len(view.state.unused.get(municipality, ()))
+            total += sum(1 for m in view.pending.pool.values() if m == municipality)
+            total -= sum(1 for c in view.pending.used if view.designated_to(c) == municipality)
+            return total
+
+        return self._store._read(uow, read)
+
+    def is_designated(self, resident_code: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether the code was ever designated (to anyone)."""
+        check_resident_code(resident_code)
+        return self._store._read(uow, lambda v: v.designated_to(resident_code) is not None)
+
+    def designated_count(self, uow: UnitOfWork | None = None) -> int:
+        """How many codes were ever designated."""
+        return self._store._read(uow, lambda v: len(v.state.pool) + len(v.pending.pool))

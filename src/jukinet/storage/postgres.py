@@ -1,0 +1,1485 @@
+"""PostgreSQL adapter: :class:`PostgresStore` on psycopg 3.
+
+Install with the ``postgres`` extra (``pip install jukinet[postgres]``); this
+module imports :mod:`psycopg` and :mod:`psycopg_pool`, :mod:`jukinet` itself
+does not.
+
+The store works on a resource the caller owns and never closes: either one
+:class:`psycopg.Connection` (units of work from several threads then take
+turns, since one connection runs one transaction at a time) or a
+:class:`psycopg_pool.ConnectionPool` (each unit of work borrows its own
+connection, so units of work really run side by side). Every table lives in
+one PostgreSQL schema, ``jukinet`` unless told otherwise, so several nodes (a
+municipality, a prefecture, the national centre) can share one database::
+
+    import psycopg
+    from jukinet.storage.postgres import PostgresStore
+
+    with psycopg.connect("dbname=juki") as conn:
+        store = PostgresStore(conn, schema="city_131016")
+        store.create_schema()              # once; idempotent
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref-13", [b"notice"])
+
+The schema name is checked when the store is made; nothing touches the
+database until first use:
+
+>>> from psycopg_pool import ConnectionPool
+>>> pool = ConnectionPool("", open=False)      # not opened: no server needed here
+>>> PostgresStore(pool, schema="city_131016").schema
+'city_131016'
+>>> PostgresStore(pool, schema="City 13")
+Traceback (most recent call last):
+    ...
+jukinet.errors.InvalidFormat: schema: 'City 13' is not a plain schema name (expected ...)
+
+Design notes:
+
+* Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
+  SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
+  lock so two processes may race to create it). The version is the row
+  ``('schema_version', '1')`` of ``jukinet_meta``, checked on first use.
+* Every write call runs inside a savepoint of its unit of work, so a call that
+  fails writes nothing and the unit of work stays usable; the whole unit of
+  work commits or rolls back when its ``with`` block ends.
+* Text key columns use ``COLLATE "C"``, so orderings (``scan``, ``destinations``)
+  are by code point, as in the other adapters, whatever the database locale.
+* Driver errors become :mod:`jukinet.errors` in one place, :func:`_translated`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from operator import attrgetter
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+from psycopg.rows import TupleRow, tuple_row
+from psycopg_pool import ConnectionPool
+
+from jukinet import errors
+from jukinet.storage.base import (
+    SCHEMA_VERSION,
+    CodePool,
+    IdentityStore,
+    Outbox,
+    Register,
+    Store,
+    Tracking,
+    UnitOfWork,
+)
+from jukinet.storage.records import (
+    IdentityQuery,
+    IdentityRow,
+    OutboxEntry,
+    RegisterRow,
+    check_int,
+    check_internal_id,
+    check_lg_code,
+    check_node_id,
+    check_resident_code,
+)
+
+__all__ = [
+    "PostgresCodePool",
+    "PostgresIdentityStore",
+    "PostgresOutbox",
+    "PostgresRegister",
+    "PostgresStore",
+    "PostgresTracking",
+    "PostgresUnitOfWork",
+]
+
+_R = TypeVar("_R")
+_Cursor = psycopg.Cursor[TupleRow]
+_Connection = psycopg.Connection[Any]
+
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_STATUSES = frozenset({"registered", "removed"})
+
+_REGISTER_COLUMNS = (
+    "internal_id",
+    "version",
+    "resident_code",
+    "status",
+    "household_id",
+    "reason",
+    "event_date",
+    "processed_on",
+    "payload",
+)
+_REGISTER_TYPES = ("text", "int8", "text", "text", "text", "text", "date", "date", "bytea")
+_REGISTER_CURRENT_COLUMNS = ("internal_id", "version", "resident_code", "status", "household_id")
+_IDENTITY_COLUMNS = (
+    "resident_code",
+    "version",
+    "municipality",
+    "reason",
+    "event_date",
+    "removed",
+    "name_key",
+    "reading_key",
+    "birth_date",
+    "sex",
+    "address_key",
+    "previous_resident_code",
+    "payload",
+)
+_IDENTITY_TYPES = (
+    "text",
+    "int8",
+    "text",
+    "text",
+    "date",
+    "bool",
+    "text",
+    "text",
+    "date",
+    "text",
+    "text",
+    "text",
+    "bytea",
+)
+_IDENTITY_CURRENT_COLUMNS = (
+    "resident_code",
+    "version",
+    "municipality",
+    "removed",
+    "name_key",
+    "birth_date",
+    "sex",
+    "address_key",
+)
+
+_register_values = attrgetter(*_REGISTER_COLUMNS)
+_register_current_values = attrgetter(*_REGISTER_CURRENT_COLUMNS)
+_register_code_values = attrgetter("resident_code", "internal_id")
+_identity_values = attrgetter(*_IDENTITY_COLUMNS)
+_identity_current_values = attrgetter(*_IDENTITY_CURRENT_COLUMNS)
+
+# The tables, in the logical schema shared with the SQLite adapter. ``{s}`` is
+# the schema, always passed through sql.Identifier.
+_DDL: tuple[LiteralString, ...] = (
+    "CREATE SCHEMA IF NOT EXISTS {s}",
+    """CREATE TABLE IF NOT EXISTS {s}.jukinet_meta (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        value TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.register_versions (
+        internal_id TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        resident_code TEXT COLLATE "C" NOT NULL,
+        status TEXT NOT NULL,
+        household_id TEXT COLLATE "C" NOT NULL,
+        reason TEXT NOT NULL,
+        event_date DATE NOT NULL,
+        processed_on DATE NOT NULL,
+        payload BYTEA NOT NULL,
+        PRIMARY KEY (internal_id, version))""",
+    """CREATE TABLE IF NOT EXISTS {s}.register_current (
+        internal_id TEXT COLLATE "C" PRIMARY KEY,
+        version BIGINT NOT NULL,
+        resident_code TEXT COLLATE "C" NOT NULL,
+        status TEXT NOT NULL,
+        household_id TEXT COLLATE "C" NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS register_current_resident_code"
+    " ON {s}.register_current (resident_code)",
+    "CREATE INDEX IF NOT EXISTS register_current_household_id"
+    " ON {s}.register_current (household_id)",
+    """CREATE TABLE IF NOT EXISTS {s}.register_codes (
+        resident_code TEXT COLLATE "C" PRIMARY KEY,
+        internal_id TEXT COLLATE "C" NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.identity_versions (
+        resident_code TEXT COLLATE "C" NOT NULL,
+        version BIGINT NOT NULL,
+        municipality TEXT COLLATE "C" NOT NULL,
+        reason TEXT NOT NULL,
+        event_date DATE NOT NULL,
+        removed BOOLEAN NOT NULL,
+        name_key TEXT COLLATE "C" NOT NULL,
+        reading_key TEXT COLLATE "C",
+        birth_date DATE NOT NULL,
+        sex TEXT NOT NULL,
+        address_key TEXT COLLATE "C" NOT NULL,
+        previous_resident_code TEXT COLLATE "C",
+        payload BYTEA NOT NULL,
+        PRIMARY KEY (resident_code, version))""",
+    """CREATE TABLE IF NOT EXISTS {s}.identity_current (
+        resident_code TEXT COLLATE "C" PRIMARY KEY,
+        version BIGINT NOT NULL,
+        municipality TEXT COLLATE "C" NOT NULL,
+        removed BOOLEAN NOT NULL,
+        name_key TEXT COLLATE "C" NOT NULL,
+        birth_date DATE NOT NULL,
+        sex TEXT NOT NULL,
+        address_key TEXT COLLATE "C" NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS identity_current_name_birth"
+    " ON {s}.identity_current (name_key, birth_date)",
+    "CREATE INDEX IF NOT EXISTS identity_current_address ON {s}.identity_current (address_key)",
+    "CREATE INDEX IF NOT EXISTS identity_current_municipality"
+    " ON {s}.identity_current (municipality, resident_code)",
+    """CREATE TABLE IF NOT EXISTS {s}.outbox (
+        destination TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        payload BYTEA NOT NULL,
+        PRIMARY KEY (destination, seq))""",
+    """CREATE TABLE IF NOT EXISTS {s}.outbox_heads (
+        destination TEXT COLLATE "C" PRIMARY KEY,
+        last_seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.tracking (
+        sender TEXT COLLATE "C" PRIMARY KEY,
+        position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.code_pool (
+        resident_code TEXT COLLATE "C" PRIMARY KEY,
+        municipality TEXT COLLATE "C" NOT NULL,
+        used BOOLEAN NOT NULL)""",
+    # (municipality, used) from the logical schema, plus resident_code so that
+    # allocate's ORDER BY resident_code LIMIT 1 is an index range scan.
+    "CREATE INDEX IF NOT EXISTS code_pool_municipality_used"
+    " ON {s}.code_pool (municipality, used, resident_code)",
+)
+
+
+# --- the one place where driver errors are translated ---------------------------
+
+_TRANSLATIONS: tuple[tuple[type[psycopg.Error], type[errors.StorageError]], ...] = (
+    (psycopg.IntegrityError, errors.IntegrityError),
+    (psycopg.DataError, errors.DataError),
+    (psycopg.OperationalError, errors.OperationalError),  # incl. pool timeouts, deadlocks
+    (psycopg.ProgrammingError, errors.ProgrammingError),
+    (psycopg.NotSupportedError, errors.NotSupportedError),
+    (psycopg.InternalError, errors.InternalError),
+    (psycopg.InterfaceError, errors.InterfaceError),
+    (psycopg.DatabaseError, errors.DatabaseError),
+)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn a psycopg (or psycopg_pool) error into its jukinet.errors class, chained.
+
+    This is the only place where the adapter translates driver errors.
+    """
+    try:
+        yield
+    except psycopg.Error as exc:
+        target: type[errors.StorageError] = errors.StorageError
+        for source, jukinet_class in _TRANSLATIONS:
+            if isinstance(exc, source):
+                target = jukinet_class
+                break
+        message = exc.diag.message_primary or str(exc) or type(exc).__name__
+        if exc.diag.message_detail:
+            message = f"{message} ({exc.diag.message_detail})"
+        state = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
+        raise target(f"PostgreSQL: {message}{state}") from exc
+
+
+# --- argument checks (all before any write) ---------------------------------
+
+
+def _records(rows: object, cls: type[_R], argument: str) -> list[_R]:
+    """``rows`` as a list of ``cls`` instances, or InterfaceError naming what was expected."""
+    if isinstance(rows, (str, bytes, bytearray, cls)) or rows is None:
+        raise errors.InterfaceError(
+            f"got {type(rows).__name__}", field=argument, expected=f"a sequence of {cls.__name__}"
+        )
+    if not isinstance(rows, Iterable):
+        raise errors.InterfaceError(
+            f"got {type(rows).__name__}", field=argument, expected=f"a sequence of {cls.__name__}"
+        )
+    items = list(rows)
+    for index, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise errors.InterfaceError(
+                f"item {index} is a {type(item).__name__}",
+                field=argument,
+                expected=f"{cls.__name__} instances",
+            )
+    return items
+
+
+def _codes(codes: object, argument: str = "resident_codes") -> list[str]:
+    """A list of canonical resident codes (duplicates kept, order kept)."""
+    items = _records(codes, str, argument)
+    for code in items:
+        check_resident_code(code)
+    return items
+
+
+def _payloads(destination: str, payloads: object) -> list[bytes]:
+    items = _records(payloads, bytes, "payloads")
+    for payload in items:
+        OutboxEntry(destination=destination, seq=1, payload=payload)  # validates size
+    return items
+
+
+def _text(value: object, field: str, max_length: int) -> str:
+    """A short non-empty text argument (e.g. a household number)."""
+    if not isinstance(value, str):
+        raise errors.InvalidFormat(f"got {type(value).__name__}", field=field, expected="a str")
+    if not value:
+        raise errors.InvalidLength("the value is empty", field=field, expected="non-empty text")
+    if len(value) > max_length:
+        raise errors.InvalidLength(
+            f"{len(value)} characters", field=field, expected=f"at most {max_length}"
+        )
+    if "\x00" in value:
+        raise errors.InvalidFormat("contains a NUL character", field=field, expected="text")
+    return value
+
+
+def _status(value: object) -> str:
+    if not isinstance(value, str):
+        raise errors.InvalidFormat(f"got {type(value).__name__}", field="status", expected="a str")
+    if value not in _STATUSES:
+        raise errors.InvalidComponent(
+            f"{value!r} is not allowed", field="status", expected="registered or removed"
+        )
+    return value
+
+
+def _check_schema_name(schema: object) -> str:
+    if not isinstance(schema, str):
+        raise TypeError(f"schema must be a str, not {type(schema).__name__}")
+    if not _SCHEMA_NAME.fullmatch(schema) or schema.startswith("pg_"):
+        raise errors.InvalidFormat(
+            f"{schema!r} is not a plain schema name",
+            field="schema",
+            expected="1 to 63 lower-case ASCII letters, digits or '_', "
+            "not starting with a digit or 'pg_'",
+        )
+    return schema
+
+
+# --- rows from the database ----------------------------------------------------
+
+
+def _register_row(values: Sequence[Any]) -> RegisterRow:
+    (internal_id, version, code, status, household, reason, event, processed, payload) = values
+    return RegisterRow(
+        internal_id=internal_id,
+        version=version,
+        resident_code=code,
+        status=status,
+        household_id=household,
+        reason=reason,
+        event_date=event,
+        processed_on=processed,
+        payload=bytes(payload),
+    )
+
+
+def _identity_row(values: Sequence[Any]) -> IdentityRow:
+    (
+        code,
+        version,
+        municipality,
+        reason,
+        event,
+        removed,
+        name_key,
+        reading_key,
+        birth,
+        sex,
+        address_key,
+        previous,
+        payload,
+    ) = values
+    return IdentityRow(
+        resident_code=code,
+        version=version,
+        municipality=municipality,
+        reason=reason,
+        event_date=event,
+        removed=removed,
+        name_key=name_key,
+        reading_key=reading_key,
+        birth_date=birth,
+        sex=sex,
+        address_key=address_key,
+        previous_resident_code=previous,
+        payload=bytes(payload),
+    )
+
+
+def _columns(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
+    if prefix is None:
+        return sql.SQL(", ").join(sql.Identifier(name) for name in names)
+    return sql.SQL(", ").join(sql.Identifier(prefix, name) for name in names)
+
+
+# --- unit of work ----------------------------------------------------------------
+
+
+class PostgresUnitOfWork(UnitOfWork):
+    """A PostgreSQL transaction in progress (``conn.transaction()``), bound to its store.
+
+    Made by :meth:`PostgresStore.unit_of_work`; inactive once its ``with``
+    block has ended (committed or rolled back).
+    """
+
+    __slots__ = ("_active", "_connection", "_store")
+
+    def __init__(self, store: PostgresStore, connection: _Connection) -> None:
+        self._store = store
+        self._connection = connection
+        self._active = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the unit of work can still be written to."""
+        return self._active
+
+    @property
+    def store(self) -> PostgresStore:
+        """The store this unit of work belongs to."""
+        return self._store
+
+    def __repr__(self) -> str:
+        state = "active" if self._active else "finished"
+        return f"<PostgresUnitOfWork {self._store.schema!r} {state}>"
+
+
+# --- ports --------------------------------------------------------------------------
+
+
+class _Port:
+    __slots__ = ("_q", "_store")
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._q = store._queries
+
+
+class PostgresRegister(_Port, Register):
+    """The resident register (住民基本台帳) in PostgreSQL tables.
+
+    ``register_versions`` keeps every version, ``register_current`` points at the
+    newest one per person and ``register_codes`` maps every code a person ever
+    held to that person.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> None:
+        """Append versions: each is the person's current version + 1; all rows or none."""
+        self._store._connection_of(uow)
+        items = _records(rows, RegisterRow, "rows")
+        if not items:
+            return
+        by_person: dict[str, list[RegisterRow]] = {}
+        owner: dict[str, str] = {}
+        for row in items:
+            by_person.setdefault(row.internal_id, []).append(row)
+            held_by = owner.setdefault(row.resident_code, row.internal_id)
+            if held_by != row.internal_id:
+                raise errors.IntegrityError(
+                    f"resident code {row.resident_code} is given to both {held_by} "
+                    f"and {row.internal_id}",
+                    field="resident_code",
+                    expected="a code that belongs to one internal number",
+                )
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["register_lock_current"], [list(by_person)])
+            current: dict[str, int] = dict(cur.fetchall())
+            for internal_id, versions in by_person.items():
+                expected = current.get(internal_id, 0) + 1
+                for row in versions:
+                    if row.version != expected:
+                        raise _version_error(internal_id, row.version, expected)
+                    expected += 1
+            cur.execute(q["register_code_owners"], [list(owner)])
+            known = dict(cur.fetchall())
+            for code, internal_id in known.items():
+                if internal_id != owner[code]:
+                    raise errors.IntegrityError(
+                        f"resident code {code} already belongs to {internal_id}, not {owner[code]}",
+                        field="resident_code",
+                        expected="a code never held by another person",
+                    )
+            cur.executemany(q["register_insert_version"], [_register_values(r) for r in items])
+            cur.executemany(
+                q["register_upsert_current"],
+                [_register_current_values(versions[-1]) for versions in by_person.values()],
+            )
+            new_codes = [(code, iid) for code, iid in owner.items() if code not in known]
+            if new_codes:
+                cur.executemany(q["register_insert_code"], new_codes)
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> int:
+        """Load many first versions with ``COPY`` (binary) into the three tables.
+
+        Every row must be version 1 of a person not in the register, with a code
+        nobody holds: the primary keys of ``register_versions``,
+        ``register_current`` and ``register_codes`` refuse anything else (also
+        two rows of the batch with one internal number or one code) during the
+        ``COPY`` itself, so no Python-side pass over a million keys is needed. The
+        load runs in a savepoint: a refused load writes nothing.
+        """
+        self._store._connection_of(uow)
+        items = _records(rows, RegisterRow, "rows")
+        for row in items:
+            if row.version != 1:
+                raise _version_error(row.internal_id, row.version, 1)
+        if not items:
+            return 0
+        q = self._q
+        with self._store._writing(uow) as cur:
+            with cur.copy(q["register_copy_versions"]) as copy:
+                copy.set_types(_REGISTER_TYPES)
+                for row in items:
+                    copy.write_row(_register_values(row))
+            with cur.copy(q["register_copy_current"]) as copy:
+                copy.set_types(_REGISTER_TYPES[:5])
+                for row in items:
+                    copy.write_row(_register_current_values(row))
+            with cur.copy(q["register_copy_codes"]) as copy:
+                copy.set_types(("text", "text"))
+                for row in items:
+                    copy.write_row(_register_code_values(row))
+        return len(items)
+
+    def current(self, internal_id: str, uow: UnitOfWork | None = None) -> RegisterRow | None:
+        """The newest version of the person with this internal number, or None."""
+        check_internal_id(internal_id)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_current"], [internal_id])
+            found = cur.fetchone()
+        return None if found is None else _register_row(found)
+
+    def current_by_code(
+        self, resident_code: str, uow: UnitOfWork | None = None
+    ) -> RegisterRow | None:
+        """The newest version of the person who holds or held this code, or None."""
+        check_resident_code(resident_code)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_current_by_code"], [resident_code])
+            found = cur.fetchone()
+        return None if found is None else _register_row(found[1:])
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, RegisterRow]:
+        """Bulk look-up in one query (``resident_code = ANY(%s)``): code → newest version."""
+        codes = list(dict.fromkeys(_codes(resident_codes)))
+        if not codes:
+            return {}
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_current_many"], [codes])
+            found = cur.fetchall()
+        return {values[0]: _register_row(values[1:]) for values in found}
+
+    def history(self, internal_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Every version of one person, oldest first (empty if unknown)."""
+        check_internal_id(internal_id)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_history"], [internal_id])
+            found = cur.fetchall()
+        return [_register_row(values) for values in found]
+
+    def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Newest versions of the registered members of a household, by internal number."""
+        _text(household_id, "household_id", 32)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_household"], [household_id])
+            found = cur.fetchall()
+        return [_register_row(values) for values in found]
+
+    def scan(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[RegisterRow]:
+        """Newest versions ordered by internal number, starting after ``after``."""
+        if after is not None:
+            check_internal_id(after)
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_scan"], [after, limit])
+            found = cur.fetchall()
+        return [_register_row(values) for values in found]
+
+    def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many people (newest versions), optionally with one status."""
+        if status is not None:
+            _status(status)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["register_count"], [status])
+            found = cur.fetchone()
+        return int(found[0]) if found else 0
+
+
+class PostgresIdentityStore(_Port, IdentityStore):
+    """An upper tier's copy of identity information (本人確認情報) in PostgreSQL.
+
+    ``identity_versions`` keeps every version; ``identity_current`` holds the
+    newest one per code with the indexed search keys.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
+        """Append versions: each is the code's current version + 1; all rows or none."""
+        self._store._connection_of(uow)
+        items = _records(rows, IdentityRow, "rows")
+        if not items:
+            return
+        by_code: dict[str, list[IdentityRow]] = {}
+        for row in items:
+            by_code.setdefault(row.resident_code, []).append(row)
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["identity_lock_current"], [list(by_code)])
+            current: dict[str, int] = dict(cur.fetchall())
+            for code, versions in by_code.items():
+                expected = current.get(code, 0) + 1
+                for row in versions:
+                    if row.version != expected:
+                        raise _version_error(code, row.version, expected)
+                    expected += 1
+            cur.executemany(q["identity_insert_version"], [_identity_values(r) for r in items])
+            cur.executemany(
+                q["identity_upsert_current"],
+                [_identity_current_values(versions[-1]) for versions in by_code.values()],
+            )
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load many first versions with ``COPY`` (binary); returns the count.
+
+        Every row must be version 1 of a code not yet stored (and each code once
+        in the batch); the primary keys refuse anything else during the ``COPY``
+        and the load runs in a savepoint (all or none).
+        """
+        self._store._connection_of(uow)
+        items = _records(rows, IdentityRow, "rows")
+        for row in items:
+            if row.version != 1:
+                raise _version_error(row.resident_code, row.version, 1)
+        if not items:
+            return 0
+        q = self._q
+        with self._store._writing(uow) as cur:
+            with cur.copy(q["identity_copy_versions"]) as copy:
+                copy.set_types(_IDENTITY_TYPES)
+                for row in items:
+                    copy.write_row(_identity_values(row))
+            with cur.copy(q["identity_copy_current"]) as copy:
+                copy.set_types(("text", "int8", "text", "bool", "text", "date", "text", "text"))
+                for row in items:
+                    copy.write_row(_identity_current_values(row))
+        return len(items)
+
+    def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
+        """The newest version for this code, or None."""
+        check_resident_code(resident_code)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["identity_current"], [resident_code])
+            found = cur.fetchone()
+        return None if found is None else _identity_row(found)
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, IdentityRow]:
+        """Bulk look-up in one query (``resident_code = ANY(%s)``): code → newest version."""
+        codes = list(dict.fromkeys(_codes(resident_codes)))
+        if not codes:
+            return {}
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["identity_current_many"], [codes])
+            found = cur.fetchall()
+        return {values[0]: _identity_row(values) for values in found}
+
+    def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
+        """Every version for this code, oldest first."""
+        check_resident_code(resident_code)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["identity_history"], [resident_code])
+            found = cur.fetchall()
+        return [_identity_row(values) for values in found]
+
+    def search(
+        self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
+    ) -> list[IdentityRow]:
+        """Current, not-removed versions matching the four basic items, by resident code."""
+        if not isinstance(query, IdentityQuery):
+            raise errors.InterfaceError(
+                f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
+            )
+        check_int(limit, "limit")
+        params: list[str | date | int | None] = [
+            query.name_key,
+            query.birth_date,
+            query.sex,
+            query.address_key,
+            limit,
+        ]
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["identity_search"], params)
+            found = cur.fetchall()
+        return [_identity_row(values) for values in found]
+
+    def scan(
+        self,
+        *,
+        municipality: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+        uow: UnitOfWork | None = None,
+    ) -> list[IdentityRow]:
+        """Newest versions ordered by resident code, optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+        if after is not None:
+            check_resident_code(after, "after")
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            if municipality is None:
+                cur.execute(self._q["identity_scan"], [after, limit])
+            else:
+                cur.execute(self._q["identity_scan_municipality"], [municipality, after, limit])
+            found = cur.fetchall()
+        return [_identity_row(values) for values in found]
+
+    def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many codes (newest versions), optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+        with self._store._reading(uow) as cur:
+            if municipality is None:
+                cur.execute(self._q["identity_count"])
+            else:
+                cur.execute(self._q["identity_count_municipality"], [municipality])
+            found = cur.fetchone()
+        return int(found[0]) if found else 0
+
+
+class PostgresOutbox(_Port, Outbox):
+    """The outbox: gap-free, commit-ordered sequence numbers per destination.
+
+    PostgreSQL hands out numbers when a row is inserted, not when its
+    transaction commits, so a plain sequence (or ``max(seq) + 1``) lets a later
+    number commit before an earlier one: a reader that has read up to 7 may
+    see 7 commit while 6 is still in flight, move its position to 7 and never
+    see 6. Instead each destination has a head row in ``outbox_heads`` and
+    :meth:`append` takes its row lock before choosing numbers: one
+    ``INSERT .. ON CONFLICT (destination) DO UPDATE SET last_seq = last_seq + n
+    .. RETURNING last_seq`` statement. It takes the same row lock as inserting
+    the head if missing (``ON CONFLICT DO NOTHING``), then ``SELECT .. FOR
+    UPDATE`` and ``UPDATE``, in one round trip instead of three. A second writer to the same destination blocks on that
+    lock until the first unit of work commits or rolls back, then reads the
+    committed head (READ COMMITTED re-reads the newest row version) and
+    continues from there. Hence:
+
+    * numbers are gap-free: a rolled-back writer's increment is rolled back with
+      it and the next writer reuses its numbers;
+    * commit order equals number order: *n* + 1 is chosen only after the
+      transaction holding *n* has committed, so any snapshot that shows *n* + 1
+      shows *n* too, and a reader never sees a hole that is filled later.
+
+    The lock is held until the unit of work ends, so keep units of work that
+    append short: writers to one destination take turns (other destinations
+    are not affected).
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, destination: str, payloads: Sequence[bytes]) -> range:
+        """Append payloads for ``destination``; returns the sequence numbers given."""
+        self._store._connection_of(uow)
+        check_node_id(destination, "destination")
+        items = _payloads(destination, payloads)
+        if not items:
+            last = self.last_seq(destination, uow)
+            return range(last + 1, last + 1)
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["outbox_take_head"], [destination, len(items)])
+            found = cur.fetchone()
+            assert found is not None
+            last = int(found[0])
+            first = last - len(items) + 1
+            cur.executemany(
+                q["outbox_insert"],
+                [(destination, first + i, payload) for i, payload in enumerate(items)],
+            )
+        return range(first, last + 1)
+
+    def read(
+        self, destination: str, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[OutboxEntry]:
+        """Committed entries for ``destination`` with ``seq > after``, in order."""
+        check_node_id(destination, "destination")
+        check_int(after, "after")
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["outbox_read"], [destination, after, limit])
+            found = cur.fetchall()
+        return [
+            OutboxEntry(destination=destination, seq=seq, payload=bytes(payload))
+            for seq, payload in found
+        ]
+
+    def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number given for ``destination`` (0 if none)."""
+        check_node_id(destination, "destination")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["outbox_last_seq"], [destination])
+            found = cur.fetchone()
+        return 0 if found is None else int(found[0])
+
+    def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
+        """Every destination that has entries, sorted."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["outbox_destinations"])
+            found = cur.fetchall()
+        return [destination for (destination,) in found]
+
+
+class PostgresTracking(_Port, Tracking):
+    """What this node has applied from each sender (``tracking`` table)."""
+
+    __slots__ = ()
+
+    def position(self, sender: str, uow: UnitOfWork | None = None) -> int:
+        """The last sequence number applied from ``sender`` (0 if none)."""
+        check_node_id(sender, "sender")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["tracking_position"], [sender])
+            found = cur.fetchone()
+        return 0 if found is None else int(found[0])
+
+    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
+        """Record ``seq`` from ``sender`` as applied; it must be position + 1.
+
+        A conditional write (``INSERT .. ON CONFLICT DO NOTHING`` for the first,
+        ``UPDATE .. WHERE position = seq - 1`` after): when it touches no row the
+        number was already applied or skips one, an IntegrityError. Two racing
+        units of work cannot both advance: the second waits for the first's row
+        lock, then finds the position moved.
+        """
+        self._store._connection_of(uow)
+        check_node_id(sender, "sender")
+        check_int(seq, "seq", minimum=1)
+        q = self._q
+        with self._store._writing(uow) as cur:
+            if seq == 1:
+                cur.execute(q["tracking_first"], [sender])
+            else:
+                cur.execute(q["tracking_advance"], [seq, sender, seq - 1])
+            if cur.rowcount == 1:
+                return
+            cur.execute(q["tracking_position"], [sender])
+            found = cur.fetchone()
+        position = 0 if found is None else int(found[0])
+        what = "was already applied" if seq <= position else "skips messages"
+        raise errors.IntegrityError(
+            f"message {seq} from {sender} {what} (position {position})",
+            field="seq",
+            expected=f"seq {position + 1}",
+        )
+
+    def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
+        """Every sender with its position."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["tracking_senders"])
+            found = cur.fetchall()
+        return {sender: int(position) for sender, position in found}
+
+
+class PostgresCodePool(_Port, CodePool):
+    """Resident codes designated nationwide and each municipality's pool (``code_pool``).
+
+    :meth:`allocate` picks with ``SELECT .. FOR UPDATE SKIP LOCKED LIMIT 1`` and
+    marks the code used in the same statement, so two racing allocators never
+    get the same code (the second skips the row the first has locked).
+    """
+
+    __slots__ = ()
+
+    def designate(self, uow: UnitOfWork, municipality: str, codes: Sequence[str]) -> None:
+        """Add codes to a municipality's pool; a code designated before is an IntegrityError."""
+        self._store._connection_of(uow)
+        check_lg_code(municipality)
+        items = _codes(codes, "codes")
+        if len(set(items)) != len(items):
+            raise errors.IntegrityError(
+                "a code appears twice", field="codes", expected="each code once"
+            )
+        if not items:
+            return
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["code_pool_designated"], [items])
+            found = cur.fetchone()
+            if found is not None:
+                raise errors.IntegrityError(
+                    f"resident code {found[0]} was designated before",
+                    field="codes",
+                    expected="codes never designated (住基法30条の2第2項)",
+                )
+            cur.execute(q["code_pool_designate"], [municipality, items])
+
+    def allocate(self, uow: UnitOfWork, municipality: str) -> str | None:
+        """Take an unused code of the municipality and mark it used; None if none is free."""
+        self._store._connection_of(uow)
+        check_lg_code(municipality)
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["code_pool_allocate"], [municipality])
+            found = cur.fetchone()
+        return None if found is None else str(found[0])
+
+    def mark_used(self, uow: UnitOfWork, resident_code: str) -> None:
+        """Mark a designated, unused code as used; otherwise an IntegrityError."""
+        self._store._connection_of(uow)
+        check_resident_code(resident_code)
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["code_pool_mark_used"], [resident_code])
+            if cur.rowcount == 1:
+                return
+            cur.execute(self._q["code_pool_is_designated"], [resident_code])
+            designated = cur.fetchone() is not None
+        what = "is already used" if designated else "was never designated"
+        raise errors.IntegrityError(
+            f"resident code {resident_code} {what}",
+            field="resident_code",
+            expected="a designated, unused code",
+        )
+
+    def available(self, municipality: str, uow: UnitOfWork | None = None) -> int:
+        """How many unused codes the municipality has left."""
+        check_lg_code(municipality)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["code_pool_available"], [municipality])
+            found = cur.fetchone()
+        return int(found[0]) if found else 0
+
+    def is_designated(self, resident_code: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether the code was ever designated (to anyone)."""
+        check_resident_code(resident_code)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["code_pool_is_designated"], [resident_code])
+            return cur.fetchone() is not None
+
+    def designated_count(self, uow: UnitOfWork | None = None) -> int:
+        """How many codes were ever designated."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["code_pool_count"])
+            found = cur.fetchone()
+        return int(found[0]) if found else 0
+
+
+def _version_error(key: str, version: int, expected: int) -> errors.IntegrityError:
+    what = "already exists" if version < expected else "skips a version"
+    return errors.IntegrityError(
+        f"version {version} of {key} {what}", field="version", expected=f"version {expected}"
+    )
+
+
+# --- the store -----------------------------------------------------------------------
+
+
+def _queries(schema: str) -> dict[str, sql.Composed]:
+    """Every statement of the adapter, with the schema quoted as an identifier."""
+    s = sql.Identifier(schema)
+    reg = _columns(_REGISTER_COLUMNS)
+    reg_v = _columns(_REGISTER_COLUMNS, "v")
+    ident = _columns(_IDENTITY_COLUMNS)
+    ident_v = _columns(_IDENTITY_COLUMNS, "v")
+    reg_current = _columns(_REGISTER_CURRENT_COLUMNS)
+    ident_current = _columns(_IDENTITY_CURRENT_COLUMNS)
+
+    def q(text: LiteralString) -> sql.Composed:
+        return sql.SQL(text).format(
+            s=s,
+            reg=reg,
+            reg_v=reg_v,
+            ident=ident,
+            ident_v=ident_v,
+            reg_current=reg_current,
+            ident_current=ident_current,
+        )
+
+    register_join = (
+        " FROM {s}.register_current c JOIN {s}.register_versions v"
+        " ON v.internal_id = c.internal_id AND v.version = c.version"
+    )
+    identity_join = (
+        " FROM {s}.identity_current c JOIN {s}.identity_versions v"
+        " ON v.resident_code = c.resident_code AND v.version = c.version"
+    )
+    return {
+        # schema
+        "meta_version": q("SELECT value FROM {s}.jukinet_meta WHERE key = 'schema_version'"),
+        "meta_insert": q(
+            "INSERT INTO {s}.jukinet_meta (key, value) VALUES ('schema_version', %s)"
+            " ON CONFLICT (key) DO NOTHING"
+        ),
+        # register
+        "register_lock_current": q(
+            "SELECT internal_id, version FROM {s}.register_current"
+            " WHERE internal_id = ANY(%s) FOR UPDATE"
+        ),
+        "register_code_owners": q(
+            "SELECT resident_code, internal_id FROM {s}.register_codes"
+            " WHERE resident_code = ANY(%s)"
+        ),
+        "register_insert_version": q(
+            "INSERT INTO {s}.register_versions ({reg}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ),
+        "register_upsert_current": q(
+            "INSERT INTO {s}.register_current ({reg_current}) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (internal_id) DO UPDATE SET version = EXCLUDED.version,"
+            " resident_code = EXCLUDED.resident_code, status = EXCLUDED.status,"
+            " household_id = EXCLUDED.household_id"
+        ),
+        "register_insert_code": q(
+            "INSERT INTO {s}.register_codes (resident_code, internal_id) VALUES (%s, %s)"
+        ),
+        "register_copy_versions": q(
+            "COPY {s}.register_versions ({reg}) FROM STDIN (FORMAT BINARY)"
+        ),
+        "register_copy_current": q(
+            "COPY {s}.register_current ({reg_current}) FROM STDIN (FORMAT BINARY)"
+        ),
+        "register_copy_codes": q(
+            "COPY {s}.register_codes (resident_code, internal_id) FROM STDIN (FORMAT BINARY)"
+        ),
+        "register_current": q("SELECT {reg_v}" + register_join + " WHERE c.internal_id = %s"),
+        "register_current_by_code": q(
+            "SELECT k.resident_code, {reg_v} FROM {s}.register_codes k"
+            " JOIN {s}.register_current c ON c.internal_id = k.internal_id"
+            " JOIN {s}.register_versions v"
+            " ON v.internal_id = c.internal_id AND v.version = c.version"
+            " WHERE k.resident_code = %s"
+        ),
+        "register_current_many": q(
+            "SELECT k.resident_code, {reg_v} FROM {s}.register_codes k"
+            " JOIN {s}.register_current c ON c.internal_id = k.internal_id"
+            " JOIN {s}.register_versions v"
+            " ON v.internal_id = c.internal_id AND v.version = c.version"
+            " WHERE k.resident_code = ANY(%s)"
+        ),
+        "register_history": q(
+            "SELECT {reg} FROM {s}.register_versions WHERE internal_id = %s ORDER BY version"
+        ),
+        "register_household": q(
+            "SELECT {reg_v}"
+            + register_join
+            + " WHERE c.household_id = %s AND c.status = 'registered' ORDER BY c.internal_id"
+        ),
+        "register_scan": q(
+            "SELECT {reg_v}"
+            + register_join
+            + " WHERE c.internal_id > coalesce(%s::text, '') ORDER BY c.internal_id LIMIT %s"
+        ),
+        "register_count": q(
+            "SELECT count(*) FROM {s}.register_current WHERE status = coalesce(%s::text, status)"
+        ),
+        # identities
+        "identity_lock_current": q(
+            "SELECT resident_code, version FROM {s}.identity_current"
+            " WHERE resident_code = ANY(%s) FOR UPDATE"
+        ),
+        "identity_insert_version": q(
+            "INSERT INTO {s}.identity_versions ({ident})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ),
+        "identity_upsert_current": q(
+            "INSERT INTO {s}.identity_current ({ident_current})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (resident_code) DO UPDATE SET version = EXCLUDED.version,"
+            " municipality = EXCLUDED.municipality, removed = EXCLUDED.removed,"
+            " name_key = EXCLUDED.name_key, birth_date = EXCLUDED.birth_date,"
+            " sex = EXCLUDED.sex, address_key = EXCLUDED.address_key"
+        ),
+        "identity_copy_versions": q(
+            "COPY {s}.identity_versions ({ident}) FROM STDIN (FORMAT BINARY)"
+        ),
+        "identity_copy_current": q(
+            "COPY {s}.identity_current ({ident_current}) FROM STDIN (FORMAT BINARY)"
+        ),
+        "identity_current": q("SELECT {ident_v}" + identity_join + " WHERE c.resident_code = %s"),
+        "identity_current_many": q(
+            "SELECT {ident_v}" + identity_join + " WHERE c.resident_code = ANY(%s)"
+        ),
+        "identity_history": q(
+            "SELECT {ident} FROM {s}.identity_versions WHERE resident_code = %s ORDER BY version"
+        ),
+        "identity_search": q(
+            "SELECT {ident_v}"
+            + identity_join
+            + " WHERE c.name_key = %s AND c.birth_date = %s AND NOT c.removed"
+            " AND c.sex = coalesce(%s::text, c.sex)"
+            " AND c.address_key = coalesce(%s::text, c.address_key)"
+            " ORDER BY c.resident_code LIMIT %s"
+        ),
+        # separate statements with and without a municipality, so that the
+        # (municipality, resident_code) index serves the first
+        "identity_scan": q(
+            "SELECT {ident_v}"
+            + identity_join
+            + " WHERE c.resident_code > coalesce(%s::text, '') ORDER BY c.resident_code LIMIT %s"
+        ),
+        "identity_scan_municipality": q(
+            "SELECT {ident_v}"
+            + identity_join
+            + " WHERE c.municipality = %s AND c.resident_code > coalesce(%s::text, '')"
+            " ORDER BY c.resident_code LIMIT %s"
+        ),
+        "identity_count": q("SELECT count(*) FROM {s}.identity_current"),
+        "identity_count_municipality": q(
+            "SELECT count(*) FROM {s}.identity_current WHERE municipality = %s"
+        ),
+        # outbox
+        "outbox_take_head": q(
+            "INSERT INTO {s}.outbox_heads AS h (destination, last_seq) VALUES (%s, %s)"
+            " ON CONFLICT (destination) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq"
+            " RETURNING h.last_seq"
+        ),
+        "outbox_insert": q(
+            "INSERT INTO {s}.outbox (destination, seq, payload) VALUES (%s, %s, %s)"
+        ),
+        "outbox_read": q(
+            "SELECT seq, payload FROM {s}.outbox WHERE destination = %s AND seq > %s"
+            " ORDER BY seq LIMIT %s"
+        ),
+        "outbox_last_seq": q("SELECT last_seq FROM {s}.outbox_heads WHERE destination = %s"),
+        "outbox_destinations": q(
+            "SELECT destination FROM {s}.outbox_heads WHERE last_seq > 0 ORDER BY destination"
+        ),
+        # tracking
+        "tracking_position": q("SELECT position FROM {s}.tracking WHERE sender = %s"),
+        "tracking_first": q(
+            "INSERT INTO {s}.tracking (sender, position) VALUES (%s, 1)"
+            " ON CONFLICT (sender) DO NOTHING"
+        ),
+        "tracking_advance": q(
+            "UPDATE {s}.tracking SET position = %s WHERE sender = %s AND position = %s"
+        ),
+        "tracking_senders": q("SELECT sender, position FROM {s}.tracking ORDER BY sender"),
+        # code pool
+        "code_pool_designated": q(
+            "SELECT resident_code FROM {s}.code_pool WHERE resident_code = ANY(%s)"
+            " ORDER BY resident_code LIMIT 1"
+        ),
+        "code_pool_designate": q(
+            "INSERT INTO {s}.code_pool (resident_code, municipality, used)"
+            " SELECT code, %s::text, false FROM unnest(%s::text[]) AS code"
+        ),
+        "code_pool_allocate": q(
+            "UPDATE {s}.code_pool SET used = true WHERE resident_code = ("
+            " SELECT resident_code FROM {s}.code_pool WHERE municipality = %s AND NOT used"
+            " ORDER BY resident_code LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING resident_code"
+        ),
+        "code_pool_mark_used": q(
+            "UPDATE {s}.code_pool SET used = true WHERE resident_code = %s AND NOT used"
+        ),
+        "code_pool_is_designated": q("SELECT 1 FROM {s}.code_pool WHERE resident_code = %s"),
+        "code_pool_available": q(
+            "SELECT count(*) FROM {s}.code_pool WHERE municipality = %s AND NOT used"
+        ),
+        "code_pool_count": q("SELECT count(*) FROM {s}.code_pool"),
+    }
+
+
+class _Guard:
+    """Serializes the units of work of every store sharing one connection."""
+
+    __slots__ = ("__weakref__", "lock", "owner")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.owner: int | None = None  # the thread whose unit of work holds the connection
+
+
+_guards: weakref.WeakKeyDictionary[_Connection, _Guard] = weakref.WeakKeyDictionary()
+_guards_lock = threading.Lock()
+
+
+def _guard(connection: _Connection) -> _Guard:
+    with _guards_lock:
+        guard = _guards.get(connection)
+        if guard is None:
+            guard = _guards[connection] = _Guard()
+        return guard
+
+
+class PostgresStore(Store):
+    """A node's storage in one PostgreSQL schema, on psycopg 3.
+
+    ``connection`` is a :class:`psycopg.Connection` or a
+    :class:`psycopg_pool.ConnectionPool`; the caller owns it and
+    :meth:`close` leaves it open. ``schema`` names the PostgreSQL schema that
+    holds this node's tables (lower-case letters, digits and ``_``), so that
+    several nodes can share a database.
+
+    * With a pool, each unit of work borrows its own connection for its whole
+      ``with`` block, and each read outside a unit of work borrows one briefly:
+      units of work from several threads run concurrently.
+    * With a single connection, which runs one transaction at a time, units of
+      work take turns (a lock shared by every store on that connection). A
+      read with ``uow=None`` from another thread waits for the running unit of
+      work to end; from the thread that has a unit of work open it runs inside
+      that transaction (one connection has no other), so it sees that unit of
+      work's writes. A second unit of work opened by the same thread inside the
+      first is refused (:class:`~jukinet.errors.InterfaceError`). Use a pool
+      when reads must be isolated from your own open unit of work.
+
+    The connection may be in autocommit mode or not; it must not be left
+    inside a transaction of the caller's when the store uses it.
+    """
+
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any] | ConnectionPool[Any],
+        *,
+        schema: str = "jukinet",
+    ) -> None:
+        self._pool: ConnectionPool[Any] | None
+        self._connection: _Connection | None
+        if isinstance(connection, ConnectionPool):
+            self._pool, self._connection = connection, None
+        elif isinstance(connection, psycopg.Connection):
+            self._pool, self._connection = None, connection
+        else:
+            raise errors.InterfaceError(
+                f"got {type(connection).__name__}",
+                field="connection",
+                expected="a psycopg.Connection or a psycopg_pool.ConnectionPool",
+            )
+        self._schema = _check_schema_name(schema)
+        self._queries = _queries(self._schema)
+        self._schema_checked = False
+        self._closed = False
+        self._register = PostgresRegister(self)
+        self._identities = PostgresIdentityStore(self)
+        self._outbox = PostgresOutbox(self)
+        self._tracking = PostgresTracking(self)
+        self._code_pool = PostgresCodePool(self)
+
+    def __repr__(self) -> str:
+        kind = "pool" if self._pool is not None else "connection"
+        return f"<PostgresStore schema={self._schema!r} on a {kind}>"
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding this store's tables."""
+        return self._schema
+
+    @property
+    def register(self) -> PostgresRegister:
+        """The resident register port."""
+        return self._register
+
+    @property
+    def identities(self) -> PostgresIdentityStore:
+        """The identity-information port."""
+        return self._identities
+
+    @property
+    def outbox(self) -> PostgresOutbox:
+        """The outbox port."""
+        return self._outbox
+
+    @property
+    def tracking(self) -> PostgresTracking:
+        """The tracking port."""
+        return self._tracking
+
+    @property
+    def code_pool(self) -> PostgresCodePool:
+        """The code-pool port."""
+        return self._code_pool
+
+    # -- schema ---------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Create the schema and its tables if missing and record the schema version.
+
+        Idempotent; an advisory lock lets several processes call it at once. An
+        existing schema of another version raises
+        :class:`~jukinet.errors.SchemaVersionMismatch` and is left as it is.
+        """
+        s = sql.Identifier(self._schema)
+        with (
+            self._borrow(exclusive=True) as conn,
+            _translated(),
+            conn.transaction(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jukinet:{self._schema}"])
+            for statement in _DDL:
+                cur.execute(sql.SQL(statement).format(s=s))
+            cur.execute(self._queries["meta_insert"], [str(SCHEMA_VERSION)])
+            self._verify_schema(cur)
+        self._schema_checked = True
+
+    def check_schema(self) -> None:
+        """Raise unless the schema exists at :data:`~jukinet.storage.base.SCHEMA_VERSION`.
+
+        A missing schema is a :class:`~jukinet.errors.ProgrammingError` telling
+        to call :meth:`create_schema`; another version a
+        :class:`~jukinet.errors.SchemaVersionMismatch` naming both versions.
+        """
+        with self._reading(None, check=False) as cur:
+            self._verify_schema(cur)
+        self._schema_checked = True
+
+    def _verify_schema(self, cur: _Cursor) -> None:
+        cur.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'jukinet_meta'",
+            [self._schema],
+        )
+        if cur.fetchone() is None:
+            raise errors.ProgrammingError(
+                f"the jukinet schema {self._schema!r} does not exist in this database: "
+                "call create_schema() first"
+            )
+        cur.execute(self._queries["meta_version"])
+        found = cur.fetchone()
+        version = None if found is None else found[0]
+        if version != str(SCHEMA_VERSION):
+            raise errors.SchemaVersionMismatch(
+                f"the database schema {self._schema!r} is at version {version}, "
+                f"this code reads and writes version {SCHEMA_VERSION}",
+                field="schema_version",
+                expected=str(SCHEMA_VERSION),
+            )
+
+    # -- units of work --------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[PostgresUnitOfWork]:
+        """Begin a unit of work (``conn.transaction()``).
+
+        Commits when the block ends normally, rolls back when an exception
+        leaves it; the unit of work is inactive afterwards.
+        """
+        with self._borrow(exclusive=True) as conn:
+            uow = PostgresUnitOfWork(self, conn)
+            try:
+                with _translated(), conn.transaction():
+                    if not self._schema_checked:
+                        with conn.cursor(row_factory=tuple_row) as cur:
+                            self._verify_schema(cur)
+                        self._schema_checked = True
+                    yield uow
+            finally:
+                uow._active = False
+
+    def close(self) -> None:
+        """Mark the store closed. The caller's connection or pool stays open."""
+        self._closed = True
+
+    # -- connections (internal) ------------------------------------------------------
+
+    @contextmanager
+    def _borrow(self, *, exclusive: bool) -> Iterator[_Connection]:
+        """A connection, idle, for one unit of work (exclusive) or one read."""
+        if self._closed:
+            raise errors.InterfaceError(
+                "the store is closed", field="store", expected="a store before close()"
+            )
+        if self._pool is not None:
+            with _translated(), self._pool.connection() as conn:
+                self._check_idle(conn)
+                yield conn
+            return
+        conn = self._connection
+        assert conn is not None
+        guard = _guard(conn)
+        me = threading.get_ident()
+        if guard.owner == me:
+            raise errors.InterfaceError(
+                "this thread already has a unit of work open on this connection",
+                field="unit_of_work",
+                expected="one unit of work at a time per connection "
+                "(finish the first, or give the store a ConnectionPool)",
+            )
+        with guard.lock:
+            self._check_idle(conn)
+            if not exclusive:
+                yield conn
+                return
+            guard.owner = me
+            try:
+                yield conn
+            finally:
+                guard.owner = None
+
+    @staticmethod
+    def _check_idle(conn: _Connection) -> None:
+        if conn.closed:
+            raise errors.OperationalError(
+                "the connection is closed", field="connection", expected="an open connection"
+            )
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            raise errors.InterfaceError(
+                "the connection is inside a transaction the store did not begin",
+                field="connection",
+                expected="an idle connection (commit or roll back first)",
+            )
+
+    def _connection_of(self, uow: object) -> _Connection:
+        """The connection of an active unit of work of this store, or InterfaceError."""
+        if not isinstance(uow, PostgresUnitOfWork) or uow._store is not self:
+            raise errors.InterfaceError(
+                f"got {type(uow).__name__}" + (" of another store" if uow is not None else ""),
+                field="uow",
+                expected="a unit of work of this store",
+            )
+        if not uow._active:
+            raise errors.InterfaceError(
+                "the unit of work has ended", field="uow", expected="an active unit of work"
+            )
+        return uow._connection
+
+    @contextmanager
+    def _writing(self, uow: UnitOfWork) -> Iterator[_Cursor]:
+        """A cursor inside a savepoint of ``uow``: a failed call writes nothing."""
+        conn = self._connection_of(uow)
+        with _translated(), conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            yield cur
+
+    @contextmanager
+    def _reading(self, uow: UnitOfWork | None, *, check: bool = True) -> Iterator[_Cursor]:
+        """A cursor for a read: in ``uow``, or in a short transaction of its own."""
+        if uow is not None:
+            conn = self._connection_of(uow)
+            with _translated(), conn.cursor(row_factory=tuple_row) as cur:
+                yield cur
+            return
+        own = self._connection
+        if own is not None and _guard(own).owner == threading.get_ident() and not self._closed:
+            # One connection, and this thread's unit of work holds it: read inside it.
+            with _translated(), own.cursor(row_factory=tuple_row) as cur:
+                if check and not self._schema_checked:
+                    self._verify_schema(cur)
+                    self._schema_checked = True
+                yield cur
+            return
+        with (
+            self._borrow(exclusive=False) as conn,
+            _translated(),
+            conn.cursor(row_factory=tuple_row) as cur,
+        ):
+            if conn.autocommit:
+                if check and not self._schema_checked:
+                    self._verify_schema(cur)
+                    self._schema_checked = True
+                yield cur
+            else:
+                with conn.transaction():
+                    if check and not self._schema_checked:
+                        self._verify_schema(cur)
+                        self._schema_checked = True
+                    yield cur

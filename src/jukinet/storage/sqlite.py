@@ -1,0 +1,1527 @@
+"""The SQLite adapter: standard-library :mod:`sqlite3`, one database per node.
+
+:class:`SQLiteStore` takes a file path, ``":memory:"`` or a connection factory
+and implements every port of :mod:`jukinet.storage.base`::
+
+    store = SQLiteStore("municipality-131016.db")
+    store.create_schema()                       # once; idempotent
+    with store.unit_of_work() as uow:
+        store.register.append(uow, rows)
+        store.outbox.append(uow, "pref-13", payloads)
+
+>>> store = SQLiteStore(":memory:")
+>>> store.create_schema()
+>>> with store.unit_of_work() as uow:
+...     store.outbox.append(uow, "pref-13", [b"first", b"second"])
+range(1, 3)
+>>> [entry.seq for entry in store.outbox.read("pref-13")]
+[1, 2]
+>>> store.close()
+
+Transactions
+    Connections run in autocommit mode (``isolation_level=None``). A unit of
+    work is ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` when an exception
+    leaves the block), so writers are serialized by SQLite's write lock, which
+    is what makes outbox sequence numbers gap-free and commit-ordered and code
+    allocation race-free. Each port write also runs inside a ``SAVEPOINT``:
+    a call that fails writes nothing even when the caller catches the error
+    and carries on with the unit of work. A unit of work waits at most
+    ``busy_timeout`` seconds for the write lock, then raises
+    :class:`~jukinet.errors.OperationalError` (``database is locked``).
+
+Connections and threads
+    For a file database (a path or a connection factory) every thread gets
+    its own connections (:class:`threading.local`): one for reads outside a
+    unit of work and one for its units of work, so a read with ``uow=None``
+    sees committed data only, even on the thread whose unit of work is open.
+    File databases run in WAL mode (``PRAGMA journal_mode=WAL``), so readers
+    never wait for the writer. A connection whose thread has ended is closed
+    the next time the store opens a connection; :meth:`SQLiteStore.close`
+    closes every connection the store opened.
+
+    ``":memory:"`` is one private in-memory database (SQLite lets no second
+    connection read it while a write is open), so the store keeps a **single
+    shared connection guarded by a lock**: a unit of work holds the lock from
+    ``BEGIN`` to ``COMMIT``, and other threads' reads and units of work wait
+    for it (at most ``busy_timeout`` seconds), then see committed data. The
+    one difference from a file database: a read with ``uow=None`` made *on
+    the thread whose unit of work is open* runs on that same connection and
+    therefore sees the unit of work's uncommitted writes. Use a file where
+    that isolation matters.
+
+    :meth:`SQLiteStore.reopen` gives another handle onto the same database:
+    a store on the same path or factory, or, for ``":memory:"``, one sharing
+    the connection and its lock (the database lives until the last handle
+    closes).
+
+    A unit of work belongs to the thread that opened it; opening a second one
+    on the same thread while the first is open raises
+    :class:`~jukinet.errors.InterfaceError` (SQLite has no nested
+    transactions; pass the open unit of work down instead). Through another
+    handle onto the same file it would wait for the write lock held by the
+    first, and fail after ``busy_timeout`` with
+    :class:`~jukinet.errors.OperationalError`.
+
+Connection factory
+    ``SQLiteStore(factory)`` calls ``factory()`` whenever it needs a
+    connection; every call must return a *new* connection to the *same*
+    database (for example ``lambda: sqlite3.connect(path,
+    check_same_thread=False)``). The factory stays the caller's; the
+    connections it returned are the store's, configured by it
+    (autocommit, ``foreign_keys``, ``busy_timeout``, WAL for a file) and
+    closed by :meth:`SQLiteStore.close`.
+
+Driver errors
+    Every :class:`sqlite3.Error` is translated into the
+    :mod:`jukinet.errors` class of the same PEP 249 name in one place
+    (:func:`_translate`), with the original chained as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import date
+from typing import Any, TypeVar
+
+from jukinet.errors import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    InvalidComponent,
+    InvalidFormat,
+    InvalidLength,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    SchemaVersionMismatch,
+    StorageError,
+)
+from jukinet.storage.base import (
+    SCHEMA_VERSION,
+    CodePool,
+    IdentityStore,
+    Outbox,
+    Register,
+    Store,
+    Tracking,
+    UnitOfWork,
+    chunks,
+)
+from jukinet.storage.records import (
+    IdentityQuery,
+    IdentityRow,
+    OutboxEntry,
+    RegisterRow,
+    check_int,
+    check_internal_id,
+    check_lg_code,
+    check_node_id,
+    check_resident_code,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "DEFAULT_BUSY_TIMEOUT",
+    "SQLiteCodePool",
+    "SQLiteIdentityStore",
+    "SQLiteOutbox",
+    "SQLiteRegister",
+    "SQLiteStore",
+    "SQLiteTracking",
+    "SQLiteUnitOfWork",
+]
+
+DEFAULT_BUSY_TIMEOUT = 5.0
+"""Seconds a connection waits for a lock before ``database is locked``."""
+
+CHUNK_SIZE = 500
+"""Most parameters in one ``IN (...)`` list of a bulk look-up."""
+
+ConnectionFactory = Callable[[], sqlite3.Connection]
+
+_R = TypeVar("_R")
+
+# --- schema ----------------------------------------------------------------
+
+_TABLES = (
+    "jukinet_meta",
+    "register_versions",
+    "register_current",
+    "register_codes",
+    "identity_versions",
+    "identity_current",
+    "outbox_heads",
+    "outbox",
+    "tracking",
+    "code_pool",
+)
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS jukinet_meta (
+        key TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS register_versions (
+        internal_id TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        resident_code TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('registered', 'removed')),
+        household_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        processed_on TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (internal_id, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS register_current (
+        internal_id TEXT NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL,
+        resident_code TEXT NOT NULL,
+        status TEXT NOT NULL,
+        household_id TEXT NOT NULL,
+        FOREIGN KEY (internal_id, version) REFERENCES register_versions (internal_id, version)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS register_current_resident_code ON register_current (resident_code)",
+    "CREATE INDEX IF NOT EXISTS register_current_household_id ON register_current (household_id)",
+    """CREATE TABLE IF NOT EXISTS register_codes (
+        resident_code TEXT NOT NULL PRIMARY KEY,
+        internal_id TEXT NOT NULL REFERENCES register_current (internal_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS identity_versions (
+        resident_code TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        municipality TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        event_date TEXT NOT NULL,
+        removed INTEGER NOT NULL CHECK (removed IN (0, 1)),
+        name_key TEXT NOT NULL,
+        reading_key TEXT,
+        birth_date TEXT NOT NULL,
+        sex TEXT NOT NULL CHECK (sex IN ('male', 'female')),
+        address_key TEXT NOT NULL,
+        previous_resident_code TEXT,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (resident_code, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS identity_current (
+        resident_code TEXT NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL,
+        municipality TEXT NOT NULL,
+        removed INTEGER NOT NULL,
+        name_key TEXT NOT NULL,
+        birth_date TEXT NOT NULL,
+        sex TEXT NOT NULL,
+        address_key TEXT NOT NULL,
+        FOREIGN KEY (resident_code, version) REFERENCES identity_versions (resident_code, version)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS identity_current_name ON identity_current (name_key, birth_date)",
+    "CREATE INDEX IF NOT EXISTS identity_current_address ON identity_current (address_key)",
+    "CREATE INDEX IF NOT EXISTS identity_current_municipality"
+    " ON identity_current (municipality, resident_code)",
+    """CREATE TABLE IF NOT EXISTS outbox_heads (
+        destination TEXT NOT NULL PRIMARY KEY,
+        last_seq INTEGER NOT NULL CHECK (last_seq >= 0)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        destination TEXT NOT NULL REFERENCES outbox_heads (destination),
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        payload BLOB NOT NULL,
+        PRIMARY KEY (destination, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS tracking (
+        sender TEXT NOT NULL PRIMARY KEY,
+        position INTEGER NOT NULL CHECK (position >= 0)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS code_pool (
+        resident_code TEXT NOT NULL PRIMARY KEY,
+        municipality TEXT NOT NULL,
+        used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS code_pool_available ON code_pool (municipality, used)",
+)
+
+_MISSING_SCHEMA = "call create_schema()"
+
+# Friendlier messages for the constraints a caller can break.
+_UNIQUE_MESSAGES = {
+    "register_versions.internal_id, register_versions.version": (
+        "that version of the person is already in the register"
+    ),
+    "register_current.internal_id": "the person is already in the register",
+    "register_codes.resident_code": "the resident code already belongs to a person",
+    "identity_versions.resident_code, identity_versions.version": (
+        "that version of the resident code is already stored"
+    ),
+    "identity_current.resident_code": "the resident code is already stored",
+    "code_pool.resident_code": (
+        "the resident code was designated before; codes are never designated twice"
+        " (住基法30条の2第2項)"
+    ),
+}
+
+
+# --- the one place where driver errors become jukinet errors ---------------
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """Translate any :class:`sqlite3.Error` raised inside into :mod:`jukinet.errors`.
+
+    This is the adapter's only translation point; the driver error is
+    chained as ``__cause__``.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        error: StorageError
+        if isinstance(exc, sqlite3.IntegrityError):
+            detail = text.partition(": ")[2]
+            friendly = _UNIQUE_MESSAGES.get(detail) if text.startswith("UNIQUE") else None
+            error = IntegrityError(f"{friendly} ({text})" if friendly else f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.OperationalError):
+            if text.startswith(("no such table", "no such column")):
+                error = ProgrammingError(
+                    f"sqlite: {text}: the schema is missing or altered; {_MISSING_SCHEMA}"
+                )
+            else:
+                error = OperationalError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.DataError):
+            error = DataError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.ProgrammingError):
+            error = ProgrammingError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.NotSupportedError):
+            error = NotSupportedError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.InternalError):
+            error = InternalError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.InterfaceError):
+            error = InterfaceError(f"sqlite: {text}")
+        elif isinstance(exc, sqlite3.DatabaseError):
+            error = DatabaseError(f"sqlite: {text}")
+        else:
+            error = StorageError(f"sqlite: {text}")
+        raise error from exc
+
+
+# --- connections -----------------------------------------------------------
+
+
+def _configure(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Put a connection the store owns into the state the adapter relies on."""
+    conn.isolation_level = None
+    conn.row_factory = None
+    conn.text_factory = str
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    files = {row[1]: row[2] for row in conn.execute("PRAGMA database_list").fetchall()}
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    if files.get("main") and mode not in ("wal", "memory", "off"):
+        conn.execute("PRAGMA journal_mode = WAL").fetchall()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back whatever is open; the error that caused it is the one that matters."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def _acquire(lock: threading.RLock, timeout: float) -> None:
+    if not lock.acquire(timeout=timeout):
+        raise OperationalError(
+            "database is locked: another thread's unit of work holds the in-memory database",
+            expected=f"the lock within busy_timeout={timeout} s",
+        )
+
+
+class _PerThread:
+    """One read and one write connection per thread, for a file database."""
+
+    def __init__(self, opener: ConnectionFactory, busy_timeout: float) -> None:
+        self._opener = opener
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._guard = threading.Lock()
+        self._opened: list[tuple[threading.Thread, sqlite3.Connection]] = []
+
+    def _open(self) -> sqlite3.Connection:
+        with self._guard:
+            alive = []
+            for thread, conn in self._opened:
+                if thread.is_alive():
+                    alive.append((thread, conn))
+                else:
+                    _close_quietly(conn)
+            self._opened = alive
+        with _translate():
+            conn = self._opener()
+            if not isinstance(conn, sqlite3.Connection):
+                raise InterfaceError(
+                    f"the connection factory returned {type(conn).__name__}",
+                    expected="a sqlite3.Connection",
+                )
+            try:
+                _configure(conn, self._busy_timeout)
+            except BaseException:
+                _close_quietly(conn)
+                raise
+        with self._guard:
+            self._opened.append((threading.current_thread(), conn))
+        return conn
+
+    def _slot(self, name: str) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, name, None)
+        if conn is None:
+            conn = self._open()
+            setattr(self._local, name, conn)
+        return conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        yield self._slot("reader")
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        if getattr(self._local, "busy", False):
+            raise InterfaceError(
+                "a unit of work is already open on this thread",
+                expected="one unit of work per thread at a time (pass the open one down)",
+            )
+        conn = self._slot("writer")
+        self._local.busy = True
+        try:
+            yield conn
+        finally:
+            self._local.busy = False
+
+    def close(self) -> None:
+        with self._guard:
+            opened, self._opened = self._opened, []
+        for _thread, conn in opened:
+            _close_quietly(conn)
+
+
+class _Shared:
+    """The single connection of a ``":memory:"`` database, guarded by a lock."""
+
+    def __init__(self, opener: ConnectionFactory, busy_timeout: float) -> None:
+        self._opener = opener
+        self._busy_timeout = busy_timeout
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._writer: int | None = None
+        self._handles = 1
+
+    def retain(self) -> _Shared:
+        """Count one more store handle sharing the database (see :meth:`SQLiteStore.reopen`)."""
+        with self._lock:
+            self._handles += 1
+        return self
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            with _translate():
+                conn = self._opener()
+                _configure(conn, self._busy_timeout)
+            self._conn = conn
+        return self._conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        _acquire(self._lock, self._busy_timeout)
+        try:
+            yield self._connection()
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        if self._writer == threading.get_ident():
+            raise InterfaceError(
+                "a unit of work is already open on this thread",
+                expected="one unit of work per thread at a time (pass the open one down)",
+            )
+        _acquire(self._lock, self._busy_timeout)
+        try:
+            conn = self._connection()
+            self._writer = threading.get_ident()
+            try:
+                yield conn
+            finally:
+                self._writer = None
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Release one handle; the last one closes the connection (and the database)."""
+        with self._lock:
+            self._handles -= 1
+            if self._handles > 0:
+                return
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    # A factory's connection bound to another thread (check_same_thread=True)
+    # cannot be closed from here; it is closed when it is garbage-collected.
+    with suppress(sqlite3.Error):
+        conn.close()
+
+
+# --- value helpers ---------------------------------------------------------
+
+
+def _placeholders(count: int) -> str:
+    return ",".join("?" * count)
+
+
+def _as_list(rows: object, cls: type[_R], what: str) -> list[_R]:
+    """The rows of a write as a list, each an instance of ``cls``, else InterfaceError."""
+    if isinstance(rows, (cls, str, bytes)) or not isinstance(rows, Iterable):
+        raise InterfaceError(
+            f"got {type(rows).__name__}", field=what, expected=f"a sequence of {cls.__name__}"
+        )
+    items = list(rows)
+    for item in items:
+        if not isinstance(item, cls):
+            raise InterfaceError(
+                f"got {type(item).__name__}", field=what, expected=f"{cls.__name__} instances"
+            )
+    return items
+
+
+def _as_items(values: object, what: str, expected: str) -> list[Any]:
+    """A sequence argument as a list (a lone str or bytes is refused); items unchecked."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise InterfaceError(f"got {type(values).__name__}", field=what, expected=expected)
+    return list(values)
+
+
+def _check_text(value: object, field: str, max_length: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidFormat(f"got {type(value).__name__}", field=field, expected="a str")
+    if not value or len(value) > max_length:
+        raise InvalidLength(
+            f"{len(value)} characters", field=field, expected=f"1 to {max_length} characters"
+        )
+    return value
+
+
+def _check_choice(value: object, field: str, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidComponent(
+            f"{value!r} is not allowed", field=field, expected=" or ".join(allowed)
+        )
+    return value
+
+
+def _decode(rows: list[Any], build: Callable[[Any], _R]) -> list[_R]:
+    """Rows read back from the database, as records; a malformed stored row is a DataError."""
+    try:
+        return [build(row) for row in rows]
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"a stored row is malformed: {exc}") from exc
+
+
+_REGISTER_COLUMNS = (
+    "v.internal_id, v.version, v.resident_code, v.status, v.household_id,"
+    " v.reason, v.event_date, v.processed_on, v.payload"
+)
+_REGISTER_CURRENT = (
+    f"SELECT {_REGISTER_COLUMNS} FROM register_current c JOIN register_versions v"
+    " ON v.internal_id = c.internal_id AND v.version = c.version"
+)
+_INSERT_REGISTER_VERSION = (
+    "INSERT INTO register_versions (internal_id, version, resident_code, status, household_id,"
+    " reason, event_date, processed_on, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_REGISTER_CURRENT = (
+    "INSERT INTO register_current (internal_id, version, resident_code, status, household_id)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_UPSERT_REGISTER_CURRENT = (
+    _INSERT_REGISTER_CURRENT + " ON CONFLICT (internal_id) DO UPDATE SET"
+    " version = excluded.version, resident_code = excluded.resident_code,"
+    " status = excluded.status, household_id = excluded.household_id"
+)
+_INSERT_REGISTER_CODE = "INSERT INTO register_codes (resident_code, internal_id) VALUES (?, ?)"
+
+
+def _register_row(r: Any) -> RegisterRow:
+    return RegisterRow(
+        internal_id=r[0],
+        version=r[1],
+        resident_code=r[2],
+        status=r[3],
+        household_id=r[4],
+        reason=r[5],
+        event_date=date.fromisoformat(r[6]),
+        processed_on=date.fromisoformat(r[7]),
+        payload=r[8],
+    )
+
+
+def _register_params(r: RegisterRow) -> tuple[Any, ...]:
+    return (
+        r.internal_id,
+        r.version,
+        r.resident_code,
+        r.status,
+        r.household_id,
+        r.reason,
+        r.event_date.isoformat(),
+        r.processed_on.isoformat(),
+        r.payload,
+    )
+
+
+_IDENTITY_COLUMNS = (
+    "v.resident_code, v.version, v.municipality, v.reason, v.event_date, v.removed, v.name_key,"
+    " v.reading_key, v.birth_date, v.sex, v.address_key, v.previous_resident_code, v.payload"
+)
+_IDENTITY_CURRENT = (
+    f"SELECT {_IDENTITY_COLUMNS} FROM identity_current c JOIN identity_versions v"
+    " ON v.resident_code = c.resident_code AND v.version = c.version"
+)
+_INSERT_IDENTITY_VERSION = (
+    "INSERT INTO identity_versions (resident_code, version, municipality, reason, event_date,"
+    " removed, name_key, reading_key, birth_date, sex, address_key, previous_resident_code,"
+    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_IDENTITY_CURRENT = (
+    "INSERT INTO identity_current (resident_code, version, municipality, removed, name_key,"
+    " birth_date, sex, address_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_IDENTITY_CURRENT = (
+    _INSERT_IDENTITY_CURRENT + " ON CONFLICT (resident_code) DO UPDATE SET"
+    " version = excluded.version, municipality = excluded.municipality,"
+    " removed = excluded.removed, name_key = excluded.name_key,"
+    " birth_date = excluded.birth_date, sex = excluded.sex, address_key = excluded.address_key"
+)
+
+
+def _identity_row(r: Any) -> IdentityRow:
+    return IdentityRow(
+        resident_code=r[0],
+        version=r[1],
+        municipality=r[2],
+        reason=r[3],
+        event_date=date.fromisoformat(r[4]),
+        removed=bool(r[5]),
+        name_key=r[6],
+        reading_key=r[7],
+        birth_date=date.fromisoformat(r[8]),
+        sex=r[9],
+        address_key=r[10],
+        previous_resident_code=r[11],
+        payload=r[12],
+    )
+
+
+def _identity_params(r: IdentityRow) -> tuple[Any, ...]:
+    return (
+        r.resident_code,
+        r.version,
+        r.municipality,
+        r.reason,
+        r.event_date.isoformat(),
+        1 if r.removed else 0,
+        r.name_key,
+        r.reading_key,
+        r.birth_date.isoformat(),
+        r.sex,
+        r.address_key,
+        r.previous_resident_code,
+        r.payload,
+    )
+
+
+def _identity_current_params(p: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The identity_current columns out of an identity_versions parameter tuple."""
+    return (p[0], p[1], p[2], p[5], p[6], p[8], p[9], p[10])
+
+
+def _version_error(what: str, key: str, given: int, expected: int) -> IntegrityError:
+    problem = "is already stored" if given < expected else "skips a version"
+    return IntegrityError(
+        f"{what} {key!r}: version {given} {problem}", field="version", expected=str(expected)
+    )
+
+
+def _current_versions(
+    conn: sqlite3.Connection, table: str, key: str, keys: Sequence[str]
+) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunks(keys, CHUNK_SIZE):
+        found.update(
+            conn.execute(
+                f"SELECT {key}, version FROM {table} WHERE {key} IN ({_placeholders(len(part))})",
+                tuple(part),
+            ).fetchall()
+        )
+    return found
+
+
+# --- unit of work ----------------------------------------------------------
+
+
+class SQLiteUnitOfWork(UnitOfWork):
+    """A ``BEGIN IMMEDIATE`` transaction on one connection of one :class:`SQLiteStore`."""
+
+    __slots__ = ("_active", "_conn", "_store")
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+        self._active = True
+
+    @property
+    def active(self) -> bool:
+        """Whether the unit of work can still be written to."""
+        return self._active
+
+    def __repr__(self) -> str:
+        return f"<SQLiteUnitOfWork active={self._active}>"
+
+
+# --- ports -----------------------------------------------------------------
+
+
+class _Port:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self._store = store
+
+
+class SQLiteRegister(_Port, Register):
+    """The resident register (住民基本台帳) in ``register_versions`` / ``_current`` / ``_codes``."""
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> None:
+        """Append versions (see :meth:`jukinet.storage.base.Register.append`)."""
+        items = _as_list(rows, RegisterRow, "rows")
+        with self._store._write(uow) as conn:
+            if not items:
+                return
+            ids = list(dict.fromkeys(row.internal_id for row in items))
+            codes = list(dict.fromkeys(row.resident_code for row in items))
+            versions = _current_versions(conn, "register_current", "internal_id", ids)
+            owners: dict[str, str] = {}
+            for part in chunks(codes, CHUNK_SIZE):
+                owners.update(
+                    conn.execute(
+                        "SELECT resident_code, internal_id FROM register_codes"
+                        f" WHERE resident_code IN ({_placeholders(len(part))})",
+                        tuple(part),
+                    ).fetchall()
+                )
+            new_codes: list[tuple[str, str]] = []
+            latest: dict[str, RegisterRow] = {}
+            for row in items:
+                expected = versions.get(row.internal_id, 0) + 1
+                if row.version != expected:
+                    raise _version_error("person", row.internal_id, row.version, expected)
+                versions[row.internal_id] = row.version
+                latest[row.internal_id] = row
+                owner = owners.get(row.resident_code)
+                if owner is None:
+                    owners[row.resident_code] = row.internal_id
+                    new_codes.append((row.resident_code, row.internal_id))
+                elif owner != row.internal_id:
+                    raise IntegrityError(
+                        f"resident code {row.resident_code} belongs to {owner!r},"
+                        f" not {row.internal_id!r}; a code belongs to one person for ever"
+                        " (住基法30条の2)",
+                        field="resident_code",
+                    )
+            conn.executemany(_INSERT_REGISTER_VERSION, map(_register_params, items))
+            conn.executemany(
+                _UPSERT_REGISTER_CURRENT,
+                [
+                    (r.internal_id, r.version, r.resident_code, r.status, r.household_id)
+                    for r in latest.values()
+                ],
+            )
+            conn.executemany(_INSERT_REGISTER_CODE, new_codes)
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> int:
+        """Load first versions with ``executemany`` (see :meth:`~jukinet.storage.base.Register.bulk_load`).
+
+        Duplicates (a person or code already stored, or twice in ``rows``) are
+        refused by the tables' keys, not by a look-up per row.
+        """
+        items = _as_list(rows, RegisterRow, "rows")
+        for row in items:
+            if row.version != 1:
+                raise _version_error("person", row.internal_id, row.version, 1)
+        params = [_register_params(row) for row in items]
+        with self._store._write(uow) as conn:
+            conn.executemany(_INSERT_REGISTER_VERSION, params)
+            conn.executemany(
+                _INSERT_REGISTER_CURRENT, [(p[0], 1, p[2], p[3], p[4]) for p in params]
+            )
+            conn.executemany(_INSERT_REGISTER_CODE, [(p[2], p[0]) for p in params])
+        return len(params)
+
+    def current(self, internal_id: str, uow: UnitOfWork | None = None) -> RegisterRow | None:
+        """The newest version of the person with this internal number, or None."""
+        check_internal_id(internal_id)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"{_REGISTER_CURRENT} WHERE c.internal_id = ?", (internal_id,)
+            ).fetchall()
+        found = _decode(rows, _register_row)
+        return found[0] if found else None
+
+    def current_by_code(
+        self, resident_code: str, uow: UnitOfWork | None = None
+    ) -> RegisterRow | None:
+        """The newest version of the person who holds or held this resident code, or None."""
+        check_resident_code(resident_code)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"SELECT {_REGISTER_COLUMNS} FROM register_codes k"
+                " JOIN register_current c ON c.internal_id = k.internal_id"
+                " JOIN register_versions v ON v.internal_id = c.internal_id"
+                " AND v.version = c.version WHERE k.resident_code = ?",
+                (resident_code,),
+            ).fetchall()
+        found = _decode(rows, _register_row)
+        return found[0] if found else None
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, RegisterRow]:
+        """Bulk look-up in chunks of :data:`CHUNK_SIZE` codes: code → newest version."""
+        codes = list(
+            dict.fromkeys(
+                check_resident_code(c)
+                for c in _as_items(resident_codes, "resident_codes", "a sequence of str")
+            )
+        )
+        result: dict[str, RegisterRow] = {}
+        if not codes:
+            return result
+        with self._store._read(uow, snapshot=len(codes) > CHUNK_SIZE) as conn:
+            fetched: list[Any] = []
+            for part in chunks(codes, CHUNK_SIZE):
+                fetched.extend(
+                    conn.execute(
+                        f"SELECT k.resident_code, {_REGISTER_COLUMNS} FROM register_codes k"
+                        " JOIN register_current c ON c.internal_id = k.internal_id"
+                        " JOIN register_versions v ON v.internal_id = c.internal_id"
+                        f" AND v.version = c.version"
+                        f" WHERE k.resident_code IN ({_placeholders(len(part))})",
+                        tuple(part),
+                    ).fetchall()
+                )
+        for code, row in zip(
+            (r[0] for r in fetched), _decode([r[1:] for r in fetched], _register_row), strict=True
+        ):
+            result[code] = row
+        return result
+
+    def history(self, internal_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Every version of one person, oldest first (empty if unknown)."""
+        check_internal_id(internal_id)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"SELECT {_REGISTER_COLUMNS} FROM register_versions v"
+                " WHERE v.internal_id = ? ORDER BY v.version",
+                (internal_id,),
+            ).fetchall()
+        return _decode(rows, _register_row)
+
+    def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
+        """Newest versions of the registered members of a household, by internal number."""
+        _check_text(household_id, "household_id", 32)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"{_REGISTER_CURRENT} WHERE c.household_id = ? AND c.status = 'registered'"
+                " ORDER BY c.internal_id",
+                (household_id,),
+            ).fetchall()
+        return _decode(rows, _register_row)
+
+    def scan(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[RegisterRow]:
+        """Newest versions ordered by internal number, starting after ``after``."""
+        if after is not None:
+            check_internal_id(after)
+        check_int(limit, "limit")
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"{_REGISTER_CURRENT} WHERE c.internal_id > ? ORDER BY c.internal_id LIMIT ?",
+                ("" if after is None else after, limit),
+            ).fetchall()
+        return _decode(rows, _register_row)
+
+    def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many people (newest versions), optionally with one status."""
+        if status is not None:
+            _check_choice(status, "status", ("registered", "removed"))
+        with self._store._read(uow) as conn:
+            if status is None:
+                row = conn.execute("SELECT count(*) FROM register_current").fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT count(*) FROM register_current WHERE status = ?", (status,)
+                ).fetchone()
+        return int(row[0])
+
+
+class SQLiteIdentityStore(_Port, IdentityStore):
+    """Identity information (本人確認情報) in ``identity_versions`` / ``identity_current``."""
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
+        """Append versions (see :meth:`jukinet.storage.base.IdentityStore.append`)."""
+        items = _as_list(rows, IdentityRow, "rows")
+        with self._store._write(uow) as conn:
+            if not items:
+                return
+            codes = list(dict.fromkeys(row.resident_code for row in items))
+            versions = _current_versions(conn, "identity_current", "resident_code", codes)
+            latest: dict[str, tuple[Any, ...]] = {}
+            params: list[tuple[Any, ...]] = []
+            for row in items:
+                expected = versions.get(row.resident_code, 0) + 1
+                if row.version != expected:
+                    raise _version_error("resident code", row.resident_code, row.version, expected)
+                versions[row.resident_code] = row.version
+                p = _identity_params(row)
+                params.append(p)
+                latest[row.resident_code] = p
+            conn.executemany(_INSERT_IDENTITY_VERSION, params)
+            conn.executemany(
+                _UPSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in latest.values()]
+            )
+
+    def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load first versions with ``executemany``; duplicates are refused by the keys."""
+        items = _as_list(rows, IdentityRow, "rows")
+        for row in items:
+            if row.version != 1:
+                raise _version_error("resident code", row.resident_code, row.version, 1)
+        params = [_identity_params(row) for row in items]
+        with self._store._write(uow) as conn:
+            conn.executemany(_INSERT_IDENTITY_VERSION, params)
+            conn.executemany(
+                _INSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in params]
+            )
+        return len(params)
+
+    def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
+        """The newest version for this code, or None."""
+        check_resident_code(resident_code)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"{_IDENTITY_CURRENT} WHERE c.resident_code = ?", (resident_code,)
+            ).fetchall()
+        found = _decode(rows, _identity_row)
+        return found[0] if found else None
+
+    def current_many(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, IdentityRow]:
+        """Bulk look-up in chunks of :data:`CHUNK_SIZE` codes: code → newest version."""
+        codes = list(
+            dict.fromkeys(
+                check_resident_code(c)
+                for c in _as_items(resident_codes, "resident_codes", "a sequence of str")
+            )
+        )
+        if not codes:
+            return {}
+        with self._store._read(uow, snapshot=len(codes) > CHUNK_SIZE) as conn:
+            fetched: list[Any] = []
+            for part in chunks(codes, CHUNK_SIZE):
+                fetched.extend(
+                    conn.execute(
+                        f"{_IDENTITY_CURRENT}"
+                        f" WHERE c.resident_code IN ({_placeholders(len(part))})",
+                        tuple(part),
+                    ).fetchall()
+                )
+        return {row.resident_code: row for row in _decode(fetched, _identity_row)}
+
+    def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
+        """Every version for this code, oldest first."""
+        check_resident_code(resident_code)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"SELECT {_IDENTITY_COLUMNS} FROM identity_versions v"
+                " WHERE v.resident_code = ? ORDER BY v.version",
+                (resident_code,),
+            ).fetchall()
+        return _decode(rows, _identity_row)
+
+    def search(
+        self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
+    ) -> list[IdentityRow]:
+        """Current, not-removed versions matching the four basic items (基本4情報)."""
+        if not isinstance(query, IdentityQuery):
+            raise InterfaceError(
+                f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
+            )
+        check_int(limit, "limit")
+        sql = f"{_IDENTITY_CURRENT} WHERE c.removed = 0 AND c.name_key = ? AND c.birth_date = ?"
+        params: list[Any] = [query.name_key, query.birth_date.isoformat()]
+        if query.sex is not None:
+            sql += " AND c.sex = ?"
+            params.append(query.sex)
+        if query.address_key is not None:
+            sql += " AND c.address_key = ?"
+            params.append(query.address_key)
+        sql += " ORDER BY c.resident_code LIMIT ?"
+        params.append(limit)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return _decode(rows, _identity_row)
+
+    def scan(
+        self,
+        *,
+        municipality: str | None = None,
+        after: str | None = None,
+        limit: int = 1000,
+        uow: UnitOfWork | None = None,
+    ) -> list[IdentityRow]:
+        """Newest versions ordered by resident code, optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+        if after is not None:
+            check_resident_code(after, "after")
+        check_int(limit, "limit")
+        sql = f"{_IDENTITY_CURRENT} WHERE c.resident_code > ?"
+        params: list[Any] = ["" if after is None else after]
+        if municipality is not None:
+            sql += " AND c.municipality = ?"
+            params.append(municipality)
+        sql += " ORDER BY c.resident_code LIMIT ?"
+        params.append(limit)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return _decode(rows, _identity_row)
+
+    def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
+        """How many codes (newest versions), optionally of one municipality."""
+        if municipality is not None:
+            check_lg_code(municipality)
+        with self._store._read(uow) as conn:
+            if municipality is None:
+                row = conn.execute("SELECT count(*) FROM identity_current").fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT count(*) FROM identity_current WHERE municipality = ?",
+                    (municipality,),
+                ).fetchone()
+        return int(row[0])
+
+
+class SQLiteOutbox(_Port, Outbox):
+    """The outbox in ``outbox`` with one ``outbox_heads`` row (the last seq) per destination.
+
+    ``BEGIN IMMEDIATE`` serializes writers, so numbers are handed out in
+    commit order without gaps.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, destination: str, payloads: Sequence[bytes]) -> range:
+        """Append payloads for ``destination``; returns the sequence numbers given."""
+        check_node_id(destination, "destination")
+        items = _as_items(payloads, "payloads", "a sequence of bytes")
+        for payload in items:
+            OutboxEntry(destination=destination, seq=1, payload=payload)  # validates the payload
+        with self._store._write(uow) as conn:
+            head = conn.execute(
+                "SELECT last_seq FROM outbox_heads WHERE destination = ?", (destination,)
+            ).fetchone()
+            last = 0 if head is None else int(head[0])
+            if not items:
+                return range(last + 1, last + 1)
+            if head is None:
+                conn.execute(
+                    "INSERT INTO outbox_heads (destination, last_seq) VALUES (?, ?)",
+                    (destination, last + len(items)),
+                )
+            else:
+                conn.execute(
+                    "UPDATE outbox_heads SET last_seq = ? WHERE destination = ?",
+                    (last + len(items), destination),
+                )
+            conn.executemany(
+                "INSERT INTO outbox (destination, seq, payload) VALUES (?, ?, ?)",
+                [(destination, last + i, p) for i, p in enumerate(items, start=1)],
+            )
+        return range(last + 1, last + len(items) + 1)
+
+    def read(
+        self, destination: str, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[OutboxEntry]:
+        """Entries for ``destination`` with ``seq > after``, in order, at most ``limit``."""
+        check_node_id(destination, "destination")
+        check_int(after, "after")
+        check_int(limit, "limit")
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                "SELECT seq, payload FROM outbox WHERE destination = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (destination, after, limit),
+            ).fetchall()
+        return _decode(rows, lambda r: OutboxEntry(destination=destination, seq=r[0], payload=r[1]))
+
+    def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number given for ``destination`` (0 if none)."""
+        check_node_id(destination, "destination")
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT last_seq FROM outbox_heads WHERE destination = ?", (destination,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
+        """Every destination that has entries, sorted."""
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                "SELECT destination FROM outbox_heads WHERE last_seq > 0 ORDER BY destination"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+class SQLiteTracking(_Port, Tracking):
+    """What the node applied from each sender, one ``tracking`` row per sender."""
+
+    __slots__ = ()
+
+    def position(self, sender: str, uow: UnitOfWork | None = None) -> int:
+        """The last sequence number applied from ``sender`` (0 if none)."""
+        check_node_id(sender, "sender")
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT position FROM tracking WHERE sender = ?", (sender,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
+        """Record ``seq`` from ``sender`` as applied; it must be exactly position + 1."""
+        check_node_id(sender, "sender")
+        check_int(seq, "seq", minimum=1)
+        with self._store._write(uow) as conn:
+            row = conn.execute(
+                "SELECT position FROM tracking WHERE sender = ?", (sender,)
+            ).fetchone()
+            position = 0 if row is None else int(row[0])
+            if seq != position + 1:
+                problem = "was already applied" if seq <= position else "skips ahead"
+                raise IntegrityError(
+                    f"sequence number {seq} from {sender!r} {problem}",
+                    field="seq",
+                    expected=str(position + 1),
+                )
+            conn.execute(
+                "INSERT INTO tracking (sender, position) VALUES (?, ?)"
+                " ON CONFLICT (sender) DO UPDATE SET position = excluded.position",
+                (sender, seq),
+            )
+
+    def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
+        """Every sender with its position."""
+        with self._store._read(uow) as conn:
+            rows = conn.execute("SELECT sender, position FROM tracking ORDER BY sender").fetchall()
+        return {str(s): int(p) for s, p in rows}
+
+
+class SQLiteCodePool(_Port, CodePool):
+    """Resident codes (住民票コード) designated to municipalities, in ``code_pool``."""
+
+    __slots__ = ()
+
+    def designate(self, uow: UnitOfWork, municipality: str, codes: Sequence[str]) -> None:
+        """Add codes to the pool; one designated before (or twice here) is an IntegrityError."""
+        check_lg_code(municipality)
+        items = [
+            check_resident_code(code) for code in _as_items(codes, "codes", "a sequence of str")
+        ]
+        with self._store._write(uow) as conn:
+            conn.executemany(
+                "INSERT INTO code_pool (resident_code, municipality, used) VALUES (?, ?, 0)",
+                [(code, municipality) for code in items],
+            )
+
+    def allocate(self, uow: UnitOfWork, municipality: str) -> str | None:
+        """Take the lowest unused code of the municipality and mark it used; None if none."""
+        check_lg_code(municipality)
+        with self._store._write(uow) as conn:
+            row = conn.execute(
+                "SELECT resident_code FROM code_pool WHERE municipality = ? AND used = 0"
+                " ORDER BY resident_code LIMIT 1",
+                (municipality,),
+            ).fetchone()
+            if row is None:
+                return None
+            code = str(row[0])
+            conn.execute("UPDATE code_pool SET used = 1 WHERE resident_code = ?", (code,))
+        return code
+
+    def mark_used(self, uow: UnitOfWork, resident_code: str) -> None:
+        """Mark a designated, unused code as used; unknown or used is an IntegrityError."""
+        check_resident_code(resident_code)
+        with self._store._write(uow) as conn:
+            cursor = conn.execute(
+                "UPDATE code_pool SET used = 1 WHERE resident_code = ? AND used = 0",
+                (resident_code,),
+            )
+            if cursor.rowcount != 1:
+                raise IntegrityError(
+                    f"resident code {resident_code} is not designated or already used",
+                    field="resident_code",
+                    expected="a designated, unused code",
+                )
+
+    def available(self, municipality: str, uow: UnitOfWork | None = None) -> int:
+        """How many unused codes the municipality has left."""
+        check_lg_code(municipality)
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM code_pool WHERE municipality = ? AND used = 0",
+                (municipality,),
+            ).fetchone()
+        return int(row[0])
+
+    def is_designated(self, resident_code: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether the code was ever designated (to anyone)."""
+        check_resident_code(resident_code)
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM code_pool WHERE resident_code = ?", (resident_code,)
+            ).fetchone()
+        return row is not None
+
+    def designated_count(self, uow: UnitOfWork | None = None) -> int:
+        """How many codes were ever designated."""
+        with self._store._read(uow) as conn:
+            row = conn.execute("SELECT count(*) FROM code_pool").fetchone()
+        return int(row[0])
+
+
+# --- the store -------------------------------------------------------------
+
+
+class SQLiteStore(Store):
+    """A node's storage in one SQLite database (see the module docstring).
+
+    ``database`` is a file path, ``":memory:"`` (one private in-memory
+    database, one lock-guarded connection) or a connection factory
+    (``Callable[[], sqlite3.Connection]``; the factory stays the caller's,
+    the connections it returns are closed by :meth:`close`).
+    ``busy_timeout`` is how many seconds to wait for a lock.
+
+    Nothing is opened until first use. The first use checks the schema once
+    (:class:`~jukinet.errors.ProgrammingError` "call create_schema()" when it
+    is missing, :class:`~jukinet.errors.SchemaVersionMismatch` when its
+    version differs) and remembers the answer.
+
+    >>> store = SQLiteStore(":memory:")
+    >>> store.register.count()
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.ProgrammingError: the jukinet schema is missing: call create_schema()
+    >>> store.create_schema()
+    >>> store.register.count()
+    0
+    >>> store.close()
+    """
+
+    def __init__(
+        self,
+        database: str | os.PathLike[str] | ConnectionFactory,
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    ) -> None:
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)):
+            raise TypeError(
+                f"busy_timeout must be a number of seconds, not {type(busy_timeout).__name__}"
+            )
+        if not 0 <= busy_timeout <= 86_400:
+            raise InvalidComponent(
+                f"{busy_timeout} is out of range",
+                field="busy_timeout",
+                expected="0 to 86400 seconds",
+            )
+        timeout = float(busy_timeout)
+        self._busy_timeout = timeout
+        self._database = database
+        self._conns: _PerThread | _Shared
+        if isinstance(database, (str, os.PathLike)):
+            path = os.fspath(database)
+            if not isinstance(path, str):
+                raise TypeError("database path must be a str or os.PathLike[str], not bytes")
+            if not path:
+                raise InvalidLength(
+                    "the database path is empty",
+                    field="database",
+                    expected="a file path, ':memory:' or a connection factory",
+                )
+            self._description = path
+            if path == ":memory:":
+                self._conns = _Shared(self._connect_memory, timeout)
+            else:
+                self._path = path
+                self._conns = _PerThread(self._connect_file, timeout)
+        elif callable(database):
+            self._description = f"factory {database!r}"
+            self._conns = _PerThread(database, timeout)
+        else:
+            raise TypeError(
+                "database must be a path, ':memory:' or a connection factory,"
+                f" not {type(database).__name__}"
+            )
+        self._closed = False
+        self._schema_ok = False
+        self._register = SQLiteRegister(self)
+        self._identities = SQLiteIdentityStore(self)
+        self._outbox = SQLiteOutbox(self)
+        self._tracking = SQLiteTracking(self)
+        self._code_pool = SQLiteCodePool(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<SQLiteStore {self._description!r} {state}>"
+
+    def _connect_memory(self) -> sqlite3.Connection:
+        return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+
+    def _connect_file(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+
+    # ports
+
+    @property
+    def register(self) -> SQLiteRegister:
+        """The resident register port."""
+        return self._register
+
+    @property
+    def identities(self) -> SQLiteIdentityStore:
+        """The identity-information port."""
+        return self._identities
+
+    @property
+    def outbox(self) -> SQLiteOutbox:
+        """The outbox port."""
+        return self._outbox
+
+    @property
+    def tracking(self) -> SQLiteTracking:
+        """The tracking port."""
+        return self._tracking
+
+    @property
+    def code_pool(self) -> SQLiteCodePool:
+        """The code-pool port."""
+        return self._code_pool
+
+    # schema
+
+    def create_schema(self) -> None:
+        """Create the tables and indexes if missing and record :data:`SCHEMA_VERSION`.
+
+        Idempotent. A database that records another version raises
+        :class:`~jukinet.errors.SchemaVersionMismatch` and is left unchanged.
+        """
+        self._check_open()
+        with self._conns.writing() as conn, _translate():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _DDL:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO jukinet_meta (key, value) VALUES ('schema_version', ?)"
+                    " ON CONFLICT (key) DO NOTHING",
+                    (str(SCHEMA_VERSION),),
+                )
+                self._verify(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        self._schema_ok = True
+
+    def check_schema(self) -> None:
+        """Raise unless every table exists and the recorded version is :data:`SCHEMA_VERSION`."""
+        self._check_open()
+        with self._conns.reading() as conn, _translate():
+            self._verify(conn)
+        self._schema_ok = True
+
+    def _verify(self, conn: sqlite3.Connection) -> None:
+        names = {
+            str(r[0])
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        }
+        if "jukinet_meta" not in names:
+            raise ProgrammingError(f"the jukinet schema is missing: {_MISSING_SCHEMA}")
+        row = conn.execute("SELECT value FROM jukinet_meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            raise ProgrammingError(f"the database records no schema version: {_MISSING_SCHEMA}")
+        found = str(row[0])
+        if found != str(SCHEMA_VERSION):
+            raise SchemaVersionMismatch(
+                f"the database has schema version {found}, this code reads and writes"
+                f" version {SCHEMA_VERSION}",
+                expected=f"schema version {SCHEMA_VERSION}",
+            )
+        missing = [name for name in _TABLES if name not in names]
+        if missing:
+            raise ProgrammingError(
+                f"the jukinet schema lacks {', '.join(missing)}: {_MISSING_SCHEMA}"
+            )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("the store is closed", expected="an open SQLiteStore")
+
+    def _ready(self) -> None:
+        self._check_open()
+        if not self._schema_ok:
+            self.check_schema()
+
+    # units of work
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SQLiteUnitOfWork]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; ``ROLLBACK`` when an exception leaves the block.
+
+        Waits at most ``busy_timeout`` seconds for the write lock. A second
+        unit of work on the same thread while this one is open raises
+        :class:`~jukinet.errors.InterfaceError`.
+        """
+        self._ready()
+        with self._conns.writing() as conn:
+            with _translate():
+                conn.execute("BEGIN IMMEDIATE")
+            uow = SQLiteUnitOfWork(self, conn)
+            try:
+                yield uow
+                uow._active = False
+                with _translate():
+                    conn.execute("COMMIT")
+            except BaseException:
+                uow._active = False
+                _rollback(conn)
+                raise
+            finally:
+                uow._active = False
+
+    def _uow_connection(self, uow: object) -> sqlite3.Connection:
+        if not isinstance(uow, SQLiteUnitOfWork) or uow._store is not self:
+            raise InterfaceError(
+                f"got {type(uow).__name__} not made by this store",
+                field="uow",
+                expected="a unit of work from this store's unit_of_work()",
+            )
+        if not uow._active:
+            raise InterfaceError(
+                "the unit of work is no longer active",
+                field="uow",
+                expected="a unit of work inside its with block",
+            )
+        return uow._conn
+
+    @contextmanager
+    def _read(
+        self, uow: UnitOfWork | None, *, snapshot: bool = False
+    ) -> Iterator[sqlite3.Connection]:
+        """The connection a read runs on: the uow's, else this thread's reader.
+
+        With ``snapshot`` (several statements) a read outside a unit of work
+        runs in one read transaction, so it sees one committed state.
+        """
+        if uow is not None:
+            conn = self._uow_connection(uow)
+            with _translate():
+                yield conn
+            return
+        self._ready()
+        with self._conns.reading() as conn, _translate():
+            if not snapshot or conn.in_transaction:
+                yield conn
+                return
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                _rollback(conn)
+
+    @contextmanager
+    def _write(self, uow: UnitOfWork) -> Iterator[sqlite3.Connection]:
+        """The uow's connection inside a savepoint: a failed call writes nothing."""
+        conn = self._uow_connection(uow)
+        with _translate():
+            conn.execute("SAVEPOINT jukinet_call")
+            try:
+                yield conn
+            except BaseException:
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO jukinet_call")
+                        conn.execute("RELEASE jukinet_call")
+                except sqlite3.Error:
+                    pass
+                raise
+            conn.execute("RELEASE jukinet_call")
+
+    def reopen(self) -> SQLiteStore:
+        """Another handle onto the same database, with its own connections, closed separately.
+
+        For a file or a factory this is a new store on the same path or
+        factory. For ``":memory:"`` the new handle shares this store's one
+        connection and lock; the database lives until the last handle closes.
+
+        >>> store = SQLiteStore(":memory:")
+        >>> store.create_schema()
+        >>> other = store.reopen()
+        >>> with other.unit_of_work() as uow:
+        ...     other.tracking.advance(uow, "city-131016", 1)
+        >>> other.close()
+        >>> store.tracking.position("city-131016")
+        1
+        >>> store.close()
+        """
+        self._check_open()
+        if isinstance(self._conns, _Shared):
+            other = SQLiteStore(":memory:", busy_timeout=self._busy_timeout)
+            other._conns = self._conns.retain()
+            return other
+        return SQLiteStore(self._database, busy_timeout=self._busy_timeout)
+
+    def close(self) -> None:
+        """Close the connections the store opened (never the caller's factory). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._conns.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self

@@ -1,0 +1,1995 @@
+"""The storage conformance suite: one set of tests every adapter must pass.
+
+The ports in :mod:`jukinet.storage.base` promise semantics (duplicates refused,
+all-or-nothing batches, gap-free outbox numbers, history never overwritten,
+codes never handed out twice …). This module checks them against any
+:class:`~jukinet.storage.base.Store`, the shape of eventsourcing's
+``tests/persistence.py``: subclass :class:`StoreConformance` once per adapter
+in a test module and implement its hooks::
+
+    # tests/test_storage_mine.py
+    from jukinet.testing.conformance import StoreConformance, make_stateful_test
+
+    class TestMyStore(StoreConformance):
+        def create_store(self) -> Store:
+            store = MyStore(...)
+            store.create_schema()
+            return store
+
+        def reopen_store(self, store: Store) -> Store:
+            return MyStore(...same storage, another connection...)
+
+        def create_store_without_schema(self) -> Store:
+            return MyStore(...fresh storage, create_schema() never called...)
+
+        def set_schema_version(self, store: Store, version: int) -> None:
+            ...  # write `version` into the stored schema version
+
+    TestMyStoreStateful = make_stateful_test(my_create_store).TestCase
+
+The base class is not named ``Test…`` so pytest collects only the subclasses.
+It needs the ``testing`` extra (pytest and Hypothesis). Every hook a subclass
+leaves out makes the tests that need it skip with a reason; a complete adapter
+implements them all (``.ci/run`` fails when a PostgreSQL test skips).
+
+The rules come from the law where the law sets them: a resident code is never
+designated twice (住基法30条の2第2項) and a municipality draws unused codes from
+its pool (30条の3第2項); the prefecture and the national centre keep every
+notice they receive (30条の6第3項, 30条の7; kept 150 years, 令30条の6・令30条の7),
+and removed records (除票) are kept too (令34条1項) — so history is appended,
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
+
+from jukinet.domain import resident_code as _resident_code
+from jukinet.domain.address import Address
+from jukinet.domain.changes import ChangeReason
+from jukinet.domain.identity import IdentityInfo, IdentityNotice
+from jukinet.domain.lg_code import LocalGovernmentCode
+from jukinet.domain.names import PersonName
+from jukinet.domain.resident import (
+    HEAD_OF_HOUSEHOLD,
+    FamilyRegister,
+    HouseholdMembership,
+    RecordStatus,
+    RecordVersion,
+    Removal,
+    ResidentRecord,
+    Sex,
+)
+from jukinet.domain.resident_code import ResidentCode
+from jukinet.errors import (
+    IntegrityError,
+    InterfaceError,
+    JukinetError,
+    ProgrammingError,
+    SchemaVersionMismatch,
+    ValidationError,
+)
+from jukinet.storage import mapping
+from jukinet.storage.base import SCHEMA_VERSION, Store, UnitOfWork
+from jukinet.storage.records import (
+    MAX_KEY_LENGTH,
+    MAX_PAYLOAD_BYTES,
+    IdentityQuery,
+    IdentityRow,
+    OutboxEntry,
+    RegisterRow,
+)
+from jukinet.testing import examples
+from jukinet.testing import strategies as jst
+
+__all__ = [
+    "BAD_CHECK_DIGIT_CODE",
+    "MUNICIPALITIES",
+    "InjectedCrash",
+    "RowFactory",
+    "StoreConformance",
+    "make_stateful_test",
+    "read_all_outbox",
+    "snapshot",
+]
+
+MUNICIPALITIES = ("131016", "131024", "131032")
+"""Real local government codes used by the suite: 千代田区, 中央区, 港区."""
+
+BAD_CHECK_DIGIT_CODE = "12345678901"
+"""A resident code whose check digit is wrong (the right one is 3)."""
+
+
+class InjectedCrash(Exception):
+    """Raised on purpose inside a unit of work to simulate a crash between two writes."""
+
+
+# --- building rows from real domain values ---------------------------------------
+
+
+class RowFactory:
+    """Builds storage rows from real domain values, numbered deterministically.
+
+    Rows go through :mod:`jukinet.storage.mapping` from real
+    :class:`~jukinet.domain.resident.ResidentRecord` and
+    :class:`~jukinet.domain.identity.IdentityNotice` values (based on
+    :func:`jukinet.testing.examples.resident_record`), so the payloads are the
+    same canonical bytes the tiers will store.
+
+    >>> rows = RowFactory()
+    >>> rows.code(1)
+    '00000000019'
+    >>> row = rows.register_row("A1", 1, code=rows.code(1))
+    >>> row.internal_id, row.version, row.status, row.reason
+    ('A1', 1, 'registered', 'birth')
+    >>> mapping.record_version(row).record.internal_id
+    'A1'
+    """
+
+    @staticmethod
+    def code(n: int) -> str:
+        """The ``n``-th resident code: ``n`` as 10 digits plus its check digit."""
+        body = f"{n:010d}"
+        return body + _resident_code.calc_check_digit(body)
+
+    @staticmethod
+    def record(
+        internal_id: str,
+        *,
+        code: str,
+        household_id: str = "S0001",
+        head: bool = True,
+        name: str = "山田 太郎",
+        reading: str | None = "ヤマダ タロウ",
+        birth_date: date = date(1980, 4, 1),
+        sex: Sex = Sex.MALE,
+        municipality: str = MUNICIPALITIES[0],
+        rest: str = "千代田1丁目1番1号",
+        removed: bool = False,
+    ) -> ResidentRecord:
+        """A Japanese resident's record, built from the example record."""
+        person = PersonName.parse(name, reading=reading)
+        household = (
+            HouseholdMembership(household_id=household_id, relationship=HEAD_OF_HOUSEHOLD)
+            if head
+            else HouseholdMembership(
+                household_id=household_id,
+                relationship="子",
+                head_name=PersonName.parse("山田 一郎", reading="ヤマダ イチロウ"),
+            )
+        )
+        return attrs.evolve(
+            examples.resident_record(),
+            internal_id=internal_id,
+            resident_code=ResidentCode(code),
+            name=person,
+            birth_date=birth_date,
+            sex=sex,
+            household=household,
+            address=Address(municipality=LocalGovernmentCode(municipality), rest=rest),
+            resident_since=birth_date,
+            family_register=FamilyRegister(domicile="東京都千代田区千代田1番", head=name),
+            status=RecordStatus.REMOVED if removed else RecordStatus.REGISTERED,
+            removal=(
+                Removal(reason=ChangeReason.DEATH, removed_on=date(2020, 1, 1)) if removed else None
+            ),
+        )
+
+    def register_row(
+        self,
+        internal_id: str,
+        version: int,
+        *,
+        code: str,
+        status: str = "registered",
+        household_id: str = "S0001",
+        head: bool = True,
+        reason: ChangeReason | None = None,
+        name: str = "山田 太郎",
+        reading: str | None = "ヤマダ タロウ",
+        birth_date: date = date(1980, 4, 1),
+    ) -> RegisterRow:
+        """Version ``version`` of the person ``internal_id`` as a register row.
+
+        The reason defaults to 出生 for version 1, 死亡 for a removed record and
+        転居 otherwise.
+        """
+        removed = status == "removed"
+        if reason is None:
+            if removed:
+                reason = ChangeReason.DEATH
+            elif version == 1:
+                reason = ChangeReason.BIRTH
+            else:
+                reason = ChangeReason.MOVE_WITHIN
+        record = self.record(
+            internal_id,
+            code=code,
+            household_id=household_id,
+            head=head,
+            name=name,
+            reading=reading,
+            birth_date=birth_date,
+            removed=removed,
+        )
+        event = date(2020, 1, 1) if version > 1 or removed else birth_date
+        return mapping.register_row(
+            RecordVersion(
+                version=version,
+                record=record,
+                reason=reason,
+                event_date=event,
+                processed_on=date(2020, 1, 2) if event.year == 2020 else event,
+            )
+        )
+
+    def identity_row(
+        self,
+        code: str,
+        version: int,
+        *,
+        name: str = "山田 太郎",
+        reading: str | None = "ヤマダ タロウ",
+        birth_date: date = date(1980, 4, 1),
+        sex: Sex = Sex.MALE,
+        municipality: str = MUNICIPALITIES[0],
+        rest: str = "千代田1丁目1番1号",
+        removed: bool = False,
+        previous_code: str | None = None,
+    ) -> IdentityRow:
+        """Version ``version`` of the identity information for ``code``.
+
+        The reason is 死亡 for a removal, 住民票コードの変更請求 when
+        ``previous_code`` is given, 出生 for version 1 and 転居 otherwise.
+        """
+        if removed:
+            reason = ChangeReason.DEATH
+        elif previous_code is not None:
+            reason = ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
+        elif version == 1:
+            reason = ChangeReason.BIRTH
+        else:
+            reason = ChangeReason.MOVE_WITHIN
+        info = IdentityInfo(
+            resident_code=ResidentCode(code),
+            name=PersonName.parse(name, reading=reading),
+            birth_date=birth_date,
+            sex=sex,
+            address=Address(municipality=LocalGovernmentCode(municipality), rest=rest),
+        )
+        item = IdentityNotice(
+            info=info,
+            reason=reason,
+            event_date=birth_date if reason is ChangeReason.BIRTH else date(2020, 1, 1),
+            previous_resident_code=ResidentCode(previous_code) if previous_code else None,
+        )
+        return mapping.identity_row(item, version)
+
+
+# --- reading a whole store -------------------------------------------------------
+
+
+def read_all_outbox(store: Store, destination: str, *, page: int = 1000) -> list[OutboxEntry]:
+    """Every committed outbox entry for ``destination``, page by page."""
+    entries: list[OutboxEntry] = []
+    while True:
+        batch = store.outbox.read(destination, after=len(entries), limit=page)
+        entries.extend(batch)
+        if len(batch) < page:
+            return entries
+
+
+def _scan_register(store: Store, page: int = 1000) -> list[RegisterRow]:
+    rows: list[RegisterRow] = []
+    while True:
+        batch = store.register.scan(after=rows[-1].internal_id if rows else None, limit=page)
+        rows.extend(batch)
+        if len(batch) < page:
+            return rows
+
+
+def _scan_identities(
+    store: Store, municipality: str | None = None, page: int = 1000
+) -> list[IdentityRow]:
+    rows: list[IdentityRow] = []
+    while True:
+        batch = store.identities.scan(
+            municipality=municipality,
+            after=rows[-1].resident_code if rows else None,
+            limit=page,
+        )
+        rows.extend(batch)
+        if len(batch) < page:
+            return rows
+
+
+def snapshot(
+    store: Store,
+    *,
+    municipalities: Sequence[str] = MUNICIPALITIES,
+    codes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Everything the ports can tell about a store, as comparable plain data.
+
+    Counts, full scans with every history, every outbox destination's entries,
+    tracking positions, and the code pool's counts for ``municipalities`` and
+    designation of ``codes``. Two equal snapshots mean nothing observable changed.
+    """
+    people = _scan_register(store)
+    identities = _scan_identities(store)
+    return {
+        "register.scan": people,
+        "register.history": {r.internal_id: store.register.history(r.internal_id) for r in people},
+        "register.count": (
+            store.register.count(),
+            store.register.count(status="registered"),
+            store.register.count(status="removed"),
+        ),
+        "identities.scan": identities,
+        "identities.history": {
+            r.resident_code: store.identities.history(r.resident_code) for r in identities
+        },
+        "identities.count": store.identities.count(),
+        "identities.by_municipality": {
+            m: (store.identities.count(municipality=m), _scan_identities(store, m))
+            for m in municipalities
+        },
+        "outbox": {
+            d: (store.outbox.last_seq(d), read_all_outbox(store, d))
+            for d in store.outbox.destinations()
+        },
+        "tracking": store.tracking.senders(),
+        "code_pool.designated": store.code_pool.designated_count(),
+        "code_pool.available": {m: store.code_pool.available(m) for m in municipalities},
+        "code_pool.is_designated": {c: store.code_pool.is_designated(c) for c in codes},
+    }
+
+
+# --- running threads -------------------------------------------------------------
+
+
+def _run_threads(targets: Sequence[Callable[[], None]], *, timeout: float = 60.0) -> None:
+    """Start the targets together, wait for them, re-raise the first failure."""
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(len(targets))
+
+    def wrap(target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                barrier.wait(timeout)
+                target()
+            except BaseException as exc:  # re-raised in the main thread below
+                failures.append(exc)
+
+        return run
+
+    threads = [threading.Thread(target=wrap(t), daemon=True) for t in targets]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so that they really interleave
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout)
+    finally:
+        sys.setswitchinterval(interval)
+    if any(thread.is_alive() for thread in threads):
+        raise AssertionError(f"a thread did not finish within {timeout} s (deadlock?)")
+    if failures:
+        raise failures[0]
+
+
+_SERIAL = itertools.count(1)
+
+
+def _fresh_serial() -> int:
+    return next(_SERIAL)
+
+
+# --- the suite -------------------------------------------------------------------
+
+
+class StoreConformance:
+    """Tests every :class:`~jukinet.storage.base.Store` must pass; subclass per adapter.
+
+    Hooks (override in the subclass):
+
+    * :meth:`create_store` (required): a fresh, empty store, schema created.
+      It may be called more than once in one test; each call returns an
+      independent store.
+    * :meth:`reopen_store` (required): a second handle onto the same storage
+      as ``store`` (another connection for a database). Racing tests give
+      each thread its own handle. The suite closes every handle with
+      ``close()`` after the test.
+    * :meth:`create_store_without_schema`: a store over fresh storage whose
+      ``create_schema()`` was never called.
+    * :meth:`set_schema_version`: overwrite the schema version recorded in
+      ``store``'s storage.
+    * :meth:`dispose`: release a store from :meth:`create_store` or
+      :meth:`create_store_without_schema` (default: ``store.close()``).
+
+    Tunables: :attr:`racing_rounds` (units of work per racing thread).
+    """
+
+    racing_rounds: ClassVar[int] = 30
+    """Units of work each racing thread runs."""
+
+    rows: ClassVar[RowFactory] = RowFactory()
+    """Builds the rows the tests write."""
+
+    # -- hooks --
+
+    def create_store(self) -> Store:
+        """Return a fresh, empty store with its schema created."""
+        raise NotImplementedError("a StoreConformance subclass must implement create_store()")
+
+    def reopen_store(self, store: Store) -> Store:
+        """Return another handle (connection) onto the same storage as ``store``."""
+        raise NotImplementedError("a StoreConformance subclass must implement reopen_store()")
+
+    def create_store_without_schema(self) -> Store:
+        """Return a store over fresh storage whose schema was never created."""
+        pytest.skip("the subclass does not implement create_store_without_schema()")
+
+    def set_schema_version(self, store: Store, version: int) -> None:
+        """Overwrite the schema version recorded in ``store``'s storage."""
+        pytest.skip("the subclass does not implement set_schema_version()")
+
+    def dispose(self, store: Store) -> None:
+        """Release a store made by :meth:`create_store` (default: close it)."""
+        store.close()
+
+    # -- fixtures and helpers --
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """A fresh store from :meth:`create_store`; handles and extra stores are released."""
+        self._handles: list[Store] = []
+        self._extra: list[Store] = []
+        store = self.create_store()
+        try:
+            yield store
+        finally:
+            for handle in reversed(self._handles):
+                handle.close()
+            for extra in reversed(self._extra):
+                self.dispose(extra)
+            self.dispose(store)
+
+    def handle(self, store: Store) -> Store:
+        """Another handle onto ``store``'s storage, closed after the test."""
+        other = self.reopen_store(store)
+        self._handles.append(other)
+        return other
+
+    def another_store(self) -> Store:
+        """A second independent store, disposed after the test."""
+        other = self.create_store()
+        self._extra.append(other)
+        return other
+
+    def person(
+        self, store: Store, n: int, *, versions: int = 1, **kwargs: Any
+    ) -> list[RegisterRow]:
+        """Write person ``n`` (internal id ``A…n``, code ``code(n)``) with some versions."""
+        rows = [
+            self.rows.register_row(f"A{n:07d}", v, code=self.rows.code(n), **kwargs)
+            for v in range(1, versions + 1)
+        ]
+        with store.unit_of_work() as uow:
+            store.register.append(uow, rows)
+        return rows
+
+    # =============================================================================
+    # schema and lifecycle
+    # =============================================================================
+
+    def test_a_fresh_store_is_empty(self, store: Store) -> None:
+        assert store.register.count() == 0
+        assert store.register.scan() == []
+        assert store.identities.count() == 0
+        assert store.outbox.destinations() == []
+        assert store.tracking.senders() == {}
+        assert store.code_pool.designated_count() == 0
+        store.check_schema()
+
+    def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
+        self.person(store, 1)
+        store.create_schema()
+        store.create_schema()
+        store.check_schema()
+        assert store.register.count() == 1
+
+    def test_a_store_without_schema_refuses_every_port(self) -> None:
+        bare = self.create_store_without_schema()
+        try:
+            row = self.rows.register_row("A1", 1, code=self.rows.code(1))
+            calls: list[Callable[[], object]] = [
+                bare.check_schema,
+                lambda: bare.register.current("A1"),
+                lambda: bare.register.count(),
+                lambda: bare.identities.current(self.rows.code(1)),
+                lambda: bare.outbox.read("pref13"),
+                lambda: bare.tracking.position("pref13"),
+                lambda: bare.code_pool.designated_count(),
+            ]
+            for call in calls:
+                with pytest.raises(ProgrammingError, match="create_schema"):
+                    call()
+            with (
+                pytest.raises(ProgrammingError, match="create_schema"),
+                bare.unit_of_work() as uow,
+            ):
+                bare.register.append(uow, [row])
+            bare.create_schema()
+            bare.check_schema()
+            assert bare.register.count() == 0
+        finally:
+            self.dispose(bare)
+
+    def test_a_schema_of_another_version_is_refused(self, store: Store) -> None:
+        other = SCHEMA_VERSION + 998
+        self.set_schema_version(store, other)
+        fresh = self.handle(store)
+        with pytest.raises(SchemaVersionMismatch) as info:
+            fresh.check_schema()
+        assert str(SCHEMA_VERSION) in str(info.value)
+        assert str(other) in str(info.value)
+        with pytest.raises(SchemaVersionMismatch):
+            fresh.register.count()
+
+    def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
+        closed = self.handle(store)
+        closed.close()
+        closed.close()
+        with pytest.raises(InterfaceError):
+            closed.register.count()
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.outbox.append(uow, "pref13", [b"x"])
+        assert store.outbox.destinations() == []  # the storage itself is still there
+
+    # =============================================================================
+    # register
+    # =============================================================================
+
+    def test_register_round_trip(self, store: Store) -> None:
+        rows = self.person(store, 1, versions=3)
+        first, last = rows[0], rows[-1]
+        assert store.register.current(first.internal_id) == last
+        assert store.register.current_by_code(first.resident_code) == last
+        assert store.register.history(first.internal_id) == rows
+        assert mapping.record_version(store.register.current(first.internal_id) or first) == (
+            mapping.record_version(last)
+        )
+        assert store.register.current("Z9") is None
+        assert store.register.current_by_code(self.rows.code(999)) is None
+        assert store.register.history("Z9") == []
+
+    @settings(
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+        max_examples=25,
+    )
+    @given(record=jst.resident_records())
+    def test_register_round_trip_of_generated_records(
+        self, store: Store, record: ResidentRecord
+    ) -> None:
+        n = _fresh_serial()
+        record = attrs.evolve(
+            record,
+            internal_id=f"G{n:09d}",
+            resident_code=ResidentCode(self.rows.code(7_000_000_000 + n)),
+        )
+        version = RecordVersion(
+            version=1,
+            record=record,
+            reason=ChangeReason.BIRTH,
+            event_date=record.resident_since,
+            processed_on=record.resident_since,
+        )
+        row = mapping.register_row(version)
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [row])
+            assert store.register.current(row.internal_id, uow) == row
+        assert store.register.current(row.internal_id) == row
+        assert store.register.current_by_code(row.resident_code) == row
+        assert store.register.current_many([row.resident_code]) == {row.resident_code: row}
+        assert mapping.record_version(row) == version
+
+    def test_register_version_twice_is_refused(self, store: Store) -> None:
+        (row,) = self.person(store, 1)
+        before = snapshot(store)
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.register.append(uow, [row])
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.register.append(uow, [attrs.evolve(row, household_id="S0002")])
+        assert snapshot(store) == before
+
+    def test_register_skipped_or_orphan_versions_are_refused(self, store: Store) -> None:
+        self.person(store, 1)
+        before = snapshot(store)
+        skipped = self.rows.register_row("A0000001", 3, code=self.rows.code(1))
+        orphan = self.rows.register_row("A0000002", 2, code=self.rows.code(2))
+        backwards = [
+            self.rows.register_row("A0000003", 2, code=self.rows.code(3)),
+            self.rows.register_row("A0000003", 1, code=self.rows.code(3)),
+        ]
+        for bad in ([skipped], [orphan], backwards):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.register.append(uow, bad)
+            assert snapshot(store) == before
+
+    def test_register_several_versions_in_one_call(self, store: Store) -> None:
+        rows = [self.rows.register_row("A1", v, code=self.rows.code(1)) for v in (1, 2, 3)]
+        with store.unit_of_work() as uow:
+            store.register.append(uow, rows)
+        assert store.register.history("A1") == rows
+
+    def test_a_code_belongs_to_one_person_for_ever(self, store: Store) -> None:
+        # 住基法30条の2第2項: a code is never designated again, so never shared.
+        self.person(store, 1)
+        new_code = self.rows.code(101)
+        changed = self.rows.register_row(
+            "A0000001", 2, code=new_code, reason=ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
+        )
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [changed])
+        before = snapshot(store)
+        for taken in (self.rows.code(1), new_code):
+            intruder = self.rows.register_row("B1", 1, code=taken)
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.register.append(uow, [intruder])
+            assert snapshot(store) == before
+        # two new people in one call with the same code
+        twins = [
+            self.rows.register_row("C1", 1, code=self.rows.code(5)),
+            self.rows.register_row("C2", 1, code=self.rows.code(5)),
+        ]
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.register.append(uow, twins)
+        assert snapshot(store) == before
+
+    def test_current_by_code_finds_a_person_by_an_old_code(self, store: Store) -> None:
+        self.person(store, 1)
+        new_code = self.rows.code(101)
+        changed = self.rows.register_row(
+            "A0000001", 2, code=new_code, reason=ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
+        )
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [changed])
+        assert store.register.current_by_code(self.rows.code(1)) == changed
+        assert store.register.current_by_code(new_code) == changed
+        found = store.register.current_many([self.rows.code(1), new_code])
+        assert found == {self.rows.code(1): changed, new_code: changed}
+
+    def test_register_history_is_never_overwritten(self, store: Store) -> None:
+        # Removed records (除票) and earlier versions are kept (令34条1項).
+        (v1,) = self.person(store, 1)
+        v2 = self.rows.register_row("A0000001", 2, code=self.rows.code(1), status="removed")
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [v2])
+        history = store.register.history("A0000001")
+        assert history == [v1, v2]
+        assert history[0].payload == v1.payload
+        history.clear()  # the caller's list is its own
+        assert store.register.history("A0000001") == [v1, v2]
+        assert store.register.current("A0000001") == v2
+        assert store.register.current_by_code(self.rows.code(1)) == v2  # 除票 still found
+
+    def test_register_batch_with_one_bad_row_writes_nothing(self, store: Store) -> None:
+        self.person(store, 100)
+        before = snapshot(store)
+        good = [self.rows.register_row(f"A{n}", 1, code=self.rows.code(n)) for n in range(1, 10)]
+        batches: list[list[Any]] = [
+            [*good, good[2]],  # row 10 duplicates row 3
+            [*good, self.rows.register_row("A0000100", 1, code=self.rows.code(100))],
+            [*good, self.rows.register_row("A10", 1, code=self.rows.code(1))],  # code taken
+            [*good, "not a row"],
+            [*good, self.rows.identity_row(self.rows.code(10), 1)],
+            [*good, None],
+        ]
+        for batch in batches:
+            with pytest.raises(JukinetError), store.unit_of_work() as uow:
+                store.register.append(uow, batch)
+            assert snapshot(store) == before
+            with pytest.raises(JukinetError), store.unit_of_work() as uow:
+                store.register.bulk_load(uow, batch)
+            assert snapshot(store) == before
+        not_a_row: list[Any] = [*good, "not a row"]
+        with pytest.raises(InterfaceError), store.unit_of_work() as uow:
+            store.register.append(uow, not_a_row)
+        assert snapshot(store) == before
+
+    def test_register_bulk_load(self, store: Store) -> None:
+        rows = [self.rows.register_row(f"A{n:05d}", 1, code=self.rows.code(n)) for n in range(50)]
+        with store.unit_of_work() as uow:
+            assert store.register.bulk_load(uow, rows) == 50
+            assert store.register.bulk_load(uow, []) == 0
+        assert _scan_register(store) == rows
+        assert store.register.count() == 50
+        before = snapshot(store)
+        again = [self.rows.register_row("B1", 1, code=self.rows.code(1000)), rows[0]]
+        later = [self.rows.register_row("B2", 2, code=self.rows.code(1001))]
+        # bulk_load takes first versions only, even in order within one call
+        two = [self.rows.register_row("B3", v, code=self.rows.code(1002)) for v in (1, 2)]
+        for bad in (again, later, two):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.register.bulk_load(uow, bad)
+            assert snapshot(store) == before
+
+    def test_household_lists_registered_members(self, store: Store) -> None:
+        for n in (1, 2, 3):
+            self.person(store, n, household_id="S0100", head=n == 1)
+        self.person(store, 4, household_id="S0200")
+        removed = self.rows.register_row(
+            "A0000003", 2, code=self.rows.code(3), household_id="S0100", status="removed"
+        )
+        moved = self.rows.register_row("A0000002", 2, code=self.rows.code(2), household_id="S0200")
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [removed, moved])
+        members = sorted(store.register.household("S0100"), key=lambda r: r.internal_id)
+        assert [r.internal_id for r in members] == ["A0000001"]
+        others = sorted(store.register.household("S0200"), key=lambda r: r.internal_id)
+        assert others == [moved, store.register.current("A0000004")]
+        assert store.register.household("S9999") == []
+
+    def test_register_scan_pages_and_count(self, store: Store) -> None:
+        ids = [f"A{n:04d}" for n in range(25)]
+        rows = [self.rows.register_row(i, 1, code=self.rows.code(n)) for n, i in enumerate(ids)]
+        with store.unit_of_work() as uow:
+            store.register.append(uow, list(reversed(rows)))
+        removed = self.rows.register_row(ids[5], 2, code=self.rows.code(5), status="removed")
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [removed])
+        current = [*rows[:5], removed, *rows[6:]]
+        pages: list[RegisterRow] = []
+        after: str | None = None
+        while True:
+            page = store.register.scan(after=after, limit=10)
+            assert len(page) <= 10
+            pages.extend(page)
+            if len(page) < 10:
+                break
+            after = page[-1].internal_id
+        assert pages == current
+        assert store.register.scan(after="A0012x", limit=2) == rows[13:15]
+        assert store.register.scan(after="Z") == []
+        assert store.register.count() == 25
+        assert store.register.count(status="registered") == 24
+        assert store.register.count(status="removed") == 1
+
+    def test_register_scan_orders_by_code_point(self, store: Store) -> None:
+        # Paging with ``after`` needs one total order: code points (SQL ``COLLATE "C"``).
+        ids = ["b1", "B-1", "A_2", "A-2", "A2", "a1", "Z9", "0x"]
+        for n, internal_id in enumerate(ids):
+            with store.unit_of_work() as uow:
+                store.register.append(
+                    uow, [self.rows.register_row(internal_id, 1, code=self.rows.code(n))]
+                )
+        assert [r.internal_id for r in store.register.scan()] == sorted(ids)
+        paged = [r.internal_id for r in _scan_register(store, page=3)]
+        assert paged == sorted(ids)
+        assert [r.internal_id for r in store.register.scan(after="A2", limit=3)] == [
+            "A_2",
+            "B-1",
+            "Z9",
+        ]
+
+    def test_register_current_many_crosses_chunks(self, store: Store) -> None:
+        rows = [self.rows.register_row(f"A{n:05d}", 1, code=self.rows.code(n)) for n in range(1200)]
+        with store.unit_of_work() as uow:
+            store.register.bulk_load(uow, rows)
+        unknown = [self.rows.code(n) for n in range(5000, 5300)]
+        wanted = [r.resident_code for r in rows] + unknown
+        found = store.register.current_many(wanted)
+        assert found == {r.resident_code: r for r in rows}
+        assert store.register.current_many([]) == {}
+        assert store.register.current_many(unknown) == {}
+        assert store.register.current_many([rows[7].resident_code] * 3) == {
+            rows[7].resident_code: rows[7]
+        }
+
+    def test_register_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        self.person(store, 1)
+        before = snapshot(store)
+        row = self.rows.register_row("B1", 1, code=self.rows.code(2))
+        reads: list[tuple[type[JukinetError], Callable[[], object]]] = [
+            (ValidationError, lambda: store.register.current(123)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.current("")),
+            (ValidationError, lambda: store.register.current("x" * (MAX_KEY_LENGTH + 1))),
+            (ValidationError, lambda: store.register.current("bad id!")),
+            (ValidationError, lambda: store.register.current_by_code(BAD_CHECK_DIGIT_CODE)),
+            (ValidationError, lambda: store.register.current_by_code("1234")),
+            (ValidationError, lambda: store.register.current_by_code(12345678903)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.current_many([BAD_CHECK_DIGIT_CODE])),
+            (JukinetError, lambda: store.register.current_many(None)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.history(None)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.household("")),
+            (ValidationError, lambda: store.register.household("x" * 33)),
+            (ValidationError, lambda: store.register.scan(limit=-1)),
+            (ValidationError, lambda: store.register.scan(limit="10")),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.scan(after=5)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.register.count(status="dead")),
+        ]
+        for error, call in reads:
+            with pytest.raises(error):
+                call()
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.register.append(uow, [row, "row"])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.register.append(uow, row)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.register.append(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.register.bulk_load(uow, [row, 1])),  # type: ignore[list-item]
+            (InterfaceError, lambda _uow: store.register.append("uow", [row])),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.register.append(None, [row])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:
+                write(uow)
+            assert snapshot(store) == before
+
+    # =============================================================================
+    # identities
+    # =============================================================================
+
+    def test_identity_round_trip(self, store: Store) -> None:
+        code = self.rows.code(1)
+        v1 = self.rows.identity_row(code, 1)
+        v2 = self.rows.identity_row(code, 2, rest="千代田2丁目3番4号")
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [v1, v2])
+        assert store.identities.current(code) == v2
+        assert store.identities.history(code) == [v1, v2]
+        assert mapping.notice(v2) == mapping.notice(store.identities.current(code) or v1)
+        assert store.identities.current(self.rows.code(2)) is None
+        assert store.identities.history(self.rows.code(2)) == []
+        changed = self.rows.identity_row(self.rows.code(2), 1, previous_code=code)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [changed])
+        assert store.identities.current(self.rows.code(2)) == changed
+        assert (store.identities.current(self.rows.code(2)) or v1).previous_resident_code == code
+
+    @settings(
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+        max_examples=25,
+    )
+    @given(item=jst.identity_notices())
+    def test_identity_round_trip_of_generated_notices(
+        self, store: Store, item: IdentityNotice
+    ) -> None:
+        code = ResidentCode(self.rows.code(8_000_000_000 + _fresh_serial()))
+        if item.previous_resident_code == code:  # pragma: no cover - one in 10**10
+            return
+        item = attrs.evolve(item, info=attrs.evolve(item.info, resident_code=code))
+        row = mapping.identity_row(item, 1)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [row])
+        assert store.identities.current(code.value) == row
+        assert store.identities.history(code.value) == [row]
+        assert mapping.notice(store.identities.current(code.value) or row) == item
+        if not row.removed:
+            query = IdentityQuery(name_key=row.name_key, birth_date=row.birth_date)
+            assert row in store.identities.search(query)
+
+    def test_identity_version_twice_or_skipped_is_refused(self, store: Store) -> None:
+        code = self.rows.code(1)
+        v1 = self.rows.identity_row(code, 1)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [v1])
+        before = snapshot(store)
+        bad_batches = [
+            [v1],
+            [self.rows.identity_row(code, 3)],
+            [self.rows.identity_row(self.rows.code(2), 2)],
+            [self.rows.identity_row(code, 2), self.rows.identity_row(code, 2)],
+        ]
+        new_code = self.rows.code(3)
+        two = [self.rows.identity_row(new_code, 1), self.rows.identity_row(new_code, 2)]
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, two)
+        assert snapshot(store) == before
+        for batch in bad_batches:
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.identities.append(uow, batch)
+            assert snapshot(store) == before
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.identities.bulk_load(uow, batch)
+            assert snapshot(store) == before
+
+    def test_identity_batch_with_one_bad_row_writes_nothing(self, store: Store) -> None:
+        before = snapshot(store)
+        good = [self.rows.identity_row(self.rows.code(n), 1) for n in range(1, 10)]
+        batches: list[list[Any]] = [
+            [*good, good[2]],
+            [*good, self.rows.register_row("A1", 1, code=self.rows.code(10))],
+            [*good, b"bytes"],
+        ]
+        for batch in batches:
+            with pytest.raises(JukinetError), store.unit_of_work() as uow:
+                store.identities.append(uow, batch)
+            assert snapshot(store) == before
+        not_a_row: list[Any] = [*good, "row"]
+        with pytest.raises(InterfaceError), store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, not_a_row)
+        assert snapshot(store) == before
+
+    def test_identity_history_is_never_overwritten(self, store: Store) -> None:
+        # The prefecture and J-LIS keep every notice (住基法30条の6第3項, 30条の7; 令30条の6).
+        code = self.rows.code(1)
+        v1 = self.rows.identity_row(code, 1)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [v1])
+        v2 = self.rows.identity_row(code, 2, name="山田 花子", reading="ヤマダ ハナコ")
+        v3 = self.rows.identity_row(
+            code, 3, name="山田 花子", reading="ヤマダ ハナコ", removed=True
+        )
+        for row in (v2, v3):
+            with store.unit_of_work() as uow:
+                store.identities.append(uow, [row])
+        history = store.identities.history(code)
+        assert history == [v1, v2, v3]
+        assert history[0].payload == v1.payload
+        assert store.identities.current(code) == v3
+
+    def test_identity_search_by_the_four_basic_items(self, store: Store) -> None:
+        born = date(1975, 5, 5)
+        takahashi = self.rows.identity_row(
+            self.rows.code(1), 1, name="髙橋 一郎", reading="タカハシ イチロウ", birth_date=born
+        )
+        same_name_woman = self.rows.identity_row(
+            self.rows.code(2),
+            1,
+            name="高橋 一郎",
+            reading=None,
+            birth_date=born,
+            sex=Sex.FEMALE,
+            municipality=MUNICIPALITIES[1],
+            rest="銀座1丁目1番1号",
+        )
+        other_birthday = self.rows.identity_row(
+            self.rows.code(3), 1, name="高橋 一郎", birth_date=date(1975, 5, 6)
+        )
+        saito = self.rows.identity_row(self.rows.code(4), 1, name="斉藤 一郎", birth_date=born)
+        removed = self.rows.identity_row(self.rows.code(5), 1, name="高橋 一郎", birth_date=born)
+        renamed = self.rows.identity_row(self.rows.code(6), 1, name="高橋 一郎", birth_date=born)
+        with store.unit_of_work() as uow:
+            store.identities.bulk_load(
+                uow, [takahashi, same_name_woman, other_birthday, saito, removed, renamed]
+            )
+            store.identities.append(
+                uow,
+                [
+                    self.rows.identity_row(
+                        self.rows.code(5), 2, name="高橋 一郎", birth_date=born, removed=True
+                    ),
+                    self.rows.identity_row(
+                        self.rows.code(6), 2, name="佐藤 一郎", reading=None, birth_date=born
+                    ),
+                ],
+            )
+        query = mapping.identity_query("高橋 一郎", born)
+        assert store.identities.search(query) == [takahashi, same_name_woman]
+        assert store.identities.search(mapping.identity_query("髙橋　一郎", born)) == [
+            takahashi,
+            same_name_woman,
+        ]
+        assert store.identities.search(query, limit=1) == [takahashi]
+        assert store.identities.search(mapping.identity_query("高橋 一郎", born, Sex.FEMALE)) == [
+            same_name_woman
+        ]
+        by_address = mapping.identity_query(
+            "高橋 一郎", born, address="東京都中央区銀座一丁目1番1号"
+        )
+        assert store.identities.search(by_address) == [same_name_woman]
+        nowhere = mapping.identity_query("高橋 一郎", born, address="東京都港区芝公園4丁目2番8号")
+        assert store.identities.search(nowhere) == []
+        assert store.identities.search(mapping.identity_query("斎藤 一郎", born)) == []
+        assert store.identities.search(mapping.identity_query("佐藤 一郎", born)) == [
+            store.identities.current(self.rows.code(6))
+        ]
+
+    def test_identity_scan_count_and_municipality(self, store: Store) -> None:
+        rows = [
+            self.rows.identity_row(
+                self.rows.code(n), 1, municipality=MUNICIPALITIES[n % 3], rest="1番地"
+            )
+            for n in range(30)
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, rows)
+        moved = self.rows.identity_row(
+            self.rows.code(0), 2, municipality=MUNICIPALITIES[1], rest="2番地"
+        )
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [moved])
+        current = [moved, *rows[1:]]
+        assert _scan_identities(store, page=7) == current
+        for m in MUNICIPALITIES:
+            expected = [r for r in current if r.municipality == m]
+            assert _scan_identities(store, m, page=4) == expected
+            assert store.identities.count(municipality=m) == len(expected)
+        assert store.identities.count() == 30
+        assert store.identities.scan(after=rows[27].resident_code) == rows[28:]
+
+    def test_identity_current_many_crosses_chunks(self, store: Store) -> None:
+        rows = [self.rows.identity_row(self.rows.code(n), 1) for n in range(1, 1201)]
+        with store.unit_of_work() as uow:
+            assert store.identities.bulk_load(uow, rows) == 1200
+        unknown = [self.rows.code(n) for n in range(9000, 9300)]
+        found = store.identities.current_many([*unknown, *(r.resident_code for r in rows)])
+        assert found == {r.resident_code: r for r in rows}
+        assert store.identities.current_many([]) == {}
+
+    def test_identity_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        row = self.rows.identity_row(self.rows.code(1), 1)
+        before = snapshot(store)
+        query = IdentityQuery(name_key="山田太郎", birth_date=date(1980, 4, 1))
+        reads: list[tuple[type[JukinetError], Callable[[], object]]] = [
+            (ValidationError, lambda: store.identities.current(BAD_CHECK_DIGIT_CODE)),
+            (ValidationError, lambda: store.identities.current(None)),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.identities.history("123")),
+            (ValidationError, lambda: store.identities.current_many(["x"])),
+            (InterfaceError, lambda: store.identities.search("山田太郎")),  # type: ignore[arg-type]
+            (ValidationError, lambda: store.identities.search(query, limit=-1)),
+            (ValidationError, lambda: store.identities.scan(municipality="131017")),
+            (ValidationError, lambda: store.identities.scan(after=BAD_CHECK_DIGIT_CODE)),
+            (ValidationError, lambda: store.identities.count(municipality="tokyo")),
+        ]
+        for error, call in reads:
+            with pytest.raises(error):
+                call()
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.identities.append(uow, [row, {}])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.identities.append(uow, row)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.identities.bulk_load(uow, [query])),  # type: ignore[list-item]
+            (InterfaceError, lambda _uow: store.identities.append(object(), [row])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:
+                write(uow)
+            assert snapshot(store) == before
+
+    # =============================================================================
+    # outbox
+    # =============================================================================
+
+    def test_outbox_sequence_numbers_are_gap_free(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", [b"a", b"b", b"c"]) == range(1, 4)
+            assert store.outbox.append(uow, "pref13", [b"d"]) == range(4, 5)
+            assert store.outbox.append(uow, "center", [b"x"]) == range(1, 2)
+            assert store.outbox.last_seq("pref13", uow) == 4
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", []) == range(5, 5)
+            assert store.outbox.append(uow, "empty", []) == range(1, 1)
+            assert store.outbox.append(uow, "pref13", [b"e", b"f"]) == range(5, 7)
+        entries = read_all_outbox(store, "pref13")
+        assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+        assert [e.payload for e in entries] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+        assert all(e.destination == "pref13" for e in entries)
+        assert store.outbox.read("pref13", after=2, limit=2) == entries[2:4]
+        assert store.outbox.read("pref13", after=6) == []
+        assert store.outbox.read("pref13", after=100) == []
+        assert store.outbox.read("nobody") == []
+        assert store.outbox.last_seq("pref13") == 6
+        assert store.outbox.last_seq("nobody") == 0
+        assert store.outbox.last_seq("empty") == 0
+        assert store.outbox.destinations() == ["center", "pref13"]
+
+    def test_outbox_numbers_survive_a_rolled_back_append(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a"])
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            assert store.outbox.append(uow, "pref13", [b"lost"]) == range(2, 3)
+            raise InjectedCrash
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", [b"b"]) == range(2, 3)
+        assert [e.payload for e in read_all_outbox(store, "pref13")] == [b"a", b"b"]
+
+    def test_outbox_reads_see_committed_entries_only(self, store: Store) -> None:
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a"])
+            assert [e.payload for e in store.outbox.read("pref13", uow=uow)] == [b"a"]
+            assert reader.outbox.read("pref13") == []
+            assert reader.outbox.last_seq("pref13") == 0
+            assert reader.outbox.destinations() == []
+        assert [e.payload for e in reader.outbox.read("pref13")] == [b"a"]
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"b", b"c"])
+            inside = store.outbox.read("pref13", after=0, limit=10, uow=uow)
+            assert [(e.seq, e.payload) for e in inside] == [(1, b"a"), (2, b"b"), (3, b"c")]
+            assert store.outbox.read("pref13", after=1, limit=1, uow=uow) == inside[1:2]
+            assert store.outbox.last_seq("pref13", uow) == 3
+            assert store.outbox.destinations(uow) == ["pref13"]
+            assert [e.seq for e in reader.outbox.read("pref13")] == [1]
+
+    def test_outbox_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a"])
+        before = snapshot(store)
+        too_big = b"x" * (MAX_PAYLOAD_BYTES + 1)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (ValidationError, lambda uow: store.outbox.append(uow, "bad dest", [b"a"])),
+            (ValidationError, lambda uow: store.outbox.append(uow, "", [b"a"])),
+            (ValidationError, lambda uow: store.outbox.append(uow, "d" * 65, [b"a"])),
+            (ValidationError, lambda uow: store.outbox.append(uow, 13, [b"a"])),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.outbox.append(uow, "pref13", [b"a", b""])),
+            (ValidationError, lambda uow: store.outbox.append(uow, "pref13", [b"a", too_big])),
+            (JukinetError, lambda uow: store.outbox.append(uow, "pref13", [b"a", "text"])),  # type: ignore[list-item]
+            (JukinetError, lambda uow: store.outbox.append(uow, "pref13", b"abc")),  # type: ignore[arg-type]
+            (JukinetError, lambda uow: store.outbox.append(uow, "pref13", None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.outbox.append(None, "pref13", [b"a"])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:
+                write(uow)
+            assert snapshot(store) == before
+        reads: list[Callable[[], object]] = [
+            lambda: store.outbox.read("pref13", after=-1),
+            lambda: store.outbox.read("pref13", limit=-1),
+            lambda: store.outbox.read("pref13", limit=True),
+            lambda: store.outbox.read("bad dest"),
+            lambda: store.outbox.last_seq(""),
+        ]
+        for call in reads:
+            with pytest.raises(ValidationError):
+                call()
+
+    def test_racing_outbox_writers_never_interleave_or_skip(self, store: Store) -> None:
+        destination = "pref13"
+        writers = [self.handle(store), self.handle(store)]
+        reader = self.handle(store)
+        written: dict[int, list[tuple[range, list[bytes]]]] = {0: [], 1: []}
+        done = threading.Event()
+        seen: list[OutboxEntry] = []
+        rounds = self.racing_rounds
+
+        def write(w: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = writers[w]
+                for i in range(rounds):
+                    payloads = [f"w{w}-{i}-{j}".encode() for j in range(1 + (i + w) % 3)]
+                    with handle.unit_of_work() as uow:
+                        numbers = handle.outbox.append(uow, destination, payloads)
+                    written[w].append((numbers, payloads))
+
+            return run
+
+        def read() -> None:
+            last = 0
+            highest = 0
+            while True:
+                finished = done.is_set()
+                batch = reader.outbox.read(destination, after=last, limit=5)
+                for k, entry in enumerate(batch):
+                    assert entry.seq == last + 1 + k, f"read after {last} returned {entry.seq}"
+                if batch:
+                    last = batch[-1].seq
+                    seen.extend(batch)
+                else:
+                    time.sleep(0.0005)
+                newest = reader.outbox.last_seq(destination)
+                assert newest >= highest, "last_seq went backwards"
+                highest = newest
+                if finished and not batch:
+                    return
+
+        def writers_then_done() -> None:
+            try:
+                _run_threads([write(0), write(1)])
+            finally:
+                done.set()
+
+        _run_threads([writers_then_done, read])
+        final = read_all_outbox(store, destination)
+        total = sum(len(p) for w in written.values() for _, p in w)
+        assert [e.seq for e in final] == list(range(1, total + 1))
+        assert seen == final
+        payloads = [e.payload for e in final]
+        assert len(set(payloads)) == total
+        for w in written.values():
+            for numbers, batch in w:
+                assert len(numbers) == len(batch)
+                assert [final[s - 1].payload for s in numbers] == batch
+        assert store.outbox.last_seq(destination) == total
+
+    # =============================================================================
+    # tracking
+    # =============================================================================
+
+    def test_tracking_advances_one_by_one(self, store: Store) -> None:
+        assert store.tracking.position("city131016") == 0
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131016", 1)
+            store.tracking.advance(uow, "city131016", 2)
+            assert store.tracking.position("city131016", uow) == 2
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131024", 1)
+        assert store.tracking.position("city131016") == 2
+        assert store.tracking.senders() == {"city131016": 2, "city131024": 1}
+
+    def test_tracking_makes_a_redelivery_a_no_op(self, store: Store) -> None:
+        code = self.rows.code(1)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [self.rows.identity_row(code, 1)])
+            store.tracking.advance(uow, "city131016", 1)
+        before = snapshot(store)
+        for seq in (1, 3):  # a re-delivery, then a gap
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+                store.identities.append(uow, [self.rows.identity_row(code, 2)])
+                store.outbox.append(uow, "center", [b"forwarded"])
+                store.tracking.advance(uow, "city131016", seq)
+            assert snapshot(store) == before
+        with pytest.raises(JukinetError), store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131016", 0)
+        assert snapshot(store) == before
+
+    def test_tracking_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        before = snapshot(store)
+        writes: list[Callable[[UnitOfWork], object]] = [
+            lambda uow: store.tracking.advance(uow, "bad sender", 1),
+            lambda uow: store.tracking.advance(uow, "", 1),
+            lambda uow: store.tracking.advance(uow, "city", "1"),  # type: ignore[arg-type]
+            lambda uow: store.tracking.advance(uow, "city", True),
+            lambda uow: store.tracking.advance(uow, "city", -1),
+            lambda uow: store.tracking.advance(uow, "city", 2**63),
+        ]
+        for write in writes:
+            with pytest.raises(ValidationError), store.unit_of_work() as uow:
+                write(uow)
+            assert snapshot(store) == before
+        with pytest.raises(InterfaceError), store.unit_of_work():
+            store.tracking.advance("uow", "city", 1)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            store.tracking.position("x" * 65)
+        assert snapshot(store) == before
+
+    # =============================================================================
+    # code pool
+    # =============================================================================
+
+    def test_code_pool_designate_allocate_and_mark_used(self, store: Store) -> None:
+        chiyoda, chuo = MUNICIPALITIES[0], MUNICIPALITIES[1]
+        codes = [self.rows.code(n) for n in range(1, 6)]
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(uow, chiyoda, codes[:3])
+            store.code_pool.designate(uow, chuo, codes[3:])
+            assert store.code_pool.available(chiyoda, uow) == 3
+        assert store.code_pool.designated_count() == 5
+        assert all(store.code_pool.is_designated(c) for c in codes)
+        assert not store.code_pool.is_designated(self.rows.code(99))
+        drawn: list[str] = []
+        with store.unit_of_work() as uow:
+            store.code_pool.mark_used(uow, codes[1])
+            for _ in range(4):  # bounded: a pool that never runs dry is a failure too
+                code = store.code_pool.allocate(uow, chiyoda)
+                if code is None:
+                    break
+                drawn.append(code)
+        assert sorted(drawn) == [codes[0], codes[2]]
+        assert store.code_pool.available(chiyoda) == 0
+        assert store.code_pool.available(chuo) == 2
+        assert store.code_pool.available(MUNICIPALITIES[2]) == 0
+        with store.unit_of_work() as uow:
+            assert store.code_pool.allocate(uow, chiyoda) is None
+            assert store.code_pool.allocate(uow, MUNICIPALITIES[2]) is None
+        assert store.code_pool.designated_count() == 5  # used codes stay designated
+
+    def test_a_code_is_never_designated_twice(self, store: Store) -> None:
+        # 住基法30条の2第2項: J-LIS never designates a code it designated before.
+        codes = [self.rows.code(n) for n in range(1, 4)]
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(uow, MUNICIPALITIES[0], codes)
+            store.code_pool.allocate(uow, MUNICIPALITIES[0])
+        fresh = self.rows.code(50)
+        watched = [*codes, fresh]
+        before = snapshot(store, codes=watched)
+        batches = [
+            (MUNICIPALITIES[0], [fresh, codes[0]]),  # designated before, same town
+            (MUNICIPALITIES[1], [codes[1], fresh]),  # designated before, another town
+            (MUNICIPALITIES[1], [fresh, fresh]),  # twice in one call
+        ]
+        for municipality, batch in batches:
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.code_pool.designate(uow, municipality, batch)
+            assert snapshot(store, codes=watched) == before
+
+    def test_mark_used_refuses_unknown_or_used_codes(self, store: Store) -> None:
+        code = self.rows.code(1)
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(uow, MUNICIPALITIES[0], [code])
+            store.code_pool.mark_used(uow, code)
+        before = snapshot(store, codes=[code])
+        for bad in (code, self.rows.code(2)):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.code_pool.mark_used(uow, bad)
+            assert snapshot(store, codes=[code]) == before
+
+    def test_code_pool_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        before = snapshot(store, codes=[self.rows.code(1)])
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (
+                ValidationError,
+                lambda uow: store.code_pool.designate(
+                    uow, MUNICIPALITIES[0], [self.rows.code(1), BAD_CHECK_DIGIT_CODE]
+                ),
+            ),
+            (
+                ValidationError,
+                lambda uow: store.code_pool.designate(uow, "131017", [self.rows.code(1)]),
+            ),
+            (
+                JukinetError,
+                lambda uow: store.code_pool.designate(uow, MUNICIPALITIES[0], self.rows.code(1)),
+            ),
+            (ValidationError, lambda uow: store.code_pool.allocate(uow, 131016)),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.code_pool.mark_used(uow, "1234567890")),
+            (
+                InterfaceError,
+                lambda _uow: store.code_pool.designate(None, MUNICIPALITIES[0], []),  # type: ignore[arg-type]
+            ),
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:
+                write(uow)
+            assert snapshot(store, codes=[self.rows.code(1)]) == before
+        with pytest.raises(ValidationError):
+            store.code_pool.available("13101")
+        with pytest.raises(ValidationError):
+            store.code_pool.is_designated(BAD_CHECK_DIGIT_CODE)
+
+    def test_racing_allocators_never_share_a_code(self, store: Store) -> None:
+        # 住基法30条の3第2項: each drawn code goes to one person only.
+        municipality = MUNICIPALITIES[0]
+        total = 2 * self.racing_rounds
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(
+                uow, municipality, [self.rows.code(n) for n in range(1, total + 1)]
+            )
+        handles = [self.handle(store), self.handle(store)]
+        drawn: list[list[str]] = [[], []]
+
+        def allocate(k: int) -> Callable[[], None]:
+            def run() -> None:
+                for _ in range(total + 1):  # bounded: a pool that never runs dry fails
+                    with handles[k].unit_of_work() as uow:
+                        code = handles[k].code_pool.allocate(uow, municipality)
+                    if code is None:
+                        return
+                    drawn[k].append(code)
+
+            return run
+
+        _run_threads([allocate(0), allocate(1)])
+        every = drawn[0] + drawn[1]
+        assert len(every) == total
+        assert len(set(every)) == total
+        assert store.code_pool.available(municipality) == 0
+
+    def test_racing_duplicates_have_exactly_one_winner(self, store: Store) -> None:
+        # Two handles try the very same write at the same moment, round after round:
+        # a re-delivered message, a resident code claimed by two new people, the
+        # same identity version, the same codes designated. Exactly one wins each
+        # round; the loser gets IntegrityError and its effect is rolled back.
+        handles = [self.handle(store), self.handle(store)]
+        rounds = max(2, self.racing_rounds // 3)
+        barrier = threading.Barrier(2, timeout=30)
+        wins: list[list[str]] = [[], []]
+
+        def attempt(k: int, what: str, write: Callable[[Store, UnitOfWork], object]) -> None:
+            barrier.wait()
+            handle = handles[k]
+            try:
+                with handle.unit_of_work() as uow:
+                    handle.outbox.append(uow, "effects", [f"{what}:{k}".encode()])
+                    write(handle, uow)
+            except IntegrityError:
+                return
+            wins[k].append(what)
+
+        def writes(k: int, r: int) -> dict[str, Callable[[Store, UnitOfWork], object]]:
+            code = self.rows.code(100 + r)
+            claim = self.rows.register_row(f"K{k}R{r}", 1, code=code)
+            ident = self.rows.identity_row(code, 1)
+            pool = [self.rows.code(900 + r)]
+            return {
+                f"track{r}": lambda h, u: h.tracking.advance(u, "city131016", r),
+                f"claim{r}": lambda h, u: h.register.append(u, [claim]),
+                f"ident{r}": lambda h, u: h.identities.append(u, [ident]),
+                f"designate{r}": lambda h, u: h.code_pool.designate(u, MUNICIPALITIES[k], pool),
+            }
+
+        def race(k: int) -> Callable[[], None]:
+            def run() -> None:
+                for r in range(1, rounds + 1):
+                    for what, write in writes(k, r).items():
+                        attempt(k, what, write)
+
+            return run
+
+        _run_threads([race(0), race(1)])
+        kinds = ("track", "claim", "ident", "designate")
+        every = sorted(wins[0] + wins[1])
+        assert every == sorted(f"{kind}{r}" for kind in kinds for r in range(1, rounds + 1))
+        effects = read_all_outbox(store, "effects")
+        winners = {f"{w}:{k}".encode() for k in (0, 1) for w in wins[k]}
+        assert {e.payload for e in effects} == winners
+        assert len(effects) == len(winners)
+        assert store.tracking.position("city131016") == rounds
+        assert store.register.count() == rounds
+        assert store.identities.count() == rounds
+        assert store.code_pool.designated_count() == rounds
+
+    def test_racing_writers_never_lose_or_duplicate_a_version(self, store: Store) -> None:
+        # Each thread appends the next version of the same person, retrying when the
+        # other got there first: every version is kept once, none is lost or skipped.
+        self.person(store, 1)
+        handles = [self.handle(store), self.handle(store)]
+        per_thread = max(2, self.racing_rounds // 3)
+        households = [f"T{k}" for k in (0, 1)]
+
+        def append(k: int) -> Callable[[], None]:
+            def run() -> None:
+                handle, done, attempts = handles[k], 0, 0
+                while done < per_thread:
+                    attempts += 1
+                    assert attempts < 50 * per_thread, "no progress"
+                    try:
+                        with handle.unit_of_work() as uow:
+                            current = handle.register.current("A0000001", uow)
+                            assert current is not None
+                            row = self.rows.register_row(
+                                "A0000001",
+                                current.version + 1,
+                                code=self.rows.code(1),
+                                household_id=households[k],
+                            )
+                            handle.register.append(uow, [row])
+                    except IntegrityError:
+                        continue
+                    done += 1
+
+            return run
+
+        _run_threads([append(0), append(1)])
+        history = store.register.history("A0000001")
+        assert [r.version for r in history] == list(range(1, 2 * per_thread + 2))
+        tally = Counter(r.household_id for r in history[1:])
+        assert tally == {households[0]: per_thread, households[1]: per_thread}
+
+    # =============================================================================
+    # units of work
+    # =============================================================================
+
+    def test_a_crash_between_writes_leaves_everything_as_before(self, store: Store) -> None:
+        self.person(store, 1)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [self.rows.identity_row(self.rows.code(1), 1)])
+            store.outbox.append(uow, "pref13", [b"first"])
+            store.tracking.advance(uow, "city131016", 1)
+            store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(500)])
+        watched = [self.rows.code(500), self.rows.code(501)]
+        before = snapshot(store, codes=watched)
+        steps: list[Callable[[UnitOfWork], object]] = [
+            lambda uow: store.register.append(
+                uow,
+                [
+                    self.rows.register_row("A0000001", 2, code=self.rows.code(1)),
+                    self.rows.register_row("A0000002", 1, code=self.rows.code(2)),
+                ],
+            ),
+            lambda uow: store.register.bulk_load(
+                uow, [self.rows.register_row("A0000003", 1, code=self.rows.code(3))]
+            ),
+            lambda uow: store.identities.append(
+                uow, [self.rows.identity_row(self.rows.code(1), 2, removed=True)]
+            ),
+            lambda uow: store.identities.bulk_load(
+                uow, [self.rows.identity_row(self.rows.code(2), 1)]
+            ),
+            lambda uow: store.outbox.append(uow, "pref13", [b"second", b"third"]),
+            lambda uow: store.outbox.append(uow, "center", [b"new destination"]),
+            lambda uow: store.tracking.advance(uow, "city131016", 2),
+            lambda uow: store.tracking.advance(uow, "city131024", 1),
+            lambda uow: store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(501)]),
+            lambda uow: store.code_pool.allocate(uow, MUNICIPALITIES[0]),
+            lambda uow: store.code_pool.mark_used(uow, self.rows.code(501)),
+        ]
+        # crash after every prefix of the steps, and after all of them
+        for stop in range(1, len(steps) + 1):
+            with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+                for step in steps[:stop]:
+                    step(uow)
+                raise InjectedCrash(f"after step {stop}")
+            assert snapshot(store, codes=watched) == before, f"crash after step {stop}"
+
+    def test_a_failing_write_rolls_back_earlier_writes_on_other_ports(self, store: Store) -> None:
+        (row,) = self.person(store, 1)
+        before = snapshot(store)
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.append(uow, "pref13", [b"notice"])
+            store.identities.append(uow, [self.rows.identity_row(self.rows.code(1), 1)])
+            store.register.append(uow, [row])  # duplicate
+        assert snapshot(store) == before
+
+    def test_writes_inside_a_unit_of_work_are_visible_to_it(self, store: Store) -> None:
+        row = self.rows.register_row("A1", 1, code=self.rows.code(1))
+        ident = self.rows.identity_row(self.rows.code(1), 1)
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.register.append(uow, [row])
+            store.identities.append(uow, [ident])
+            store.tracking.advance(uow, "city", 1)
+            store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(9)])
+            assert store.register.current("A1", uow) == row
+            assert store.register.current_by_code(row.resident_code, uow) == row
+            assert store.register.current_many([row.resident_code], uow) == {row.resident_code: row}
+            assert store.register.history("A1", uow) == [row]
+            assert store.register.household(row.household_id, uow) == [row]
+            assert store.register.scan(uow=uow) == [row]
+            assert store.register.count(uow=uow) == 1
+            assert store.identities.current(ident.resident_code, uow) == ident
+            assert store.identities.count(uow=uow) == 1
+            query = IdentityQuery(name_key=ident.name_key, birth_date=ident.birth_date)
+            assert store.identities.search(query, uow=uow) == [ident]
+            assert store.tracking.position("city", uow) == 1
+            assert store.code_pool.available(MUNICIPALITIES[0], uow) == 1
+            assert store.code_pool.is_designated(self.rows.code(9), uow)
+            # another handle sees committed data only
+            assert reader.register.current("A1") is None
+            assert reader.register.count() == 0
+            assert reader.identities.search(query) == []
+            assert reader.tracking.senders() == {}
+            assert reader.code_pool.designated_count() == 0
+        assert reader.register.current("A1") == row
+        assert reader.identities.current(ident.resident_code) == ident
+
+    def test_a_finished_or_foreign_unit_of_work_is_refused(self, store: Store) -> None:
+        with store.unit_of_work() as finished:
+            during = finished.active
+        with pytest.raises(InjectedCrash), store.unit_of_work() as rolled_back:
+            raise InjectedCrash
+        assert (during, finished.active, rolled_back.active) == (True, False, False)
+        other = self.another_store()
+        row = self.rows.register_row("A1", 1, code=self.rows.code(1))
+        for stale in (finished, rolled_back):
+            with pytest.raises(InterfaceError):
+                store.register.append(stale, [row])
+            with pytest.raises(InterfaceError):
+                store.outbox.append(stale, "pref13", [b"a"])
+            with pytest.raises(InterfaceError):
+                store.register.current("A1", stale)
+        with store.unit_of_work() as uow:
+            with pytest.raises(InterfaceError):
+                other.register.append(uow, [row])
+            with pytest.raises(InterfaceError):
+                other.tracking.advance(uow, "city", 1)
+            with pytest.raises(InterfaceError):
+                other.code_pool.allocate(uow, MUNICIPALITIES[0])
+            with pytest.raises(InterfaceError):
+                other.register.count(uow=uow)
+        assert snapshot(store) == snapshot(other) == snapshot(self.another_store())
+
+
+# --- the stateful test -----------------------------------------------------------
+
+
+_IDS = tuple(f"P{n}" for n in range(1, 6))
+_CODES = tuple(RowFactory.code(n) for n in range(1, 9))
+_HOUSEHOLDS = ("S1", "S2")
+_NAMES = (("山田 太郎", date(1980, 4, 1)), ("髙橋 花子", date(1990, 1, 2)))
+_DESTINATIONS = ("pref13", "center")
+_SENDERS = ("city131016", "city131024")
+_POOL_CODES = tuple(RowFactory.code(n) for n in range(100, 110))
+
+
+@attrs.define
+class _Model:
+    """The plain-dict model the stateful test compares a store against."""
+
+    register: dict[str, list[RegisterRow]] = attrs.Factory(dict)
+    owner: dict[str, str] = attrs.Factory(dict)  # code -> internal id, for ever
+    identities: dict[str, list[IdentityRow]] = attrs.Factory(dict)
+    outbox: dict[str, list[bytes]] = attrs.Factory(dict)
+    tracking: dict[str, int] = attrs.Factory(dict)
+    pool: dict[str, str] = attrs.Factory(dict)  # code -> municipality
+    used: set[str] = attrs.Factory(set)
+
+    def copy(self) -> _Model:
+        return _Model(
+            register={k: list(v) for k, v in self.register.items()},
+            owner=dict(self.owner),
+            identities={k: list(v) for k, v in self.identities.items()},
+            outbox={k: list(v) for k, v in self.outbox.items()},
+            tracking=dict(self.tracking),
+            pool=dict(self.pool),
+            used=set(self.used),
+        )
+
+    def register_append(self, rows: Sequence[RegisterRow]) -> bool:
+        """Apply rows if they are all valid (in order); return whether they were."""
+        trial = self.copy()
+        for row in rows:
+            versions = trial.register.setdefault(row.internal_id, [])
+            if row.version != len(versions) + 1:
+                return False
+            if trial.owner.setdefault(row.resident_code, row.internal_id) != row.internal_id:
+                return False
+            versions.append(row)
+        self.register, self.owner = trial.register, trial.owner
+        return True
+
+    def identity_append(self, rows: Sequence[IdentityRow]) -> bool:
+        trial = {k: list(v) for k, v in self.identities.items()}
+        for row in rows:
+            versions = trial.setdefault(row.resident_code, [])
+            if row.version != len(versions) + 1:
+                return False
+            versions.append(row)
+        self.identities = trial
+        return True
+
+    def available(self, municipality: str) -> list[str]:
+        return sorted(c for c, m in self.pool.items() if m == municipality and c not in self.used)
+
+
+def make_stateful_test(
+    create_store: Callable[[], Store],
+    dispose: Callable[[Store], None] | None = None,
+) -> type[RuleBasedStateMachine]:
+    """A Hypothesis state machine running random operations on a store and a model.
+
+    Each run creates a store with ``create_store`` and releases it with
+    ``dispose`` (default: ``close()``). The rules append register and identity
+    versions (valid ones, duplicates, skipped versions, code changes, a code
+    taken by another person, removals), bulk-load, append to and read the
+    outbox, advance tracking (rightly and wrongly), designate, allocate and
+    mark codes used, and run units of work that crash halfway; every read is
+    compared with a plain-dict model. Collect it in a test module with::
+
+        TestMyStoreStateful = make_stateful_test(make_my_store).TestCase
+
+    Steps per run default to 20 (``stateful_step_count``); the number of runs
+    follows the loaded Hypothesis profile.
+    """
+    rows = RowFactory()
+    release = dispose if dispose is not None else Store.close
+
+    class StoreStateMachine(RuleBasedStateMachine):
+        """Random operations on a store, checked against :class:`_Model`."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.store = create_store()
+            self.model = _Model()
+            self.payloads = itertools.count()
+
+        def teardown(self) -> None:
+            release(self.store)
+
+        # -- building rows --
+
+        def _register_row(
+            self, person: str, version: int, code: str, household: str, removed: bool
+        ) -> RegisterRow:
+            name, born = _NAMES[_IDS.index(person) % len(_NAMES)]
+            return rows.register_row(
+                person,
+                version,
+                code=code,
+                status="removed" if removed else "registered",
+                household_id=household,
+                name=name,
+                reading=None,
+                birth_date=born,
+            )
+
+        def _identity_row(
+            self, code: str, version: int, name: int, municipality: str, removed: bool
+        ) -> IdentityRow:
+            text, born = _NAMES[name]
+            return rows.identity_row(
+                code,
+                version,
+                name=text,
+                reading=None,
+                birth_date=born,
+                municipality=municipality,
+                rest="1番地",
+                removed=removed,
+            )
+
+        # -- register --
+
+        @rule(
+            people=st.lists(st.sampled_from(_IDS), min_size=1, max_size=3),
+            code_change=st.lists(st.sampled_from((None, None, *_CODES)), min_size=3, max_size=3),
+            offsets=st.lists(st.sampled_from((1, 1, 1, 0, 2)), min_size=3, max_size=3),
+            household=st.sampled_from(_HOUSEHOLDS),
+            removed=st.booleans(),
+        )
+        def register_append(
+            self,
+            people: list[str],
+            code_change: list[str | None],
+            offsets: list[int],
+            household: str,
+            removed: bool,
+        ) -> None:
+            batch: list[RegisterRow] = []
+            planned: dict[str, tuple[int, str]] = {}
+            for i, person in enumerate(people):
+                history = self.model.register.get(person, [])
+                version, code = planned.get(
+                    person,
+                    (
+                        len(history),
+                        history[-1].resident_code
+                        if history
+                        else _CODES[_IDS.index(person) % len(_CODES)],
+                    ),
+                )
+                version = max(1, version + offsets[i])
+                code = code_change[i] or code
+                planned[person] = (version, code)
+                batch.append(self._register_row(person, version, code, household, removed))
+            ok = self.model.register_append(batch)
+            if ok:
+                with self.store.unit_of_work() as uow:
+                    self.store.register.append(uow, batch)
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.register.append(uow, batch)
+            for person in set(people):
+                assert self.store.register.history(person) == self.model.register.get(person, [])
+
+        @rule(people=st.lists(st.sampled_from(_IDS), min_size=1, max_size=3, unique=True))
+        def register_bulk_load(self, people: list[str]) -> None:
+            batch = [
+                self._register_row(p, 1, _CODES[(_IDS.index(p) + 3) % len(_CODES)], "S1", False)
+                for p in people
+            ]
+            fresh = all(p not in self.model.register for p in people)
+            ok = fresh and self.model.register_append(batch)
+            if ok:
+                with self.store.unit_of_work() as uow:
+                    assert self.store.register.bulk_load(uow, batch) == len(batch)
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.register.bulk_load(uow, batch)
+
+        # -- identities --
+
+        @rule(
+            code=st.sampled_from(_CODES),
+            offset=st.sampled_from((1, 1, 1, 0, 2)),
+            name=st.integers(0, len(_NAMES) - 1),
+            municipality=st.sampled_from(MUNICIPALITIES),
+            removed=st.booleans(),
+            bulk=st.booleans(),
+        )
+        def identity_append(
+            self, code: str, offset: int, name: int, municipality: str, removed: bool, bulk: bool
+        ) -> None:
+            version = max(1, len(self.model.identities.get(code, [])) + offset)
+            row = self._identity_row(code, version, name, municipality, removed)
+            if bulk:
+                ok = code not in self.model.identities and version == 1
+                if ok:
+                    self.model.identity_append([row])
+            else:
+                ok = self.model.identity_append([row])
+            port = self.store.identities
+            write = port.bulk_load if bulk else port.append
+            if ok:
+                with self.store.unit_of_work() as uow:
+                    write(uow, [row])
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    write(uow, [row])
+            assert self.store.identities.history(code) == self.model.identities.get(code, [])
+
+        # -- outbox --
+
+        @rule(destination=st.sampled_from(_DESTINATIONS), n=st.integers(0, 3))
+        def outbox_append(self, destination: str, n: int) -> None:
+            payloads = [f"{destination}-{next(self.payloads)}".encode() for _ in range(n)]
+            start = len(self.model.outbox.get(destination, [])) + 1
+            with self.store.unit_of_work() as uow:
+                numbers = self.store.outbox.append(uow, destination, payloads)
+            assert numbers == range(start, start + n)
+            if payloads:
+                self.model.outbox.setdefault(destination, []).extend(payloads)
+
+        @rule(
+            destination=st.sampled_from(_DESTINATIONS),
+            after=st.integers(0, 12),
+            limit=st.integers(1, 5),
+        )
+        def outbox_read(self, destination: str, after: int, limit: int) -> None:
+            expected = self.model.outbox.get(destination, [])[after : after + limit]
+            got = self.store.outbox.read(destination, after=after, limit=limit)
+            assert [e.payload for e in got] == expected
+            assert [e.seq for e in got] == list(range(after + 1, after + 1 + len(expected)))
+
+        # -- tracking --
+
+        @rule(sender=st.sampled_from(_SENDERS), delta=st.sampled_from((1, 1, 1, 0, 2, -1)))
+        def tracking_advance(self, sender: str, delta: int) -> None:
+            position = self.model.tracking.get(sender, 0)
+            seq = position + delta
+            effect = [f"applied-{sender}-{seq}".encode()]
+            if delta == 1:
+                with self.store.unit_of_work() as uow:
+                    self.store.outbox.append(uow, "center", effect)
+                    self.store.tracking.advance(uow, sender, seq)
+                self.model.tracking[sender] = seq
+                self.model.outbox.setdefault("center", []).extend(effect)
+            else:
+                error: type[JukinetError] = IntegrityError if seq >= 1 else JukinetError
+                with pytest.raises(error), self.store.unit_of_work() as uow:  # noqa: PT012
+                    self.store.outbox.append(uow, "center", effect)
+                    self.store.tracking.advance(uow, sender, seq)
+            assert self.store.tracking.position(sender) == self.model.tracking.get(sender, 0)
+
+        # -- code pool --
+
+        @rule(
+            municipality=st.sampled_from(MUNICIPALITIES[:2]),
+            codes=st.lists(st.sampled_from(_POOL_CODES), min_size=1, max_size=3),
+        )
+        def designate(self, municipality: str, codes: list[str]) -> None:
+            ok = len(set(codes)) == len(codes) and not any(c in self.model.pool for c in codes)
+            if ok:
+                with self.store.unit_of_work() as uow:
+                    self.store.code_pool.designate(uow, municipality, codes)
+                self.model.pool.update(dict.fromkeys(codes, municipality))
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.code_pool.designate(uow, municipality, codes)
+
+        @rule(municipality=st.sampled_from(MUNICIPALITIES[:2]))
+        def allocate(self, municipality: str) -> None:
+            with self.store.unit_of_work() as uow:
+                code = self.store.code_pool.allocate(uow, municipality)
+            available = self.model.available(municipality)
+            if not available:
+                assert code is None
+            else:
+                assert code in available
+                self.model.used.add(code)
+
+        @rule(code=st.sampled_from(_POOL_CODES))
+        def mark_used(self, code: str) -> None:
+            if code in self.model.pool and code not in self.model.used:
+                with self.store.unit_of_work() as uow:
+                    self.store.code_pool.mark_used(uow, code)
+                self.model.used.add(code)
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.code_pool.mark_used(uow, code)
+
+        # -- crashes --
+
+        @rule(
+            person=st.sampled_from(_IDS),
+            destination=st.sampled_from(_DESTINATIONS),
+            sender=st.sampled_from(_SENDERS),
+            municipality=st.sampled_from(MUNICIPALITIES[:2]),
+        )
+        def crash_halfway(
+            self, person: str, destination: str, sender: str, municipality: str
+        ) -> None:
+            history = self.model.register.get(person, [])
+            code = history[-1].resident_code if history else None
+            row = (
+                self._register_row(person, len(history) + 1, code, "S2", False)
+                if code is not None
+                else None
+            )
+            with pytest.raises(InjectedCrash), self.store.unit_of_work() as uow:  # noqa: PT012
+                self.store.outbox.append(uow, destination, [b"never sent"])
+                self.store.tracking.advance(uow, sender, self.model.tracking.get(sender, 0) + 1)
+                if row is not None:
+                    self.store.register.append(uow, [row])
+                    assert self.store.register.current(person, uow) == row
+                self.store.code_pool.allocate(uow, municipality)
+                raise InjectedCrash
+            self.check_everything()
+
+        # -- checks --
+
+        @invariant()
+        def counts_agree(self) -> None:
+            model = self.model
+            assert self.store.register.count() == len(model.register)
+            assert self.store.identities.count() == len(model.identities)
+            assert self.store.tracking.senders() == model.tracking
+            for destination in _DESTINATIONS:
+                assert self.store.outbox.last_seq(destination) == len(
+                    model.outbox.get(destination, [])
+                )
+
+        @precondition(lambda self: bool(self.model.register or self.model.identities))
+        @rule()
+        def check_everything(self) -> None:
+            store, model = self.store, self.model
+            current = {k: v[-1] for k, v in sorted(model.register.items())}
+            assert store.register.scan() == list(current.values())
+            for person, history in model.register.items():
+                assert store.register.history(person) == history
+                assert store.register.current(person) == history[-1]
+            for code, person in model.owner.items():
+                assert store.register.current_by_code(code) == current[person]
+            assert store.register.current_many(list(_CODES)) == {
+                c: current[p] for c, p in model.owner.items()
+            }
+            for status in ("registered", "removed"):
+                assert store.register.count(status=status) == sum(
+                    1 for r in current.values() if r.status == status
+                )
+            for household in _HOUSEHOLDS:
+                members = [
+                    r
+                    for r in current.values()
+                    if r.household_id == household and r.status == "registered"
+                ]
+                got = sorted(store.register.household(household), key=lambda r: r.internal_id)
+                assert got == members
+            ident = {k: v[-1] for k, v in sorted(model.identities.items())}
+            assert store.identities.scan() == list(ident.values())
+            assert store.identities.current_many(list(_CODES)) == ident
+            for code, versions in model.identities.items():
+                assert store.identities.history(code) == versions
+            for municipality in MUNICIPALITIES:
+                expected_rows = [r for r in ident.values() if r.municipality == municipality]
+                assert store.identities.scan(municipality=municipality) == expected_rows
+                assert store.identities.count(municipality=municipality) == len(expected_rows)
+            for text, born in _NAMES:
+                query = mapping.identity_query(text, born)
+                assert store.identities.search(query) == [
+                    r
+                    for r in ident.values()
+                    if r.name_key == query.name_key and r.birth_date == born and not r.removed
+                ]
+            for destination in _DESTINATIONS:
+                got_entries = read_all_outbox(store, destination)
+                assert [e.payload for e in got_entries] == model.outbox.get(destination, [])
+            assert store.outbox.destinations() == sorted(model.outbox)
+            assert store.code_pool.designated_count() == len(model.pool)
+            for municipality in MUNICIPALITIES:
+                assert store.code_pool.available(municipality) == len(model.available(municipality))
+            for code in _POOL_CODES:
+                assert store.code_pool.is_designated(code) == (code in model.pool)
+
+    StoreStateMachine.TestCase.settings = settings(
+        stateful_step_count=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    return StoreStateMachine

@@ -1,0 +1,70 @@
+"""Smoke tests of the benchmark runner: every benchmark runs on 200 rows and ends
+with a well-formed RESULT line. These are not timed tests; the figures are not checked.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # `benchmarks/` lives at the repository root, beside `src/`
+    sys.path.insert(0, _ROOT)
+
+from benchmarks import BENCHMARKS, Result  # noqa: E402
+from benchmarks.__main__ import main  # noqa: E402
+
+RESULT = re.compile(
+    r"RESULT name=(?P<name>[a-z_]+) backend=(?P<backend>[a-z]+) rows=(?P<rows>[0-9]+) "
+    r"library_s=[0-9]+\.[0-9]{3} raw_s=[0-9]+\.[0-9]{3} ratio=[0-9]+\.[0-9]{2}"
+)
+ROWS = 200
+
+
+def _run(name: str, backend: str, *extra: str) -> list[str]:
+    out = io.StringIO()
+    status = main([name, "--backend", backend, "--rows", str(ROWS), *extra], out=out)
+    assert status == 0
+    return out.getvalue().splitlines()
+
+
+def _check_lines(lines: list[str], name: str, backend: str) -> None:
+    last = RESULT.fullmatch(lines[-1])
+    assert last is not None, lines[-1]
+    assert (last["name"], last["backend"], int(last["rows"])) == (name, backend, ROWS)
+    results = [line for line in lines if line.startswith("RESULT ")]
+    assert all(RESULT.fullmatch(line) for line in results)
+    if name == "lookup":
+        assert results[-2].startswith("RESULT name=lookup_single ")
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_ends_with_result_line(name: str, backend: str) -> None:
+    lines = _run(name, backend)
+    _check_lines(lines, name, backend)
+    if backend == "memory":
+        assert any("plain-dict" in line for line in lines)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_on_postgres(name: str, postgres_dsn: str) -> None:
+    _check_lines(_run(name, "postgres", "--dsn", postgres_dsn), name, "postgres")
+
+
+def test_result_line_format() -> None:
+    result = Result(name="bulk_load", backend="sqlite", rows=10, library_s=1.5, raw_s=1.0)
+    assert result.line() == (
+        "RESULT name=bulk_load backend=sqlite rows=10 library_s=1.500 raw_s=1.000 ratio=1.50"
+    )
+
+
+def test_unknown_benchmark_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["no_such_benchmark", "--backend", "memory", "--rows", "1"])
+    assert "invalid choice" in capsys.readouterr().err

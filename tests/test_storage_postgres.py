@@ -1,0 +1,668 @@
+"""PostgreSQL adapter: the conformance suite (on a connection and on a pool) plus
+checks specific to PostgreSQL (COPY, row locks, error translation, caller-owned
+resources).
+
+Needs a server: ``JUKINET_TEST_POSTGRES_DSN`` (the ``postgres_dsn`` fixture skips
+without it). Every store gets a fresh schema ``jukinet_test_<run>_<n>``, dropped
+(``DROP SCHEMA .. CASCADE``) when the store is disposed, and once more at the end
+of the module for anything a failing test left behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import settings as hypothesis_settings
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from jukinet import errors
+from jukinet.storage.base import Store, UnitOfWork
+from jukinet.storage.postgres import PostgresStore, _translated
+from jukinet.testing.conformance import (
+    MUNICIPALITIES,
+    InjectedCrash,
+    RowFactory,
+    StoreConformance,
+    make_stateful_test,
+)
+
+pytestmark = pytest.mark.postgres
+
+_DSN_VARIABLE = "JUKINET_TEST_POSTGRES_DSN"
+_RUN = secrets.token_hex(4)
+_SERIAL = itertools.count(1)
+_PREFIX = f"jukinet_test_{_RUN}_"
+
+rows = RowFactory()
+
+_Closeable = psycopg.Connection[Any] | ConnectionPool[Any]
+
+
+def _drop_schemas(dsn: str, schemas: list[str]) -> None:
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        for schema in schemas:
+            admin.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
+
+
+class _Databases:
+    """The schemas, connections and pools the tests open, released per schema."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.opened: dict[str, list[_Closeable]] = {}
+
+    def new_schema(self) -> str:
+        schema = f"{_PREFIX}{next(_SERIAL)}"
+        self.opened[schema] = []
+        return schema
+
+    def connection(self, schema: str, **kwargs: Any) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] = psycopg.connect(self.dsn, **kwargs)
+        self.opened.setdefault(schema, []).append(conn)
+        return conn
+
+    def pool(self, schema: str) -> ConnectionPool[Any]:
+        pool: ConnectionPool[Any] = ConnectionPool(
+            self.dsn, min_size=1, max_size=4, timeout=20, open=True, name=schema
+        )
+        self.opened.setdefault(schema, []).append(pool)
+        return pool
+
+    def release(self, schema: str) -> None:
+        """Close what was opened for ``schema``, then drop it."""
+        for resource in reversed(self.opened.pop(schema, [])):
+            resource.close()
+        _drop_schemas(self.dsn, [schema])
+
+    def release_all(self) -> None:
+        for schema in list(self.opened):
+            self.release(schema)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_leftover_schemas() -> Iterator[None]:
+    """After the module, drop every schema of this run that is still there."""
+    yield
+    dsn = os.environ.get(_DSN_VARIABLE)
+    if not dsn:
+        return
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        leftovers = [
+            name
+            for (name,) in admin.execute(
+                "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", [_PREFIX]
+            )
+        ]
+    _drop_schemas(dsn, leftovers)
+
+
+@pytest.fixture
+def databases(postgres_dsn: str) -> Iterator[_Databases]:
+    """A registry of test schemas and connections, all released after the test."""
+    opened = _Databases(postgres_dsn)
+    try:
+        yield opened
+    finally:
+        opened.release_all()
+
+
+# =====================================================================================
+# the conformance suite, twice
+# =====================================================================================
+
+
+class _PostgresConformance(StoreConformance):
+    """Hooks shared by the two variants; subclasses say how a handle is opened."""
+
+    racing_rounds = 20
+
+    @pytest.fixture(autouse=True)
+    def _databases(self, databases: _Databases) -> None:
+        self.databases = databases
+
+    def open_store(self, schema: str) -> PostgresStore:
+        raise NotImplementedError
+
+    def create_store(self) -> Store:
+        store = self.open_store(self.databases.new_schema())
+        store.create_schema()
+        return store
+
+    def reopen_store(self, store: Store) -> Store:
+        assert isinstance(store, PostgresStore)
+        return self.open_store(store.schema)
+
+    def create_store_without_schema(self) -> Store:
+        return self.open_store(self.databases.new_schema())
+
+    def set_schema_version(self, store: Store, version: int) -> None:
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(self.databases.dsn, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL(
+                    "UPDATE {}.jukinet_meta SET value = %s WHERE key = 'schema_version'"
+                ).format(sql.Identifier(store.schema)),
+                [str(version)],
+            )
+
+    def dispose(self, store: Store) -> None:
+        assert isinstance(store, PostgresStore)
+        store.close()
+        self.databases.release(store.schema)
+
+
+class TestPostgresStoreOnAConnection(_PostgresConformance):
+    """One psycopg.Connection per handle (not autocommit: psycopg's default)."""
+
+    def open_store(self, schema: str) -> PostgresStore:
+        return PostgresStore(self.databases.connection(schema), schema=schema)
+
+
+class TestPostgresStoreOnAPool(_PostgresConformance):
+    """One ConnectionPool per handle; each unit of work borrows a connection."""
+
+    def open_store(self, schema: str) -> PostgresStore:
+        return PostgresStore(self.databases.pool(schema), schema=schema)
+
+
+# --- the stateful test (one pool per run, a fresh schema each) ----------------------
+
+_stateful_databases: list[_Databases] = []
+
+
+def _stateful_store() -> Store:
+    dsn = os.environ.get(_DSN_VARIABLE)
+    if not dsn:  # pragma: no cover - setUp skips first
+        pytest.skip(f"{_DSN_VARIABLE} is not set: PostgreSQL tests need a server")
+    if not _stateful_databases:
+        _stateful_databases.append(_Databases(dsn))
+    databases = _stateful_databases[0]
+    schema = databases.new_schema()
+    store = PostgresStore(databases.connection(schema, autocommit=True), schema=schema)
+    store.create_schema()
+    return store
+
+
+def _stateful_dispose(store: Store) -> None:
+    assert isinstance(store, PostgresStore)
+    store.close()
+    _stateful_databases[0].release(store.schema)
+
+
+_Machine = make_stateful_test(_stateful_store, _stateful_dispose)
+
+
+class TestPostgresStateful(_Machine.TestCase):  # type: ignore[name-defined,misc]
+    """Random operations against the store and a plain-dict model."""
+
+    settings = hypothesis_settings(
+        parent=_Machine.TestCase.settings,
+        max_examples=min(_Machine.TestCase.settings.max_examples, 40),
+    )
+
+    def setUp(self) -> None:
+        if not os.environ.get(_DSN_VARIABLE):
+            pytest.skip(f"{_DSN_VARIABLE} is not set: PostgreSQL tests need a server")
+
+
+# =====================================================================================
+# PostgreSQL-specific checks
+# =====================================================================================
+
+
+def _store(databases: _Databases, **kwargs: Any) -> PostgresStore:
+    schema = databases.new_schema()
+    store = PostgresStore(databases.connection(schema, **kwargs), schema=schema)
+    store.create_schema()
+    return store
+
+
+def _pool_store(databases: _Databases, schema: str | None = None) -> PostgresStore:
+    schema = schema or databases.new_schema()
+    store = PostgresStore(databases.pool(schema), schema=schema)
+    store.create_schema()
+    return store
+
+
+def _person(n: int, version: int = 1) -> Any:
+    return rows.register_row(f"A{n:07d}", version, code=rows.code(n))
+
+
+# --- construction -----------------------------------------------------------------
+
+
+def test_importing_jukinet_does_not_import_psycopg() -> None:
+    code = (
+        "import sys, jukinet, jukinet.storage, jukinet.storage.base, "
+        "jukinet.storage.records, jukinet.storage.mapping\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg was imported'\n"
+        "assert 'psycopg_pool' not in sys.modules, 'psycopg_pool was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ["", "Jukinet", "juki net", "juki-net", "1city", "pg_jukinet", "x" * 64, 'a"b', "ä"],
+)
+def test_an_invalid_schema_name_is_refused(schema: str) -> None:
+    pool: ConnectionPool[Any] = ConnectionPool("", open=False)
+    with pytest.raises(errors.InvalidFormat, match="schema"):
+        PostgresStore(pool, schema=schema)
+
+
+def test_a_schema_name_that_is_not_a_str_is_a_type_error() -> None:
+    pool: ConnectionPool[Any] = ConnectionPool("", open=False)
+    with pytest.raises(TypeError):
+        PostgresStore(pool, schema=b"jukinet")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("resource", [None, "dbname=test", object()])
+def test_anything_but_a_connection_or_pool_is_refused(resource: object) -> None:
+    with pytest.raises(errors.InterfaceError, match=r"psycopg\.Connection"):
+        PostgresStore(resource)  # type: ignore[arg-type]
+
+
+def test_valid_schema_names_are_kept(databases: _Databases) -> None:
+    store = PostgresStore(databases.connection(databases.new_schema()), schema="x" * 63)
+    assert store.schema == "x" * 63
+    assert "x" * 63 in repr(store)
+
+
+# --- caller-owned resources ---------------------------------------------------------
+
+
+def test_close_leaves_the_callers_connection_open(databases: _Databases) -> None:
+    store = _store(databases)
+    conn = databases.opened[store.schema][0]
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"a"])
+    store.close()
+    assert not conn.closed
+    assert isinstance(conn, psycopg.Connection)
+    conn.execute("SELECT 1")
+    conn.rollback()
+    reopened = PostgresStore(conn, schema=store.schema)
+    assert reopened.outbox.last_seq("pref13") == 1
+    with store.__class__(conn, schema=store.schema) as scoped:
+        assert scoped.outbox.destinations() == ["pref13"]
+    assert not conn.closed
+
+
+def test_close_leaves_the_callers_pool_open(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    pool = databases.opened[store.schema][0]
+    assert isinstance(pool, ConnectionPool)
+    store.close()
+    assert not pool.closed
+    with pool.connection() as conn:
+        conn.execute("SELECT 1")
+    assert PostgresStore(pool, schema=store.schema).outbox.destinations() == []
+
+
+def test_a_connection_left_in_a_transaction_is_refused(databases: _Databases) -> None:
+    store = _store(databases)
+    conn = databases.opened[store.schema][0]
+    assert isinstance(conn, psycopg.Connection)
+    conn.execute("SELECT 1")  # the caller's own transaction, left open
+    with pytest.raises(errors.InterfaceError, match="transaction"):
+        store.outbox.destinations()
+    with pytest.raises(errors.InterfaceError, match="transaction"), store.unit_of_work():
+        pass
+    conn.rollback()
+    assert store.outbox.destinations() == []
+
+
+def test_an_autocommit_connection_and_a_dict_row_factory_work(databases: _Databases) -> None:
+    store = _store(databases, autocommit=True, row_factory=dict_row)
+    with store.unit_of_work() as uow:
+        store.register.append(uow, [_person(1)])
+        assert store.outbox.append(uow, "pref13", [b"a"]) == range(1, 2)
+    assert store.register.current("A0000001") == _person(1)
+    assert store.outbox.read("pref13")[0].payload == b"a"
+    with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+        store.outbox.append(uow, "pref13", [b"b"])
+        raise InjectedCrash
+    assert store.outbox.last_seq("pref13") == 1
+
+
+def test_several_nodes_share_one_connection_in_their_own_schemas(
+    databases: _Databases,
+) -> None:
+    city = _store(databases)
+    conn = databases.opened[city.schema][0]
+    assert isinstance(conn, psycopg.Connection)
+    prefecture = PostgresStore(conn, schema=databases.new_schema())
+    prefecture.create_schema()
+    with city.unit_of_work() as uow:
+        city.outbox.append(uow, "pref13", [b"notice"])
+    with prefecture.unit_of_work() as uow:
+        prefecture.tracking.advance(uow, "city131016", 1)
+    assert city.tracking.senders() == {}
+    assert prefecture.outbox.destinations() == []
+    assert prefecture.tracking.senders() == {"city131016": 1}
+    # one connection runs one transaction: a second unit of work in the same
+    # thread, even of another store, cannot start inside the first
+    with city.unit_of_work(), pytest.raises(errors.InterfaceError, match="already"):  # noqa: SIM117
+        with prefecture.unit_of_work():
+            pass
+
+
+def test_on_one_connection_a_read_in_the_owning_thread_runs_in_its_unit_of_work(
+    databases: _Databases,
+) -> None:
+    store = _store(databases)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"a"])
+        assert store.outbox.last_seq("pref13") == 1  # documented: there is no other connection
+    with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+        store.outbox.append(uow, "pref13", [b"b"])
+        raise InjectedCrash
+    assert store.outbox.last_seq("pref13") == 1
+
+
+def test_units_of_work_from_threads_take_turns_on_one_connection(databases: _Databases) -> None:
+    store = _store(databases)
+    numbers: list[range] = []
+    lock = threading.Lock()
+
+    def write(k: int) -> None:
+        for i in range(10):
+            with store.unit_of_work() as uow:
+                got = store.outbox.append(uow, "pref13", [f"{k}-{i}".encode()])
+                store.tracking.position("city", uow)
+            with lock:
+                numbers.append(got)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(r.start for r in numbers) == list(range(1, 31))
+    assert [e.seq for e in store.outbox.read("pref13")] == list(range(1, 31))
+
+
+# --- missing schema, versions -----------------------------------------------------
+
+
+def test_a_missing_schema_names_create_schema(databases: _Databases) -> None:
+    schema = databases.new_schema()
+    store = PostgresStore(databases.connection(schema), schema=schema)
+    with pytest.raises(errors.ProgrammingError, match=r"call create_schema\(\)") as info:
+        store.outbox.destinations()
+    assert not isinstance(info.value, errors.SchemaVersionMismatch)
+    store.create_schema()
+    store.create_schema()
+    assert store.outbox.destinations() == []
+
+
+def test_create_schema_refuses_to_touch_another_version(databases: _Databases) -> None:
+    store = _store(databases)
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("UPDATE {}.jukinet_meta SET value = '7'").format(sql.Identifier(store.schema))
+        )
+    with pytest.raises(errors.SchemaVersionMismatch, match="version 7"):
+        store.create_schema()
+
+
+def test_the_tables_use_code_point_order(databases: _Databases) -> None:
+    store = _store(databases)
+    with store.unit_of_work() as uow:
+        for destination in ("b", "B", "a-1", "a_1", "a.1", "A"):
+            store.outbox.append(uow, destination, [b"x"])
+    assert store.outbox.destinations() == sorted(["b", "B", "a-1", "a_1", "a.1", "A"])
+
+
+# --- row locks: a second writer waits for the first ----------------------------------
+
+
+def _in_thread(target: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:  # re-raised by the test
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, failures
+
+
+def _race(
+    store: PostgresStore,
+    first_write: Callable[[UnitOfWork], object],
+    second: Callable[[], None],
+    *,
+    commit: bool = True,
+    during: Callable[[], None] = lambda: None,
+) -> tuple[list[BaseException], list[BaseException]]:
+    """``first_write`` in a unit of work held open while ``second`` starts in
+    another thread; checks that ``second`` waits; then ends the first unit of
+    work (commit or roll back). Returns the failures of both threads."""
+    holding = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with store.unit_of_work() as uow:
+            first_write(uow)
+            holding.set()
+            release.wait(10)
+            if not commit:
+                raise InjectedCrash
+
+    t1, f1 = _in_thread(first)
+    assert holding.wait(10)
+    t2, f2 = _in_thread(second)
+    time.sleep(0.3)
+    waited = t2.is_alive()
+    during()
+    release.set()
+    t1.join(10)
+    t2.join(10)
+    assert not t1.is_alive()
+    assert not t2.is_alive()
+    assert waited, "the second writer did not wait for the first"
+    return f1, f2
+
+
+@pytest.mark.parametrize("first_commits", [True, False])
+def test_a_second_outbox_writer_waits_for_the_first(
+    databases: _Databases, first_commits: bool
+) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"0"])
+    second: list[range] = []
+
+    def then() -> None:
+        with other.unit_of_work() as uow:
+            second.append(other.outbox.append(uow, "pref13", [b"second"]))
+
+    def while_waiting() -> None:
+        assert second == []
+        assert other.outbox.last_seq("pref13") == 1  # readers see committed numbers only
+        assert len(other.outbox.read("pref13")) == 1
+
+    f1, f2 = _race(
+        store,
+        lambda uow: store.outbox.append(uow, "pref13", [b"first"]),
+        then,
+        commit=first_commits,
+        during=while_waiting,
+    )
+    assert [type(e) for e in f1] == ([] if first_commits else [InjectedCrash])
+    assert f2 == []
+    assert second == [range(3, 4) if first_commits else range(2, 3)]
+    payloads = [e.payload for e in store.outbox.read("pref13")]
+    assert payloads == ([b"0", b"first", b"second"] if first_commits else [b"0", b"second"])
+
+
+def test_other_destinations_do_not_wait(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"held"])
+        with other.unit_of_work() as uow2:  # another connection, not blocked
+            assert other.outbox.append(uow2, "center", [b"free"]) == range(1, 2)
+    assert store.outbox.destinations() == ["center", "pref13"]
+
+
+def test_a_racing_tracking_advance_fails_after_the_first_commits(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    for seq in (1, 2):
+
+        def second(seq: int = seq) -> None:
+            with other.unit_of_work() as uow:
+                other.tracking.advance(uow, "city131016", seq)
+
+        def first(uow: UnitOfWork, seq: int = seq) -> None:
+            store.tracking.advance(uow, "city131016", seq)
+
+        f1, f2 = _race(store, first, second)
+        assert f1 == []
+        assert [type(e) for e in f2] == [errors.IntegrityError]
+        assert "already applied" in str(f2[0])
+    assert store.tracking.senders() == {"city131016": 2}
+
+
+def test_a_racing_register_append_is_refused(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    with store.unit_of_work() as uow:
+        store.register.append(uow, [_person(1)])
+
+    def second() -> None:
+        with other.unit_of_work() as uow:
+            other.register.append(uow, [_person(1, 2)])
+
+    f1, f2 = _race(store, lambda uow: store.register.append(uow, [_person(1, 2)]), second)
+    assert f1 == []
+    assert [type(e) for e in f2] == [errors.IntegrityError]
+    assert "already exists" in str(f2[0])
+    assert store.register.history("A0000001") == [_person(1), _person(1, 2)]
+
+
+def test_allocate_skips_a_code_locked_by_another_unit_of_work(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    codes = [rows.code(n) for n in (1, 2)]
+    with store.unit_of_work() as uow:
+        store.code_pool.designate(uow, MUNICIPALITIES[0], codes)
+    with store.unit_of_work() as uow:
+        first = store.code_pool.allocate(uow, MUNICIPALITIES[0])
+        with other.unit_of_work() as uow2:  # does not block: SKIP LOCKED
+            second = other.code_pool.allocate(uow2, MUNICIPALITIES[0])
+            with other.unit_of_work() as uow3:
+                assert other.code_pool.allocate(uow3, MUNICIPALITIES[0]) is None
+    assert sorted([first or "", second or ""]) == codes
+    assert store.code_pool.available(MUNICIPALITIES[0]) == 0
+
+
+# --- bulk paths --------------------------------------------------------------------
+
+
+def test_bulk_load_copies_many_rows(databases: _Databases) -> None:
+    store = _store(databases)
+    people = [_person(n) for n in range(1, 3001)]
+    notices = [rows.identity_row(rows.code(n), 1) for n in range(1, 3001)]
+    with store.unit_of_work() as uow:
+        assert store.register.bulk_load(uow, people) == 3000
+        assert store.identities.bulk_load(uow, notices) == 3000
+        assert store.register.bulk_load(uow, ()) == 0
+    assert store.register.count() == 3000
+    assert store.identities.count() == 3000
+    codes = [r.resident_code for r in people[::7]]
+    assert store.register.current_many(codes) == {r.resident_code: r for r in people[::7]}
+    assert store.identities.current_many(codes) == {
+        r.resident_code: r for r in notices if r.resident_code in set(codes)
+    }
+    assert store.register.current_by_code(people[-1].resident_code) == people[-1]
+
+
+def test_a_refused_copy_leaves_the_unit_of_work_usable(databases: _Databases) -> None:
+    store = _store(databases)
+    with store.unit_of_work() as uow:
+        store.register.bulk_load(uow, [_person(1)])
+    with store.unit_of_work() as uow:
+        clash = [_person(n) for n in range(2, 100)] + [_person(1)]
+        with pytest.raises(errors.IntegrityError) as info:
+            store.register.bulk_load(uow, clash)
+        assert isinstance(info.value.__cause__, psycopg.errors.UniqueViolation)
+        assert store.register.count(uow=uow) == 1  # the savepoint was rolled back
+        store.register.bulk_load(uow, [_person(2)])
+    assert store.register.count() == 2
+
+
+# --- error translation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("driver", "jukinet_error"),
+    [
+        (psycopg.errors.UniqueViolation, errors.IntegrityError),
+        (psycopg.errors.ForeignKeyViolation, errors.IntegrityError),
+        (psycopg.errors.NumericValueOutOfRange, errors.DataError),
+        (psycopg.errors.DeadlockDetected, errors.OperationalError),
+        (psycopg.errors.SerializationFailure, errors.OperationalError),
+        (psycopg.OperationalError, errors.OperationalError),
+        (psycopg.errors.UndefinedTable, errors.ProgrammingError),
+        (psycopg.errors.InFailedSqlTransaction, errors.InternalError),
+        (psycopg.errors.FeatureNotSupported, errors.NotSupportedError),
+        (psycopg.InterfaceError, errors.InterfaceError),
+        (psycopg.DatabaseError, errors.DatabaseError),
+        (psycopg.Error, errors.StorageError),
+    ],
+)
+def test_driver_errors_are_translated_and_chained(
+    driver: type[psycopg.Error], jukinet_error: type[errors.StorageError]
+) -> None:
+    original = driver("boom")
+    with pytest.raises(jukinet_error) as info, _translated():
+        raise original
+    assert type(info.value) is jukinet_error
+    assert info.value.__cause__ is original
+    assert "boom" in str(info.value)
+
+
+def test_a_lost_connection_is_an_operational_error(databases: _Databases) -> None:
+    store = _store(databases, autocommit=True)
+    conn = databases.opened[store.schema][0]
+    assert isinstance(conn, psycopg.Connection)
+    assert store.outbox.destinations() == []
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [conn.info.backend_pid])
+    with pytest.raises(errors.OperationalError) as info:
+        store.outbox.destinations()
+    assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    with pytest.raises(errors.OperationalError, match="closed"):
+        store.outbox.destinations()
+
+
+def test_a_dropped_table_is_a_programming_error(databases: _Databases) -> None:
+    store = _store(databases)
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP TABLE {}.outbox").format(sql.Identifier(store.schema)))
+    with pytest.raises(errors.ProgrammingError) as info:
+        store.outbox.read("pref13")
+    assert isinstance(info.value.__cause__, psycopg.errors.UndefinedTable)
+    assert store.outbox.destinations() == []  # the connection is still usable
