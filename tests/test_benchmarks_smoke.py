@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import io
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:  # `benchmarks/` lives at the repository root, beside `src/`
-    sys.path.insert(0, _ROOT)
-
-from benchmarks import BENCHMARKS, Result  # noqa: E402
-from benchmarks.__main__ import main  # noqa: E402
+# `benchmarks/` lives at the repository root; pytest's `pythonpath = ["."]` finds it.
+from benchmarks import BENCHMARKS, Result
+from benchmarks.__main__ import main
 
 RESULT = re.compile(
     r"RESULT name=(?P<name>[a-z_]+) backend=(?P<backend>[a-z]+) rows=(?P<rows>[0-9]+) "

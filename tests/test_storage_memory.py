@@ -6,10 +6,25 @@ import threading
 
 import pytest
 
+from jukinet.domain.changes import ChangeReason
 from jukinet.errors import InterfaceError, OperationalError
 from jukinet.storage.base import Store
-from jukinet.storage.memory import MemoryDatabase, MemoryStore
-from jukinet.testing.conformance import RowFactory, StoreConformance, make_stateful_test
+from jukinet.storage.memory import (
+    MemoryAuditLog,
+    MemoryCodePool,
+    MemoryDatabase,
+    MemoryIdentityStore,
+    MemoryOutbox,
+    MemoryRegister,
+    MemoryStore,
+    MemoryTracking,
+)
+from jukinet.testing.conformance import (
+    MUNICIPALITIES,
+    RowFactory,
+    StoreConformance,
+    make_stateful_test,
+)
 
 
 def _store() -> MemoryStore:
@@ -115,3 +130,52 @@ def test_the_database_argument_must_be_a_memory_database() -> None:
     with pytest.raises(InterfaceError):
         MemoryStore("node.db")  # type: ignore[arg-type]
     assert isinstance(MemoryStore().database, MemoryDatabase)
+
+
+def test_the_ports_are_the_memory_classes() -> None:
+    store = _store()
+    ports = (
+        store.register,
+        store.identities,
+        store.outbox,
+        store.tracking,
+        store.code_pool,
+        store.audit,
+    )
+    classes = (
+        MemoryRegister,
+        MemoryIdentityStore,
+        MemoryOutbox,
+        MemoryTracking,
+        MemoryCodePool,
+        MemoryAuditLog,
+    )
+    assert all(isinstance(port, cls) for port, cls in zip(ports, classes, strict=True))
+
+
+def test_the_identity_indexes_drop_replaced_words() -> None:
+    # A move A -> B whose removal in A comes last: only B's word stays searchable,
+    # and no index keeps a stale entry for A's replaced word.
+    store = _store()
+    code = rows.code(1)
+    a, b = MUNICIPALITIES[:2]
+    versions = [
+        rows.identity_row(code, 1, municipality=a),
+        rows.identity_row(code, 2, municipality=b, reason=ChangeReason.DOMESTIC_MOVE_IN),
+        rows.identity_row(code, 3, municipality=a, reason=ChangeReason.DOMESTIC_MOVE_OUT),
+    ]
+    for row in versions:
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [row])
+    state = store.database._state
+    assert state is not None
+    assert [list(pairs) for pairs in state.id_search.values()] == [[(code, b)]]
+    assert dict(state.id_current) == {code: versions[1]}
+    assert state.id_words[code] == {a: versions[2], b: versions[1]}
+    assert {m: list(codes) for m, codes in state.id_municipality.items()} == {
+        a: [code],
+        b: [code],
+    }
+    with store.unit_of_work() as uow:
+        store.identities.append(uow, [rows.identity_row(code, 4, municipality=b, removed=True)])
+    assert state.id_search == {}

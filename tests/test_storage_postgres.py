@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import psycopg
@@ -30,6 +31,7 @@ from psycopg_pool import ConnectionPool
 from jukinet import errors
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.postgres import PostgresStore, _translated
+from jukinet.storage.records import AuditEntry
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     InjectedCrash,
@@ -666,3 +668,258 @@ def test_a_dropped_table_is_a_programming_error(databases: _Databases) -> None:
         store.outbox.read("pref13")
     assert isinstance(info.value.__cause__, psycopg.errors.UndefinedTable)
     assert store.outbox.destinations() == []  # the connection is still usable
+
+
+# --- statements rendered once per store ----------------------------------------------
+
+
+def test_statements_are_rendered_once_with_the_schema_quoted(
+    databases: _Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(databases)
+    rendered = dict(store._sql)
+    assert rendered, "create_schema() renders the statements"
+    assert all(isinstance(text, bytes) for text in rendered.values())
+    assert f'"{store.schema}".outbox'.encode() in rendered["outbox_read"]
+    calls: list[object] = []
+    original = sql.Composed.as_bytes
+
+    def counting(self: sql.Composed, context: Any = None) -> bytes:
+        calls.append(self)
+        return original(self, context)
+
+    monkeypatch.setattr(sql.Composed, "as_bytes", counting)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"a", b"b"])
+        store.register.append(uow, [_person(1)])
+    assert store.outbox.read("pref13")[1].payload == b"b"
+    assert store.register.current_by_code(rows.code(1)) == _person(1)
+    ours = [c for c in calls if store.schema in repr(c)]  # psycopg composes its SAVEPOINTs
+    assert ours == []
+    assert store._sql == rendered
+
+
+def test_a_store_renders_its_statements_at_first_use_of_a_pool(databases: _Databases) -> None:
+    schema = databases.new_schema()
+    first = _pool_store(databases, schema)
+    second = PostgresStore(databases.pool(schema), schema=schema)
+    assert second._sql == {}  # nothing touches the database until first use
+    assert second.outbox.destinations() == []
+    assert second._sql == first._sql
+
+
+# --- v2: outbox acknowledgements and resume ----------------------------------------------
+
+
+def test_the_outbox_head_keeps_last_seq_and_acked(databases: _Databases) -> None:
+    store = _store(databases)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"a", b"b", b"c"])
+        store.outbox.acknowledge(uow, "pref13", 2)
+        store.outbox.resume(uow, "center", 41)
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        heads = admin.execute(
+            sql.SQL("SELECT destination, last_seq, acked FROM {}.outbox_heads").format(
+                sql.Identifier(store.schema)
+            )
+        ).fetchall()
+        assert sorted(heads) == [("center", 41, 41), ("pref13", 3, 2)]
+        # the CHECK constraint keeps acked within 0 .. last_seq, whoever writes
+        with pytest.raises(psycopg.errors.CheckViolation):
+            admin.execute(
+                sql.SQL("UPDATE {}.outbox_heads SET acked = 4 WHERE destination = 'pref13'").format(
+                    sql.Identifier(store.schema)
+                )
+            )
+
+
+def test_a_late_acknowledgement_does_not_wait_for_an_open_append(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"a", b"b"])
+        store.outbox.acknowledge(uow, "pref13", 2)
+    with store.unit_of_work() as uow:
+        store.outbox.append(uow, "pref13", [b"c"])  # holds the head row lock
+        with other.unit_of_work() as uow2:  # a no-op: takes no lock, does not block
+            other.outbox.acknowledge(uow2, "pref13", 1)
+            other.outbox.acknowledge(uow2, "pref13", 2)
+            assert other.outbox.acknowledged("pref13", uow2) == 2
+    assert store.outbox.acknowledged("pref13") == 2
+
+
+def test_a_racing_resume_is_refused_after_the_first_commits(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+
+    def second() -> None:
+        with other.unit_of_work() as uow:
+            other.outbox.resume(uow, "pref13", 7)
+
+    f1, f2 = _race(store, lambda uow: store.outbox.resume(uow, "pref13", 5), second)
+    assert f1 == []
+    assert [type(e) for e in f2] == [errors.IntegrityError]
+    assert store.outbox.last_seq("pref13") == 5
+    assert store.outbox.acknowledged("pref13") == 5
+
+
+def test_a_resume_rolled_back_leaves_the_destination_fresh(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    resumed: list[range] = []
+
+    def second() -> None:
+        with other.unit_of_work() as uow:
+            other.outbox.resume(uow, "pref13", 7)
+            resumed.append(other.outbox.append(uow, "pref13", [b"x"]))
+
+    f1, f2 = _race(store, lambda uow: store.outbox.resume(uow, "pref13", 5), second, commit=False)
+    assert [type(e) for e in f1] == [InjectedCrash]
+    assert f2 == []
+    assert resumed == [range(8, 9)]
+    assert store.outbox.destinations() == ["pref13"]
+
+
+# --- v2: tracking with last -------------------------------------------------------------
+
+
+def test_a_racing_batch_advance_fails_after_the_first_commits(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+
+    def second() -> None:
+        with other.unit_of_work() as uow:
+            other.tracking.advance(uow, "city131016", 1, last=3)
+
+    f1, f2 = _race(store, lambda uow: store.tracking.advance(uow, "city131016", 1, last=5), second)
+    assert f1 == []
+    assert [type(e) for e in f2] == [errors.IntegrityError]
+    assert store.tracking.position("city131016") == 5
+
+
+# --- v2: identities per (code, municipality) ----------------------------------------------
+
+
+def test_identity_current_is_kept_per_code_and_municipality(databases: _Databases) -> None:
+    store = _store(databases)
+    code = rows.code(1)
+    a, b = MUNICIPALITIES[0], MUNICIPALITIES[1]
+    entry_b = rows.identity_row(code, 2, municipality=b, rest="2番地")
+    with store.unit_of_work() as uow:
+        store.identities.append(uow, [rows.identity_row(code, 1, municipality=a)])
+        store.identities.append(uow, [entry_b])
+        # A's removal arrives after B's entry: B stays current
+        store.identities.append(uow, [rows.identity_row(code, 3, municipality=a, removed=True)])
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        found = admin.execute(
+            sql.SQL(
+                "SELECT municipality, version, removed FROM {}.identity_current"
+                " WHERE resident_code = %s ORDER BY municipality"
+            ).format(sql.Identifier(store.schema)),
+            [code],
+        ).fetchall()
+    assert found == [(a, 3, True), (b, 2, False)]
+    assert store.identities.current(code) == entry_b
+    assert store.identities.last_versions([code, code]) == {code: 3}
+    assert store.identities.count() == 1
+
+
+def test_a_racing_identity_append_is_refused(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    code = rows.code(1)
+    a, b = MUNICIPALITIES[0], MUNICIPALITIES[1]
+    with store.unit_of_work() as uow:
+        store.identities.append(uow, [rows.identity_row(code, 1, municipality=a)])
+
+    def second() -> None:
+        with other.unit_of_work() as uow:
+            other.identities.append(uow, [rows.identity_row(code, 2, municipality=b)])
+
+    f1, f2 = _race(
+        store,
+        lambda uow: store.identities.append(uow, [rows.identity_row(code, 2, municipality=a)]),
+        second,
+    )
+    assert f1 == []
+    assert [type(e) for e in f2] == [errors.IntegrityError]
+    assert [r.municipality for r in store.identities.history(code)] == [a, a]
+
+
+# --- v2: the audit log ----------------------------------------------------------------
+
+
+def _audit(n: int, at: datetime | None = None) -> AuditEntry:
+    return AuditEntry(
+        at=at or datetime(2026, 4, 1, 9, 0, n, tzinfo=timezone(timedelta(hours=9))),
+        action="register.birth",
+        subject=f"A{n:07d}",
+        detail=b'{"n":%d}' % n,
+    )
+
+
+@pytest.mark.parametrize("session_zone", ["UTC", "Asia/Tokyo", "America/St_Johns"])
+def test_audit_times_come_back_equal_in_utc_whatever_the_session_zone(
+    databases: _Databases, session_zone: str
+) -> None:
+    store = _store(databases, autocommit=True)
+    conn = databases.opened[store.schema][0]
+    assert isinstance(conn, psycopg.Connection)
+    conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(session_zone)))
+    entries = [
+        _audit(1),
+        _audit(2, datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=-3.5)))),
+        _audit(3, datetime(1, 1, 1, tzinfo=UTC)),
+        _audit(4, datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        _audit(5, datetime(2000, 1, 1, tzinfo=timezone(timedelta(hours=5, seconds=7)))),
+    ]
+    with store.unit_of_work() as uow:
+        assert store.audit.append(uow, entries) == range(1, 6)
+    records = store.audit.read()
+    assert [r.entry for r in records] == entries
+    assert all(r.entry.at.tzinfo is UTC for r in records)
+
+
+def test_an_instant_outside_python_years_is_refused_before_writing(databases: _Databases) -> None:
+    store = _store(databases)
+    early = _audit(2, datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+    late = _audit(3, datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2))))
+    with store.unit_of_work() as uow:
+        store.audit.append(uow, [_audit(1)])
+        for entry in (early, late):
+            with pytest.raises(errors.DataError, match="outside years"):
+                store.audit.append(uow, [_audit(4), entry])
+    assert store.audit.last_seq() == 1
+    assert [r.entry for r in store.audit.read()] == [_audit(1)]
+
+
+@pytest.mark.parametrize("first_commits", [True, False])
+def test_a_second_audit_writer_waits_for_the_first(
+    databases: _Databases, first_commits: bool
+) -> None:
+    store = _pool_store(databases)
+    other = _pool_store(databases, store.schema)
+    second: list[range] = []
+
+    def then() -> None:
+        with other.unit_of_work() as uow:
+            second.append(other.audit.append(uow, [_audit(2)]))
+
+    def while_waiting() -> None:
+        assert second == []
+        assert other.audit.last_seq() == 0  # readers see committed numbers only
+        assert other.audit.read() == []
+
+    f1, f2 = _race(
+        store,
+        lambda uow: store.audit.append(uow, [_audit(1)]),
+        then,
+        commit=first_commits,
+        during=while_waiting,
+    )
+    assert [type(e) for e in f1] == ([] if first_commits else [InjectedCrash])
+    assert f2 == []
+    assert second == [range(2, 3) if first_commits else range(1, 2)]
+    expected = [_audit(1), _audit(2)] if first_commits else [_audit(2)]
+    assert [r.entry for r in store.audit.read()] == expected
+    assert [r.seq for r in store.audit.read()] == list(range(1, len(expected) + 1))

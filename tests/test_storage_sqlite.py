@@ -3,13 +3,15 @@ schema checks, error translation) and the ports on a file and an in-memory datab
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import settings
@@ -18,7 +20,13 @@ from jukinet import errors
 from jukinet.domain import resident_code
 from jukinet.storage import sqlite as sqlite_module
 from jukinet.storage.base import SCHEMA_VERSION, Store
-from jukinet.storage.records import IdentityQuery, IdentityRow, RegisterRow
+from jukinet.storage.records import (
+    AuditEntry,
+    AuditRecord,
+    IdentityQuery,
+    IdentityRow,
+    RegisterRow,
+)
 from jukinet.storage.sqlite import SQLiteStore, SQLiteUnitOfWork
 from jukinet.testing.conformance import StoreConformance, make_stateful_test
 
@@ -87,7 +95,8 @@ def _memory_store() -> SQLiteStore:
 
 
 class TestSQLiteMemoryStore(StoreConformance):
-    """Every conformance test on ``":memory:"``: one connection, shared by the handles."""
+    """Every conformance test on ``":memory:"``: a private temporary file, shared by the
+    handles from reopen(), with the same isolation as a file database."""
 
     def create_store(self) -> Store:
         return _memory_store()
@@ -102,29 +111,10 @@ class TestSQLiteMemoryStore(StoreConformance):
     def set_schema_version(self, store: Store, version: int) -> None:
         _set_version(store, version)
 
-    # The one documented difference of ":memory:": its single connection means a read
-    # with uow=None on the thread whose unit of work is open sees that unit of work's
-    # writes (other threads wait for the commit instead; see
-    # test_memory_store_other_threads_wait_for_the_unit_of_work).
-    _same_thread_reads = pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="':memory:' has one shared connection: a same-thread read outside the"
-        " unit of work sees its uncommitted writes (documented in jukinet.storage.sqlite)",
-    )
-
-    @_same_thread_reads
-    def test_outbox_reads_see_committed_entries_only(self, store: Store) -> None:
-        super().test_outbox_reads_see_committed_entries_only(store)
-
-    @_same_thread_reads
-    def test_writes_inside_a_unit_of_work_are_visible_to_it(self, store: Store) -> None:
-        super().test_writes_inside_a_unit_of_work_are_visible_to_it(store)
-
 
 TestSQLiteFileStoreStateful = make_stateful_test(_files.create, _files.dispose).TestCase
 # Every commit of a file database is an fsync: run a quarter of the profile's examples
-# (the SQL is the same as on ":memory:", which runs them all).
+# (the SQL is the same as on ":memory:", a temporary file, which runs them all).
 TestSQLiteFileStoreStateful.settings = settings(
     TestSQLiteFileStoreStateful.settings,
     max_examples=max(10, settings().max_examples // 4),
@@ -159,12 +149,17 @@ def reg(
 
 
 def ident(
-    n: int = 1, version: int = 1, *, removed: bool = False, name: str = "ヤマダ"
+    n: int = 1,
+    version: int = 1,
+    *,
+    removed: bool = False,
+    name: str = "ヤマダ",
+    municipality: str = MUNICIPALITY,
 ) -> IdentityRow:
     return IdentityRow(
         resident_code=code(n),
         version=version,
-        municipality=MUNICIPALITY,
+        municipality=municipality,
         reason="birth",
         event_date=date(2000, 1, 2),
         removed=removed,
@@ -429,9 +424,9 @@ def test_nested_unit_of_work_on_one_thread_is_an_interface_error(store: SQLiteSt
 
 
 def test_reads_with_uow_see_its_writes_and_others_see_committed_only(
-    file_store: SQLiteStore,
+    store: SQLiteStore,
 ) -> None:
-    s = file_store
+    s = store
     with s.unit_of_work() as uow:
         s.register.append(uow, [reg("A1")])
         assert s.register.current("A1", uow) == reg("A1")
@@ -444,25 +439,78 @@ def test_reads_with_uow_see_its_writes_and_others_see_committed_only(
     assert s.register.current("A1") == reg("A1")
 
 
-def test_memory_store_other_threads_wait_for_the_unit_of_work() -> None:
+def test_memory_store_readers_do_not_wait_for_the_unit_of_work() -> None:
     with SQLiteStore(":memory:", busy_timeout=5) as s:
         s.create_schema()
         seen: list[int] = []
-        started = threading.Event()
-
-        def reader() -> None:
-            started.set()
-            seen.append(s.outbox.last_seq("pref-13"))
-
         with s.unit_of_work() as uow:
             s.outbox.append(uow, "pref-13", [b"x"])
-            t = threading.Thread(target=reader)
+            t = threading.Thread(target=lambda: seen.append(s.outbox.last_seq("pref-13")))
             t.start()
-            started.wait()
-            t.join(0.2)
-            assert t.is_alive()  # blocked on the lock
-        t.join()
-        assert seen == [1]  # it saw the committed state
+            t.join(5)
+            assert not t.is_alive()  # WAL: the reader did not wait
+            assert seen == [0]  # and saw committed data only
+            assert s.outbox.last_seq("pref-13") == 0  # same thread, outside the uow
+        assert s.outbox.last_seq("pref-13") == 1
+
+
+def _temp_dir(store: SQLiteStore) -> str | None:
+    assert store._temp is not None
+    return store._temp.directory
+
+
+def test_memory_store_is_a_private_temporary_file_removed_on_close() -> None:
+    first = SQLiteStore(":memory:")
+    second = SQLiteStore(":memory:")
+    assert _temp_dir(first) is None  # nothing made before first use
+    first.create_schema()
+    second.create_schema()
+    directory = _temp_dir(first)
+    assert directory is not None
+    assert Path(directory).is_dir()
+    with first.unit_of_work() as uow:
+        first.outbox.append(uow, "pref-13", [b"x"])
+    assert second.outbox.last_seq("pref-13") == 0  # private: another store sees nothing
+    with first._conns.reading() as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA synchronous").fetchone() == (0,)
+    other = first.reopen()  # a handle sharing the file, with its own connections
+    assert other.outbox.last_seq("pref-13") == 1
+    first.close()  # the creator closes first: the file stays for the other handle
+    assert Path(directory).is_dir()
+    with other.unit_of_work() as uow:
+        other.outbox.append(uow, "pref-13", [b"y"])
+    third = other.reopen()
+    other.close()
+    assert third.outbox.last_seq("pref-13") == 2
+    third.close()  # the last handle removes the file
+    assert not Path(directory).exists()
+    second_dir = _temp_dir(second)
+    second.close()
+    assert second_dir is not None
+    assert not Path(second_dir).exists()
+    with pytest.raises(errors.InterfaceError):
+        third.reopen()
+
+
+def test_memory_store_never_used_makes_nothing() -> None:
+    s = SQLiteStore(":memory:")
+    again = s.reopen()
+    s.close()
+    again.close()
+    assert _temp_dir(s) is None
+
+
+def test_unclosed_memory_store_is_removed_when_collected() -> None:
+    s = SQLiteStore(":memory:")
+    s.create_schema()
+    directory = _temp_dir(s)
+    assert directory is not None
+    assert Path(directory).is_dir()
+    s._conns.close()  # what garbage collection of the connections would do
+    del s
+    gc.collect()
+    assert not Path(directory).exists()
 
 
 def test_failed_call_inside_a_unit_of_work_writes_nothing(store: SQLiteStore) -> None:
@@ -639,6 +687,8 @@ def test_bad_input_raises_jukinet_errors_and_writes_nothing(store: SQLiteStore) 
             lambda: store.outbox.append(uow, "pref-13", b"abc"),  # type: ignore[arg-type]
             lambda: store.code_pool.designate(uow, MUNICIPALITY, code(1)),
             lambda: store.register.current_many(code(1)),
+            lambda: store.identities.last_versions(code(1)),
+            lambda: store.audit.append(uow, [ident()]),  # type: ignore[list-item]
         ]
         for call in misuse:
             with pytest.raises(errors.InterfaceError):
@@ -658,6 +708,13 @@ def test_bad_input_raises_jukinet_errors_and_writes_nothing(store: SQLiteStore) 
             lambda: store.register.scan(limit=-1),
             lambda: store.identities.scan(municipality="13101"),
             lambda: store.outbox.read("pref-13", after=-1),
+            lambda: store.outbox.acknowledge(uow, "pref-13", -1),
+            lambda: store.outbox.acknowledge(uow, "pref 13", 0),
+            lambda: store.outbox.resume(uow, "pref-13", -1),
+            lambda: store.outbox.resume(uow, "pref-13", "1"),  # type: ignore[arg-type]
+            lambda: store.outbox.acknowledged(""),
+            lambda: store.tracking.advance(uow, "pref-13", 1, last=0),
+            lambda: store.identities.last_versions(["12345678900"]),
         ]
         for call in invalid:
             with pytest.raises(errors.ValidationError):
@@ -666,6 +723,7 @@ def test_bad_input_raises_jukinet_errors_and_writes_nothing(store: SQLiteStore) 
     assert store.code_pool.designated_count() == 0
     assert store.register.count() == 0
     assert store.tracking.senders() == {}
+    assert store.audit.last_seq() == 0
 
 
 # --- identities ------------------------------------------------------------
@@ -705,6 +763,69 @@ def test_identities(store: SQLiteStore) -> None:
     assert ids.scan(municipality="011002") == []
     found = ids.current_many([code(1), code(3), code(9)])
     assert found == {code(1): ident(1, 2, removed=True), code(3): ident(3, 2)}
+    assert ids.last_versions([code(1), code(2), code(3), code(9)]) == {
+        code(1): 2,
+        code(2): 1,
+        code(3): 2,
+    }
+    assert ids.last_versions([]) == {}
+
+
+OTHER = "011002"  # 札幌市
+
+
+def test_identity_current_is_kept_per_code_and_municipality(store: SQLiteStore) -> None:
+    ids = store.identities
+    moved_in = ident(1, 2, municipality=OTHER)
+    moved_out = ident(1, 3, removed=True)
+    with store.unit_of_work() as uow:
+        ids.append(uow, [ident(1), ident(2)])
+        # the move A -> B: B's entry is applied before A's removal
+        ids.append(uow, [moved_in])
+        assert ids.current(code(1), uow) == moved_in
+        ids.append(uow, [moved_out])
+        with pytest.raises(errors.IntegrityError, match="already stored"):
+            ids.append(uow, [ident(1, 3, municipality=OTHER)])  # versions are per code
+        assert ids.last_versions([code(1)], uow) == {code(1): 3}
+    assert ids.current(code(1)) == moved_in  # the later removal does not hide it
+    assert ids.current_many([code(1), code(2)]) == {code(1): moved_in, code(2): ident(2)}
+    query = IdentityQuery(name_key="ヤマダ", birth_date=date(1980, 4, 1))
+    assert ids.search(query) == [moved_in, ident(2)]
+    assert ids.scan(municipality=MUNICIPALITY) == [moved_out, ident(2)]  # removed included
+    assert ids.scan(municipality=OTHER) == [moved_in]
+    assert ids.scan() == [moved_in, ident(2)]
+    assert ids.scan(after=code(1)) == [ident(2)]
+    assert ids.count() == 2
+    assert ids.count(municipality=MUNICIPALITY) == 2
+    assert ids.count(municipality=OTHER) == 1
+    assert ids.history(code(1)) == [ident(1), moved_in, moved_out]
+    # a death in B: every row removed, so the newest removed one is current
+    died = ident(1, 4, removed=True, municipality=OTHER)
+    with store.unit_of_work() as uow:
+        ids.append(uow, [died])
+    assert ids.current(code(1)) == died
+    assert ids.current_many([code(1)]) == {code(1): died}
+    assert ids.search(query) == [ident(2)]
+    assert ids.scan(limit=1) == [died]
+    with store.unit_of_work() as uow:
+        with pytest.raises(errors.IntegrityError):
+            ids.bulk_load(uow, [ident(3), ident(1, municipality=OTHER)])  # code 1 exists
+        assert ids.bulk_load(uow, [ident(3), ident(4, municipality=OTHER)]) == 2
+    assert ids.count() == 4
+    assert ids.count(municipality=OTHER) == 2
+
+
+def test_identity_current_many_and_last_versions_cross_chunks(store: SQLiteStore) -> None:
+    n = sqlite_module.CHUNK_SIZE + 20
+    with store.unit_of_work() as uow:
+        store.identities.bulk_load(uow, [ident(i) for i in range(1, n + 1)])
+        store.identities.append(uow, [ident(i, 2, municipality=OTHER) for i in range(1, n, 2)])
+    codes = [code(i) for i in range(1, n + 1)]
+    versions = store.identities.last_versions(codes)
+    assert versions == {code(i): 1 + i % 2 for i in range(1, n + 1)}
+    found = store.identities.current_many(codes)
+    assert len(found) == n
+    assert all(found[code(i)].municipality == OTHER for i in range(1, n, 2))
 
 
 # --- outbox and tracking ---------------------------------------------------
@@ -764,9 +885,193 @@ def test_tracking(store: SQLiteStore) -> None:
             t.advance(uow, "city-131016", 2)
         with pytest.raises(errors.IntegrityError, match="skips"):
             t.advance(uow, "city-131016", 4)
+        with pytest.raises(errors.IntegrityError, match="skips"):
+            t.advance(uow, "new-sender", 2)
+        assert t.position("new-sender", uow) == 0
+        with pytest.raises(errors.IntegrityError, match="already applied"):
+            t.advance(uow, "city-131016", 1)
     assert t.position("city-131016") == 2
     assert t.position("other") == 0
     assert t.senders() == {"city-131016": 2}
+
+
+def test_tracking_advance_through_last(store: SQLiteStore) -> None:
+    t = store.tracking
+    with store.unit_of_work() as uow:
+        t.advance(uow, "pref-13", 1, last=5)
+        assert t.position("pref-13", uow) == 5
+        t.advance(uow, "pref-13", 6, last=6)
+        t.advance(uow, "pref-13", 7)
+        with pytest.raises(errors.IntegrityError, match="already applied"):
+            t.advance(uow, "pref-13", 3, last=9)
+        with pytest.raises(errors.IntegrityError, match="skips"):
+            t.advance(uow, "pref-13", 9, last=10)
+        with pytest.raises(errors.ValidationError):
+            t.advance(uow, "pref-13", 8, last=7)  # bad input, before any write
+        with pytest.raises(errors.ValidationError):
+            t.advance(uow, "pref-13", 8, last=True)
+    assert t.senders() == {"pref-13": 7}
+
+
+# --- outbox acknowledgements and resume ---------------------------------------
+
+
+def test_outbox_acknowledgements_are_monotonic(store: SQLiteStore) -> None:
+    o = store.outbox
+    with store.unit_of_work() as uow:
+        o.append(uow, "pref-13", [b"a", b"b", b"c"])
+        assert o.acknowledged("pref-13", uow) == 0
+        o.acknowledge(uow, "pref-13", 2)
+        o.acknowledge(uow, "pref-13", 1)  # late: a no-op
+        o.acknowledge(uow, "pref-13", 2)  # twice: a no-op
+        o.acknowledge(uow, "pref-13", 0)
+        o.acknowledge(uow, "nation", 0)  # nothing given, nothing acknowledged
+        with pytest.raises(errors.IntegrityError, match="only up to 3"):
+            o.acknowledge(uow, "pref-13", 4)
+        with pytest.raises(errors.IntegrityError):
+            o.acknowledge(uow, "nation", 1)
+        assert o.acknowledged("pref-13", uow) == 2
+        assert o.acknowledged("pref-13") == 0  # not committed yet
+    assert o.acknowledged("pref-13") == 2
+    assert o.acknowledged("nation") == 0
+    assert o.destinations() == ["pref-13"]
+    with store.unit_of_work() as uow:
+        o.acknowledge(uow, "pref-13", 3)
+    assert o.acknowledged("pref-13") == 3
+    assert o.last_seq("pref-13") == 3
+
+
+def test_outbox_resume_only_on_a_fresh_destination(store: SQLiteStore) -> None:
+    o = store.outbox
+    with store.unit_of_work() as uow:
+        o.resume(uow, "pref-13", 41)
+        assert o.last_seq("pref-13", uow) == 41
+        assert o.acknowledged("pref-13", uow) == 41
+        o.append(uow, "nation", [b"x"])
+        o.resume(uow, "city-0", 0)
+    assert o.destinations() == ["city-0", "nation", "pref-13"]  # heads without entries too
+    assert o.read("pref-13") == []
+    with store.unit_of_work() as uow:
+        assert o.append(uow, "pref-13", [b"a", b"b"]) == range(42, 44)
+        for destination, last in (("pref-13", 100), ("nation", 5), ("city-0", 3)):
+            with pytest.raises(errors.IntegrityError, match="only a fresh destination"):
+                o.resume(uow, destination, last)
+        with pytest.raises(errors.ValidationError):
+            o.resume(uow, "other", -1)
+    assert [e.seq for e in o.read("pref-13")] == [42, 43]
+    assert o.last_seq("pref-13") == 43
+    assert o.acknowledged("pref-13") == 41
+    assert o.last_seq("city-0") == 0
+
+
+def test_outbox_resume_is_rolled_back_with_its_unit_of_work(store: SQLiteStore) -> None:
+    def crash() -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.resume(uow, "pref-13", 7)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        crash()
+    assert store.outbox.destinations() == []
+    with store.unit_of_work() as uow:
+        store.outbox.resume(uow, "pref-13", 7)
+    assert store.outbox.last_seq("pref-13") == 7
+
+
+# --- audit log -------------------------------------------------------------
+
+
+def audit(n: int, *, at: datetime | None = None) -> AuditEntry:
+    return AuditEntry(
+        at=at or datetime(2024, 4, 1, 9, 0, n % 60, tzinfo=UTC),
+        action="register.birth",
+        subject=f"A{n}" if n % 2 else None,
+        detail=b'{"n":%d}' % n,
+    )
+
+
+def test_audit_log_round_trip_and_paging(store: SQLiteStore) -> None:
+    log = store.audit
+    tokyo = ZoneInfo("Asia/Tokyo")
+    odd = [
+        audit(1, at=datetime(2024, 4, 1, 9, 30, 15, 123456, tzinfo=tokyo)),
+        audit(2, at=datetime(1887, 6, 1, 12, 0, tzinfo=tokyo)),  # LMT: +09:18:59
+        audit(3, at=datetime(2024, 4, 1, 0, 0, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))),
+    ]
+    assert log.last_seq() == 0
+    with store.unit_of_work() as uow:
+        assert log.append(uow, []) == range(1, 1)
+        assert log.append(uow, odd) == range(1, 4)
+        assert log.last_seq(uow) == 3
+        assert log.last_seq() == 0
+        assert [r.seq for r in log.read(uow=uow)] == [1, 2, 3]
+    with store.unit_of_work() as uow:
+        assert log.append(uow, [audit(i) for i in range(4, 11)]) == range(4, 11)
+        assert log.append(uow, []) == range(11, 11)
+    records = log.read()
+    assert [r.seq for r in records] == list(range(1, 11))
+    assert [r.entry for r in records] == odd + [audit(i) for i in range(4, 11)]
+    assert records[0] == AuditRecord(seq=1, entry=odd[0])
+    assert [r.seq for r in log.read(after=8)] == [9, 10]
+    assert [r.seq for r in log.read(after=2, limit=3)] == [3, 4, 5]
+    assert log.read(after=10) == []
+    assert log.last_seq() == 10
+
+
+def test_audit_log_rolled_back_entries_leave_no_gap(store: SQLiteStore) -> None:
+    def crash() -> None:
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [audit(1), audit(2)])
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        crash()
+    with store.unit_of_work() as uow:
+        assert store.audit.append(uow, [audit(3)]) == range(1, 2)
+    assert [r.entry for r in store.audit.read()] == [audit(3)]
+
+
+def test_audit_log_racing_writers_are_gap_free(store: SQLiteStore) -> None:
+    problems: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            handle = store.reopen()
+            try:
+                for i in range(20):
+                    with handle.unit_of_work() as uow:
+                        got = handle.audit.append(uow, [audit(k * 100 + i), audit(k * 100 + i)])
+                        assert len(got) == 2
+            finally:
+                handle.close()
+        except BaseException as exc:
+            problems.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not problems
+    records = store.audit.read()
+    assert [r.seq for r in records] == list(range(1, 81))
+    for first, second in zip(records[::2], records[1::2], strict=True):
+        assert first.entry == second.entry  # a batch is never split
+
+
+def test_audit_log_bad_input_writes_nothing(store: SQLiteStore) -> None:
+    with store.unit_of_work() as uow:
+        with pytest.raises(errors.InterfaceError):
+            store.audit.append(uow, [audit(1), "entry"])  # type: ignore[list-item]
+        with pytest.raises(errors.InterfaceError):
+            store.audit.append(uow, audit(1))  # type: ignore[arg-type]
+        with pytest.raises(errors.ValidationError):
+            store.audit.read(after=-1)
+        with pytest.raises(errors.ValidationError):
+            store.audit.read(limit=True)
+    assert store.audit.last_seq() == 0
+    with pytest.raises(errors.InterfaceError):
+        store.audit.append(uow, [audit(1)])  # finished unit of work
 
 
 # --- code pool -------------------------------------------------------------

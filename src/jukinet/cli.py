@@ -8,6 +8,9 @@ Sub-commands:
 ``lg TEXT``
     Show a local government by code (5 or 6 digits) or by name. Exit status 0
     when found, 1 when not.
+``demo``
+    Run a small country (the centre, two prefectures, four municipalities) on
+    SQLite through a year of events and reconcile it (see :mod:`jukinet.demo`).
 
 Usage errors exit with status 2. Each sub-command is one ``_add_…`` function that
 registers its parser and handler; to add a command, write one and list it in
@@ -216,8 +219,30 @@ def _print_lg(code: LocalGovernmentCode, out: TextIO) -> None:
         print(f"{label + ':':<12} {value}", file=out)
 
 
+# --- demo -------------------------------------------------------------------
+
+
+def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from jukinet import demo
+
+    cmd = subparsers.add_parser(
+        "demo",
+        help="run a small country through a year on SQLite and tell the story",
+        description=demo.__doc__.splitlines()[0] if demo.__doc__ else None,
+    )
+    demo.add_arguments(cmd)
+    cmd.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from jukinet import demo
+
+    return demo.run(args, out)
+
+
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
     _add_code,
     _add_lg,
+    _add_demo,
 )
 """Functions that each register one sub-command (its parser and its handler)."""

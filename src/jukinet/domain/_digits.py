@@ -28,6 +28,8 @@ def fold_digits(number: object, *, field: str) -> str:
     """
     if not isinstance(number, str):
         raise TypeError(f"{field}: expected a str, got {type(number).__name__}")
+    if number.isascii() and number.isdigit():  # fast path: already canonical digits
+        return number
     folded = unicodedata.normalize("NFKC", number)
     return "".join(ch for ch in folded if ch not in _SEPARATORS and not ch.isspace())
 

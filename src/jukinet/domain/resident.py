@@ -564,8 +564,8 @@ class ResidentHistory:
 
     * The first version is a 記載 (entry) of a registered record.
     * A 消除 reason yields a removed record whose removal names that reason; a
-      修正 keeps the status; a 記載 is allowed only to restore a removed record
-      (異動の取消し（増）, 改製, 再製).
+      修正 keeps the status; a 記載 only re-registers a removed record (a person
+      moving back in, keeping their internal number, or 異動の取消し（増）).
     * The internal number never changes; the resident code changes only for a
       resident-code reason (住基法30条の4), and the individual number only for an
       individual-number reason.

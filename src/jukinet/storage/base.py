@@ -2,7 +2,8 @@
 
 A node (municipality, prefecture, national centre) owns one :class:`Store`. The
 store hands out its ports (:attr:`Store.register`, :attr:`Store.identities`,
-:attr:`Store.outbox`, :attr:`Store.tracking`, :attr:`Store.code_pool`) and
+:attr:`Store.outbox`, :attr:`Store.tracking`, :attr:`Store.code_pool`,
+:attr:`Store.audit`) and
 :meth:`Store.unit_of_work`. Every write takes the unit of work it belongs to,
 so several writes across ports commit together or not at all::
 
@@ -13,6 +14,9 @@ so several writes across ports commit together or not at all::
 
 Reads take an optional unit of work: inside one they see its uncommitted
 writes; outside they see committed data only.
+
+The ports: :class:`Register`, :class:`IdentityStore`, :class:`Outbox`,
+:class:`Tracking`, :class:`CodePool`, :class:`AuditLog`.
 
 Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
 
@@ -36,10 +40,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
-from jukinet.storage.records import IdentityQuery, IdentityRow, OutboxEntry, RegisterRow
+from jukinet.storage.records import (
+    AuditEntry,
+    AuditRecord,
+    IdentityQuery,
+    IdentityRow,
+    OutboxEntry,
+    RegisterRow,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AuditLog",
     "CodePool",
     "IdentityStore",
     "Outbox",
@@ -86,7 +98,8 @@ class Register(ABC):
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[RegisterRow]) -> int:
         """Load many first versions at once (a municipality joining, 初期移行).
 
-        Every row must be version 1 of a person not yet in the register; the same
+        Every row must be version 1 (even in order within one call) of a person not
+        yet in the register; the same
         checks as :meth:`append` apply, on the fast path of the driver (SQLite
         ``executemany``, PostgreSQL ``COPY``). Returns the number of rows loaded.
         """
@@ -105,7 +118,9 @@ class Register(ABC):
     def current_many(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, RegisterRow]:
-        """Bulk look-up: code → newest version, for the codes found (others are absent)."""
+        """Bulk :meth:`current_by_code`: keyed by the codes asked for (those found); a
+        code the person held earlier finds their newest version.
+        """
 
     @abstractmethod
     def history(self, internal_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
@@ -113,13 +128,15 @@ class Register(ABC):
 
     @abstractmethod
     def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
-        """Newest versions of the registered (not removed) members of a household."""
+        """Newest versions of the registered (not removed) members of a household,
+        ordered by internal number."""
 
     @abstractmethod
     def scan(
         self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
     ) -> list[RegisterRow]:
-        """Newest versions ordered by internal number, starting after ``after`` (paging)."""
+        """Newest versions ordered by internal number (code point order, SQL
+        ``COLLATE "C"``), starting after ``after`` (paging)."""
 
     @abstractmethod
     def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
@@ -127,27 +144,48 @@ class Register(ABC):
 
 
 class IdentityStore(ABC):
-    """An upper tier's copy of identity information: every version per resident code."""
+    """An upper tier's copy of identity information (本人確認情報), every version kept.
+
+    Versions are numbered per resident code (1, 2, 3 … in the order they were
+    applied) and never changed. Because a person who moves appears in the notices of
+    two municipalities, whose links are independent, the store also keeps the
+    newest version *per (code, municipality)*: that municipality's latest word on
+    the person. From those, the person's *current* version is the newest one that
+    is not removed (the municipality where they are registered); if every one is
+    removed (a death, a move abroad, a code replaced), the newest removed one.
+    A removal that arrives after the person's registration elsewhere therefore
+    never hides that registration.
+    """
 
     @abstractmethod
     def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
-        """Append versions. Each row's version must be the code's current version + 1;
-        a version already present or a skipped one is an IntegrityError. All or none.
+        """Append versions. Each row's version must be the code's highest version + 1
+        (1 for a new code); a version already present or a skipped one is an
+        IntegrityError. Several versions of one code may come in order in one call.
+        All rows or none.
         """
 
     @abstractmethod
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
-        """Load many first versions at once (an initial upload); returns the count."""
+        """Load many first versions at once (an initial upload, version 1 only, even in
+        order within one call, of codes not yet present); returns the count.
+        """
+
+    @abstractmethod
+    def last_versions(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, int]:
+        """The highest version per code, for the codes found (the next is that + 1)."""
 
     @abstractmethod
     def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
-        """The newest version for this code, or None."""
+        """The person's current version (see the class docstring), or None."""
 
     @abstractmethod
     def current_many(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, IdentityRow]:
-        """Bulk look-up: code → newest version, for the codes found."""
+        """Bulk :meth:`current`: code → current version, for the codes found."""
 
     @abstractmethod
     def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
@@ -157,7 +195,9 @@ class IdentityStore(ABC):
     def search(
         self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
     ) -> list[IdentityRow]:
-        """Current, not-removed versions matching the four basic items, by resident code."""
+        """Newest versions per (code, municipality) that are not removed and match the
+        four basic items, ordered by resident code, at most ``limit``.
+        """
 
     @abstractmethod
     def scan(
@@ -168,11 +208,16 @@ class IdentityStore(ABC):
         limit: int = 1000,
         uow: UnitOfWork | None = None,
     ) -> list[IdentityRow]:
-        """Newest versions ordered by resident code, optionally of one municipality."""
+        """Ordered by resident code (code point order), starting after ``after``.
+
+        With ``municipality``: that municipality's newest version of every code it
+        ever notified, removed ones included (what reconciliation compares). Without:
+        each code's current version.
+        """
 
     @abstractmethod
     def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
-        """How many codes (newest versions), optionally of one municipality."""
+        """How many rows :meth:`scan` would give in all (codes, or codes of one municipality)."""
 
 
 class Outbox(ABC):
@@ -194,7 +239,28 @@ class Outbox(ABC):
 
     @abstractmethod
     def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
-        """Every destination that has entries, sorted."""
+        """Every destination that has entries (or a head set by :meth:`resume`), sorted."""
+
+    @abstractmethod
+    def acknowledge(self, uow: UnitOfWork, destination: str, seq: int) -> None:
+        """Record that ``destination`` confirmed every entry up to ``seq``.
+
+        Monotonic: a ``seq`` at or below the acknowledged position is a no-op (acks
+        may arrive late, twice or out of order). A ``seq`` above :meth:`last_seq`
+        acknowledges entries never sent and is an IntegrityError.
+        """
+
+    @abstractmethod
+    def acknowledged(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number ``destination`` confirmed (0 if none)."""
+
+    @abstractmethod
+    def resume(self, uow: UnitOfWork, destination: str, last_seq: int) -> None:
+        """Continue a link after a disaster: for a destination with no entries and no
+        head yet, set both the last and the acknowledged sequence number to
+        ``last_seq`` (what the receiver already applied), so the next entry gets
+        ``last_seq + 1``. Any other case is an IntegrityError.
+        """
 
 
 class Tracking(ABC):
@@ -205,10 +271,12 @@ class Tracking(ABC):
         """The last sequence number applied from ``sender`` (0 if none)."""
 
     @abstractmethod
-    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
-        """Record that ``seq`` from ``sender`` is applied, in the same unit of work as the
-        effect. ``seq`` must be exactly position + 1: an already applied one (a
-        re-delivery) or a skipped one raises IntegrityError, so applying twice is impossible.
+    def advance(self, uow: UnitOfWork, sender: str, seq: int, *, last: int | None = None) -> None:
+        """Record that ``seq`` (through ``last``, for a batch) from ``sender`` is applied,
+        in the same unit of work as the effect. ``seq`` must be exactly position + 1:
+        an already applied one (a re-delivery) or a skipped one raises
+        IntegrityError, so applying twice is impossible. ``last`` (default ``seq``)
+        below ``seq`` is bad input (InvalidComponent). The position becomes ``last``.
         """
 
     @abstractmethod
@@ -253,6 +321,29 @@ class CodePool(ABC):
         """How many codes were ever designated."""
 
 
+class AuditLog(ABC):
+    """A node's audit log: append-only, gap-free sequence numbers in commit order.
+
+    A register change, its identity notice and its audit entry commit together;
+    the 住民記録システム標準仕様書 requires operation logs kept safe from tampering
+    (j1370).
+    """
+
+    @abstractmethod
+    def append(self, uow: UnitOfWork, entries: Sequence[AuditEntry]) -> range:
+        """Append entries; returns their sequence numbers."""
+
+    @abstractmethod
+    def read(
+        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AuditRecord]:
+        """Committed entries with ``seq > after``, in order, at most ``limit``."""
+
+    @abstractmethod
+    def last_seq(self, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number written (0 if none)."""
+
+
 class Store(ABC):
     """A node's storage: its ports and its units of work.
 
@@ -287,6 +378,11 @@ class Store(ABC):
     def code_pool(self) -> CodePool:
         """The code-pool port."""
 
+    @property
+    @abstractmethod
+    def audit(self) -> AuditLog:
+        """The audit-log port."""
+
     @abstractmethod
     def create_schema(self) -> None:
         """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`."""
@@ -301,7 +397,10 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Release what the store opened itself (never a caller-owned resource)."""
+        """Release what the store opened itself (never a caller-owned resource).
+
+        Idempotent; afterwards every call on this handle raises InterfaceError.
+        """
 
     def __enter__(self) -> Store:
         return self

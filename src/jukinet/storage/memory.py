@@ -13,6 +13,10 @@ simulations use::
     range(1, 3)
     >>> [entry.seq for entry in store.outbox.read("pref13")]
     [1, 2]
+    >>> with store.unit_of_work() as uow:
+    ...     store.outbox.acknowledge(uow, "pref13", 2)
+    >>> store.outbox.acknowledged("pref13")
+    2
 
 How it works, in database terms:
 
@@ -39,8 +43,16 @@ How it works, in database terms:
   by internal number and by resident code (scan, paging), the identity search
   index on (name key, birth date), the codes per municipality, and the
   destinations of the outbox. Each destination's outbox is a list whose
-  index is the sequence number minus one, which makes numbers gap-free by
-  construction.
+  index is the sequence number minus one (minus the number it was resumed at,
+  see :meth:`MemoryOutbox.resume`), which makes numbers gap-free by
+  construction; the audit log is such a list too. Acknowledged positions
+  and resumed starts are kept per destination, like the ``acked`` and
+  ``last_seq`` columns of the SQL adapters' ``outbox_heads``.
+* For identities, besides every version per code, each municipality's newest
+  word on each code is kept (the SQL adapters' ``identity_current`` table,
+  keyed by code and municipality); a code's current version is derived from
+  those words when they change, and the search index holds the words that are
+  not removed, as (code, municipality) pairs.
 * :meth:`MemoryStore.close` releases nothing (the memory belongs to the
   database object) but makes that handle refuse every later call with
   :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
@@ -64,14 +76,13 @@ from jukinet.errors import (
     IntegrityError,
     InterfaceError,
     InvalidComponent,
-    InvalidFormat,
-    InvalidLength,
     OperationalError,
     ProgrammingError,
     SchemaVersionMismatch,
 )
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
@@ -81,18 +92,23 @@ from jukinet.storage.base import (
     UnitOfWork,
 )
 from jukinet.storage.records import (
+    AuditEntry,
+    AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
     RegisterRow,
+    check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
     check_resident_code,
+    check_status,
 )
 
 __all__ = [
+    "MemoryAuditLog",
     "MemoryCodePool",
     "MemoryDatabase",
     "MemoryIdentityStore",
@@ -104,30 +120,10 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-_STATUSES = ("registered", "removed")
+_K = TypeVar("_K", str, tuple[str, str])
 
 
 # --- argument checks (the same rules as the record fields) -------------------------
-
-
-def _check_household_id(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidFormat(f"got {type(value).__name__}", field="household_id", expected="a str")
-    if not value or len(value) > 32:
-        raise InvalidLength(
-            f"{len(value)} characters", field="household_id", expected="1 to 32 characters"
-        )
-    if "\x00" in value:
-        raise InvalidFormat("contains a NUL character", field="household_id", expected="text")
-    return value
-
-
-def _check_status(value: object) -> str:
-    if not isinstance(value, str) or value not in _STATUSES:
-        raise InvalidComponent(
-            f"{value!r} is not a status", field="status", expected="registered or removed"
-        )
-    return value
 
 
 def _sequence(value: object, what: str) -> Sequence[Any]:
@@ -164,13 +160,29 @@ def _check_codes(
             check_resident_code(code, field)
 
 
-def _merge_sorted(first: Iterable[str], second: Iterable[str]) -> Iterator[str]:
+def _merge_sorted(first: Iterable[_K], second: Iterable[_K]) -> Iterator[_K]:
     """Merge two sorted streams of keys, each key once."""
-    previous: str | None = None
+    previous: _K | None = None
     for key in heapq.merge(first, second):
         if key != previous:
             yield key
             previous = key
+
+
+def _current_identity(words: Iterable[IdentityRow]) -> IdentityRow | None:
+    """A person's current version among the municipalities' newest words on them:
+    the newest one not removed, else the newest removed one (None if no word).
+    """
+    best: IdentityRow | None = None
+    for row in words:
+        if best is None or (not row.removed, row.version) > (not best.removed, best.version):
+            best = row
+    return best
+
+
+def _newest_words(rows: Iterable[IdentityRow]) -> dict[str, IdentityRow]:
+    """Municipality → its newest version among ``rows`` (given oldest first)."""
+    return {row.municipality: row for row in rows}
 
 
 # --- the committed state and the staged changes ------------------------------------
@@ -185,14 +197,21 @@ class _State:
         self.reg_owner: dict[str, str] = {}  # every code ever held -> internal id
         self.reg_households: dict[str, set[str]] = {}  # household -> internal ids (current)
         self.reg_status: Counter[str] = Counter()
+        # identities: every version; each municipality's newest word per code (the
+        # identity_current table of the SQL adapters); each code's current version
         self.id_versions: dict[str, list[IdentityRow]] = {}
+        self.id_words: dict[str, dict[str, IdentityRow]] = {}  # code -> municipality -> row
         self.id_current: SortedDict[str, IdentityRow] = SortedDict()
-        self.id_search: dict[tuple[str, date], SortedSet[str]] = {}  # not removed only
-        self.id_municipality: dict[str, SortedSet[str]] = {}
+        # (name key, birth date) -> (code, municipality) of the words not removed
+        self.id_search: dict[tuple[str, date], SortedSet[tuple[str, str]]] = {}
+        self.id_municipality: dict[str, SortedSet[str]] = {}  # municipality -> codes
         self.outbox: SortedDict[str, list[OutboxEntry]] = SortedDict()
+        self.outbox_base: dict[str, int] = {}  # resumed destination -> its first last_seq
+        self.acked: dict[str, int] = {}
         self.tracking: dict[str, int] = {}
         self.pool: dict[str, str] = {}  # code ever designated -> municipality
         self.unused: dict[str, SortedSet[str]] = {}  # municipality -> unused codes
+        self.audit: list[AuditRecord] = []  # index = seq - 1
 
     def apply(self, pending: _Pending) -> None:
         """Apply a committed unit of work's changes (never fails halfway)."""
@@ -212,20 +231,31 @@ class _State:
         self.reg_current.update(pending.reg_current)
         self.reg_owner.update(pending.reg_owner)
 
-        for id_row in pending.id_rows:
-            self.id_versions.setdefault(id_row.resident_code, []).append(id_row)
-        for code, id_new in pending.id_current.items():
-            id_old = self.id_current.get(code)
-            if id_old is not None:
-                self._unindex_identity(id_old)
-            if not id_new.removed:
-                key = (id_new.name_key, id_new.birth_date)
-                self.id_search.setdefault(key, SortedSet()).add(code)
-            self.id_municipality.setdefault(id_new.municipality, SortedSet()).add(code)
-        self.id_current.update(pending.id_current)
+        for code, id_rows in pending.id_new.items():
+            self.id_versions.setdefault(code, []).extend(id_rows)
+            words = self.id_words.setdefault(code, {})
+            for municipality, id_new in _newest_words(id_rows).items():
+                id_old = words.get(municipality)
+                if id_old is not None and not id_old.removed:
+                    key = (id_old.name_key, id_old.birth_date)
+                    self.id_search[key].discard((code, municipality))
+                    if not self.id_search[key]:
+                        del self.id_search[key]
+                if not id_new.removed:
+                    key = (id_new.name_key, id_new.birth_date)
+                    self.id_search.setdefault(key, SortedSet()).add((code, municipality))
+                words[municipality] = id_new
+                self.id_municipality.setdefault(municipality, SortedSet()).add(code)
+            current = _current_identity(words.values())
+            assert current is not None
+            self.id_current[code] = current
 
         for destination, entries in pending.outbox.items():
             self.outbox.setdefault(destination, []).extend(entries)
+        for destination, base in pending.outbox_base.items():
+            self.outbox_base[destination] = base
+            self.outbox.setdefault(destination, [])
+        self.acked.update(pending.acked)
         self.tracking.update(pending.tracking)
 
         for code, municipality in pending.pool.items():
@@ -234,17 +264,7 @@ class _State:
         for code in pending.used:
             self.unused[self.pool[code]].discard(code)
 
-    def _unindex_identity(self, row: IdentityRow) -> None:
-        code = row.resident_code
-        if not row.removed:
-            key = (row.name_key, row.birth_date)
-            self.id_search[key].discard(code)
-            if not self.id_search[key]:
-                del self.id_search[key]
-        codes = self.id_municipality[row.municipality]
-        codes.discard(code)
-        if not codes:
-            del self.id_municipality[row.municipality]
+        self.audit.extend(pending.audit)
 
 
 @attrs.define
@@ -255,13 +275,14 @@ class _Pending:
     reg_new: dict[str, list[RegisterRow]] = attrs.Factory(dict)
     reg_current: dict[str, RegisterRow] = attrs.Factory(dict)
     reg_owner: dict[str, str] = attrs.Factory(dict)
-    id_rows: list[IdentityRow] = attrs.Factory(list)
-    id_new: dict[str, list[IdentityRow]] = attrs.Factory(dict)
-    id_current: dict[str, IdentityRow] = attrs.Factory(dict)
+    id_new: dict[str, list[IdentityRow]] = attrs.Factory(dict)  # code -> new versions
     outbox: dict[str, list[OutboxEntry]] = attrs.Factory(dict)
+    outbox_base: dict[str, int] = attrs.Factory(dict)
+    acked: dict[str, int] = attrs.Factory(dict)
     tracking: dict[str, int] = attrs.Factory(dict)
     pool: dict[str, str] = attrs.Factory(dict)  # newly designated code -> municipality
     used: set[str] = attrs.Factory(set)  # codes marked used in this unit of work
+    audit: list[AuditRecord] = attrs.Factory(list)
 
 
 _NOTHING_STAGED = _Pending()
@@ -300,18 +321,32 @@ class _View:
         return _merge_sorted(committed, staged)
 
     # identities
-    def id_current(self, code: str) -> IdentityRow | None:
-        row = self.pending.id_current.get(code)
-        return row if row is not None else self.state.id_current.get(code)
-
     def id_version(self, code: str) -> int:
-        row = self.id_current(code)
-        return 0 if row is None else row.version
+        """The code's highest version (versions are 1, 2, 3 … without gaps)."""
+        return len(self.state.id_versions.get(code, ())) + len(self.pending.id_new.get(code, ()))
 
     def id_history(self, code: str) -> list[IdentityRow]:
         return [*self.state.id_versions.get(code, ()), *self.pending.id_new.get(code, ())]
 
+    def id_words(self, code: str) -> Mapping[str, IdentityRow]:
+        """Municipality → its newest word on ``code``."""
+        words = self.state.id_words.get(code, {})
+        staged = self.pending.id_new.get(code)
+        return words if staged is None else {**words, **_newest_words(staged)}
+
+    def id_word(self, code: str, municipality: str) -> IdentityRow | None:
+        return self.id_words(code).get(municipality)
+
+    def id_current(self, code: str) -> IdentityRow | None:
+        if code not in self.pending.id_new:
+            return self.state.id_current.get(code)
+        return _current_identity(self.id_words(code).values())
+
     # outbox
+    def outbox_base(self, destination: str) -> int:
+        base = self.pending.outbox_base.get(destination)
+        return base if base is not None else self.state.outbox_base.get(destination, 0)
+
     def outbox_entries(self, destination: str) -> tuple[list[OutboxEntry], list[OutboxEntry]]:
         return (
             self.state.outbox.get(destination, []),
@@ -320,7 +355,22 @@ class _View:
 
     def last_seq(self, destination: str) -> int:
         committed, staged = self.outbox_entries(destination)
-        return len(committed) + len(staged)
+        return self.outbox_base(destination) + len(committed) + len(staged)
+
+    def has_head(self, destination: str) -> bool:
+        """Whether the destination has entries or a resumed head (committed or staged)."""
+        return any(
+            destination in d
+            for d in (
+                self.state.outbox,
+                self.pending.outbox,
+                self.pending.outbox_base,
+            )
+        )
+
+    def acked(self, destination: str) -> int:
+        acked = self.pending.acked.get(destination)
+        return acked if acked is not None else self.state.acked.get(destination, 0)
 
     # tracking
     def position(self, sender: str) -> int:
@@ -338,6 +388,10 @@ class _View:
             return True
         municipality = self.state.pool.get(code)
         return municipality is not None and code not in self.state.unused[municipality]
+
+    # audit log
+    def audit_records(self) -> tuple[list[AuditRecord], list[AuditRecord]]:
+        return self.state.audit, self.pending.audit
 
 
 # --- the database, the store and its unit of work ----------------------------------
@@ -417,6 +471,7 @@ class MemoryStore(Store):
         self._outbox = MemoryOutbox(self)
         self._tracking = MemoryTracking(self)
         self._code_pool = MemoryCodePool(self)
+        self._audit = MemoryAuditLog(self)
 
     @property
     def database(self) -> MemoryDatabase:
@@ -447,6 +502,11 @@ class MemoryStore(Store):
     def code_pool(self) -> MemoryCodePool:
         """The code-pool port."""
         return self._code_pool
+
+    @property
+    def audit(self) -> MemoryAuditLog:
+        """The audit-log port."""
+        return self._audit
 
     def create_schema(self) -> None:
         """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`."""
@@ -645,7 +705,7 @@ class MemoryRegister(Register):
 
     def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
         """Newest versions of the registered members of a household, by internal number."""
-        _check_household_id(household_id)
+        check_household_id(household_id)
 
         def read(view: _View) -> list[RegisterRow]:
             members = set(view.state.reg_households.get(household_id, ()))
@@ -684,7 +744,7 @@ class MemoryRegister(Register):
     def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
         """How many people (newest versions), optionally with one status."""
         if status is not None:
-            _check_status(status)
+            check_status(status)
 
         def read(view: _View) -> int:
             committed = view.state.reg_current
@@ -703,15 +763,18 @@ class MemoryIdentityStore(IdentityStore):
     """The identity-information copy (本人確認情報) of a :class:`MemoryStore`.
 
     Every notice received is kept as a version (住基法30条の6第3項, 30条の7;
-    kept 150 years, 令30条の6・令30条の7); the search index holds the current,
-    not-removed versions by (name key, birth date).
+    kept 150 years, 令30条の6・令30条の7). Each municipality's newest word on
+    each code is kept apart, so that a removal arriving late from the
+    municipality a person left never hides their entry in the new one; the
+    search index holds those words that are not removed, by (name key, birth
+    date).
     """
 
     def __init__(self, store: MemoryStore) -> None:
         self._store = store
 
     def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
-        """Append versions; each must be the code's current version + 1. All or none."""
+        """Append versions; each must be the code's highest version + 1. All or none."""
         batch = _rows(rows, IdentityRow, "rows")
         view, pending = self._store._write(uow)
         self._stage(view, pending, batch, first_versions_only=False)
@@ -748,15 +811,30 @@ class MemoryIdentityStore(IdentityStore):
                 )
             versions[code] = row.version
         for row in batch:
-            pending.id_rows.append(row)
             pending.id_new.setdefault(row.resident_code, []).append(row)
-            pending.id_current[row.resident_code] = row
+
+    def last_versions(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, int]:
+        """The highest version per code, for the codes found."""
+        codes = _sequence(resident_codes, "resident_codes")
+
+        def read(view: _View) -> dict[str, int]:
+            _check_codes(codes, view.state.id_versions)
+            found: dict[str, int] = {}
+            for code in codes:
+                version = view.id_version(code)
+                if version:
+                    found[code] = version
+            return found
+
+        return self._store._read(uow, read)
 
     def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
-        """The newest version for this code, or None."""
+        """The person's current version: the newest not removed, else the newest; or None."""
 
         def read(view: _View) -> IdentityRow | None:
-            _check_codes((resident_code,), view.state.id_current, "resident_code")
+            _check_codes((resident_code,), view.state.id_versions, "resident_code")
             return view.id_current(resident_code)
 
         return self._store._read(uow, read)
@@ -764,11 +842,11 @@ class MemoryIdentityStore(IdentityStore):
     def current_many(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, IdentityRow]:
-        """Bulk look-up: code → newest version, for the codes found."""
+        """Bulk :meth:`current`: code → current version, for the codes found."""
         codes = _sequence(resident_codes, "resident_codes")
 
         def read(view: _View) -> dict[str, IdentityRow]:
-            _check_codes(codes, view.state.id_current)
+            _check_codes(codes, view.state.id_versions)
             found: dict[str, IdentityRow] = {}
             for code in codes:
                 row = view.id_current(code)
@@ -786,35 +864,38 @@ class MemoryIdentityStore(IdentityStore):
     def search(
         self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
     ) -> list[IdentityRow]:
-        """Current, not-removed versions matching the four basic items, by resident code."""
+        """Each municipality's newest word per code, not removed, matching the four
+        basic items; ordered by resident code (then municipality), at most ``limit``.
+        """
         if not isinstance(query, IdentityQuery):
             raise InterfaceError(
                 f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
             )
         check_int(limit, "limit")
+        key = (query.name_key, query.birth_date)
 
         def matches(row: IdentityRow | None) -> bool:
             return (
                 row is not None
                 and not row.removed
-                and row.name_key == query.name_key
-                and row.birth_date == query.birth_date
+                and (row.name_key, row.birth_date) == key
                 and (query.sex is None or row.sex == query.sex)
                 and (query.address_key is None or row.address_key == query.address_key)
             )
 
         def read(view: _View) -> list[IdentityRow]:
-            indexed = view.state.id_search.get((query.name_key, query.birth_date), SortedSet())
+            indexed = view.state.id_search.get(key, SortedSet())
             staged = sorted(
-                c
-                for c, r in view.pending.id_current.items()
-                if r.name_key == query.name_key and r.birth_date == query.birth_date
+                (code, municipality)
+                for code, rows in view.pending.id_new.items()
+                for municipality, row in _newest_words(rows).items()
+                if (row.name_key, row.birth_date) == key
             )
             found: list[IdentityRow] = []
-            for code in _merge_sorted(indexed, staged):
+            for code, municipality in _merge_sorted(indexed, staged):
                 if len(found) >= limit:
                     break
-                row = view.id_current(code)
+                row = view.id_word(code, municipality)
                 if row is not None and matches(row):
                     found.append(row)
             return found
@@ -829,7 +910,9 @@ class MemoryIdentityStore(IdentityStore):
         limit: int = 1000,
         uow: UnitOfWork | None = None,
     ) -> list[IdentityRow]:
-        """Newest versions ordered by resident code, optionally of one municipality."""
+        """Ordered by resident code after ``after``: a municipality's newest word on every
+        code it notified (removed ones included), or each code's current version.
+        """
         if municipality is not None:
             check_lg_code(municipality)
         if after is not None:
@@ -837,47 +920,52 @@ class MemoryIdentityStore(IdentityStore):
         check_int(limit, "limit")
 
         def read(view: _View) -> list[IdentityRow]:
+            staged_codes = view.pending.id_new
             if municipality is None:
                 committed: Iterable[str] = view.state.id_current.irange(
                     minimum=after, inclusive=(False, False)
                 )
+                staged = sorted(c for c in staged_codes if after is None or c > after)
             else:
                 codes = view.state.id_municipality.get(municipality, SortedSet())
                 committed = codes.irange(minimum=after, inclusive=(False, False))
-            staged = sorted(
-                c
-                for c, r in view.pending.id_current.items()
-                if (after is None or c > after)
-                and (municipality is None or r.municipality == municipality)
-            )
-            rows: list[IdentityRow] = []
+                staged = sorted(
+                    c
+                    for c, rows in staged_codes.items()
+                    if (after is None or c > after)
+                    and any(r.municipality == municipality for r in rows)
+                )
+            found: list[IdentityRow] = []
             for code in _merge_sorted(committed, staged):
-                if len(rows) >= limit:
+                if len(found) >= limit:
                     break
-                row = view.id_current(code)
-                if row is not None and (municipality is None or row.municipality == municipality):
-                    rows.append(row)
-            return rows
+                row = (
+                    view.id_current(code)
+                    if municipality is None
+                    else view.id_word(code, municipality)
+                )
+                if row is not None:
+                    found.append(row)
+            return found
 
         return self._store._read(uow, read)
 
     def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
-        """How many codes (newest versions), optionally of one municipality."""
+        """How many codes, or how many codes a municipality notified."""
         if municipality is not None:
             check_lg_code(municipality)
 
         def read(view: _View) -> int:
-            committed = view.state.id_current
+            staged = view.pending.id_new
             if municipality is None:
-                return len(committed) + sum(
-                    1 for c in view.pending.id_current if c not in committed
-                )
-            total = len(view.state.id_municipality.get(municipality, ()))
-            for code, row in view.pending.id_current.items():
-                old = committed.get(code)
-                total -= old is not None and old.municipality == municipality
-                total += row.municipality == municipality
-            return total
+                committed: Mapping[str, object] = view.state.id_versions
+                return len(committed) + sum(1 for c in staged if c not in committed)
+            codes = view.state.id_municipality.get(municipality, SortedSet())
+            return len(codes) + sum(
+                1
+                for c, rows in staged.items()
+                if c not in codes and any(r.municipality == municipality for r in rows)
+            )
 
         return self._store._read(uow, read)
 
@@ -893,7 +981,9 @@ class MemoryOutbox(Outbox):
         self._store = store
 
     def append(self, uow: UnitOfWork, destination: str, payloads: Sequence[bytes]) -> range:
-        """Append payloads for ``destination``; returns the sequence numbers given."""
+        """Append payloads for ``destination``; returns the sequence numbers given
+        (an empty range at ``last_seq + 1`` for no payloads, writing nothing).
+        """
         check_node_id(destination, "destination")
         items = _sequence(payloads, "payloads")
         view, pending = self._store._write(uow)
@@ -916,9 +1006,10 @@ class MemoryOutbox(Outbox):
 
         def read(view: _View) -> list[OutboxEntry]:
             committed, staged = view.outbox_entries(destination)
-            found = committed[after : after + limit]
+            skip = max(0, after - view.outbox_base(destination))  # entries at or below after
+            found = committed[skip : skip + limit]
             if len(found) < limit:
-                start = max(0, after - len(committed))
+                start = max(0, skip - len(committed))
                 found = found + staged[start : start + limit - len(found)]
             return found
 
@@ -930,10 +1021,54 @@ class MemoryOutbox(Outbox):
         return self._store._read(uow, lambda v: v.last_seq(destination))
 
     def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
-        """Every destination that has entries, sorted."""
-        return self._store._read(
-            uow, lambda v: sorted({*v.state.outbox.keys(), *v.pending.outbox.keys()})
-        )
+        """Every destination that has entries (or a head set by :meth:`resume`), sorted."""
+
+        def read(view: _View) -> list[str]:
+            staged = {*view.pending.outbox, *view.pending.outbox_base}
+            return sorted(staged.union(view.state.outbox))
+
+        return self._store._read(uow, read)
+
+    def acknowledge(self, uow: UnitOfWork, destination: str, seq: int) -> None:
+        """Record that ``destination`` confirmed every entry up to ``seq`` (monotonic:
+        a ``seq`` at or below the acknowledged one is a no-op; one above
+        :meth:`last_seq` is an IntegrityError).
+        """
+        check_node_id(destination, "destination")
+        check_int(seq, "seq")
+        view, pending = self._store._write(uow)
+        if seq <= view.acked(destination):
+            return
+        last = view.last_seq(destination)
+        if seq > last:
+            raise IntegrityError(
+                f"acknowledgement of {seq} for {destination}, which was given up to {last}",
+                field="seq",
+                expected=f"at most {last}",
+            )
+        pending.acked[destination] = seq
+
+    def acknowledged(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number ``destination`` confirmed (0 if none)."""
+        check_node_id(destination, "destination")
+        return self._store._read(uow, lambda v: v.acked(destination))
+
+    def resume(self, uow: UnitOfWork, destination: str, last_seq: int) -> None:
+        """Start a fresh destination at ``last_seq`` (given and acknowledged), so that
+        its next entry is ``last_seq + 1``; a destination with entries or a head is an
+        IntegrityError.
+        """
+        check_node_id(destination, "destination")
+        check_int(last_seq, "last_seq")
+        view, pending = self._store._write(uow)
+        if view.has_head(destination):
+            raise IntegrityError(
+                f"the link to {destination} already has sequence numbers",
+                field="destination",
+                expected="a destination with no entries and no head",
+            )
+        pending.outbox_base[destination] = last_seq
+        pending.acked[destination] = last_seq
 
 
 class MemoryTracking(Tracking):
@@ -947,10 +1082,22 @@ class MemoryTracking(Tracking):
         check_node_id(sender, "sender")
         return self._store._read(uow, lambda v: v.position(sender))
 
-    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
-        """Record ``seq`` from ``sender`` as applied; it must be exactly position + 1."""
+    def advance(self, uow: UnitOfWork, sender: str, seq: int, *, last: int | None = None) -> None:
+        """Record ``seq`` through ``last`` (default ``seq``) from ``sender`` as applied;
+        ``seq`` must be exactly position + 1; the position becomes ``last``.
+        """
         check_node_id(sender, "sender")
         check_int(seq, "seq", minimum=1)
+        if last is None:
+            last = seq
+        else:
+            check_int(last, "last", minimum=1)
+            if last < seq:
+                raise InvalidComponent(
+                    f"the batch ends at {last}, before its first message {seq}",
+                    field="last",
+                    expected=f"at least {seq}",
+                )
         view, pending = self._store._write(uow)
         position = view.position(sender)
         if seq != position + 1:
@@ -960,7 +1107,7 @@ class MemoryTracking(Tracking):
                 field="seq",
                 expected=f"message {position + 1}",
             )
-        pending.tracking[sender] = seq
+        pending.tracking[sender] = last
 
     def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
         """Every sender with its position."""
@@ -1048,3 +1195,49 @@ class MemoryCodePool(CodePool):
     def designated_count(self, uow: UnitOfWork | None = None) -> int:
         """How many codes were ever designated."""
         return self._store._read(uow, lambda v: len(v.state.pool) + len(v.pending.pool))
+
+
+class MemoryAuditLog(AuditLog):
+    """The audit log (操作ログ) of a :class:`MemoryStore`: gap-free, commit-ordered.
+
+    The 住民記録システム標準仕様書 requires operation logs (j1370). A unit of
+    work holds the write lock, so its numbers follow the last committed one and
+    are committed before any later writer's.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def append(self, uow: UnitOfWork, entries: Sequence[AuditEntry]) -> range:
+        """Append entries; returns their sequence numbers (empty: nothing written)."""
+        batch = _rows(entries, AuditEntry, "entries")
+        view, pending = self._store._write(uow)
+        first = len(view.state.audit) + len(pending.audit) + 1
+        pending.audit.extend(AuditRecord(seq=first + i, entry=e) for i, e in enumerate(batch))
+        return range(first, first + len(batch))
+
+    def read(
+        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AuditRecord]:
+        """Entries with ``seq > after``, in order, at most ``limit``."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+
+        def read(view: _View) -> list[AuditRecord]:
+            committed, staged = view.audit_records()
+            found = committed[after : after + limit]
+            if len(found) < limit:
+                start = max(0, after - len(committed))
+                found = found + staged[start : start + limit - len(found)]
+            return found
+
+        return self._store._read(uow, read)
+
+    def last_seq(self, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number written (0 if none)."""
+
+        def read(view: _View) -> int:
+            committed, staged = view.audit_records()
+            return len(committed) + len(staged)
+
+        return self._store._read(uow, read)

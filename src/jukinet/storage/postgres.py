@@ -44,6 +44,12 @@ Design notes:
   work commits or rolls back when its ``with`` block ends.
 * Text key columns use ``COLLATE "C"``, so orderings (``scan``, ``destinations``)
   are by code point, as in the other adapters, whatever the database locale.
+* Gap-free, commit-ordered numbers (the outbox per destination, the audit log)
+  come from a head row that a writer locks until its unit of work ends
+  (``outbox_heads``, ``audit_head``).
+* Statements are composed once per store with :class:`psycopg.sql.Identifier`
+  for the schema and rendered to bytes at the store's first use of a
+  connection (quoting needs one), so no statement is rendered per call.
 * Driver errors become :mod:`jukinet.errors` in one place, :func:`_translated`.
 """
 
@@ -54,7 +60,7 @@ import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any, LiteralString, TypeVar
 
@@ -67,6 +73,7 @@ from psycopg_pool import ConnectionPool
 from jukinet import errors
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
@@ -76,18 +83,23 @@ from jukinet.storage.base import (
     UnitOfWork,
 )
 from jukinet.storage.records import (
+    AuditEntry,
+    AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
     RegisterRow,
+    check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
     check_resident_code,
+    check_status,
 )
 
 __all__ = [
+    "PostgresAuditLog",
     "PostgresCodePool",
     "PostgresIdentityStore",
     "PostgresOutbox",
@@ -102,7 +114,6 @@ _Cursor = psycopg.Cursor[TupleRow]
 _Connection = psycopg.Connection[Any]
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_STATUSES = frozenset({"registered", "removed"})
 
 _REGISTER_COLUMNS = (
     "internal_id",
@@ -210,15 +221,17 @@ _DDL: tuple[LiteralString, ...] = (
         previous_resident_code TEXT COLLATE "C",
         payload BYTEA NOT NULL,
         PRIMARY KEY (resident_code, version))""",
+    # the newest version of each code per municipality that notified it
     """CREATE TABLE IF NOT EXISTS {s}.identity_current (
-        resident_code TEXT COLLATE "C" PRIMARY KEY,
+        resident_code TEXT COLLATE "C" NOT NULL,
         version BIGINT NOT NULL,
         municipality TEXT COLLATE "C" NOT NULL,
         removed BOOLEAN NOT NULL,
         name_key TEXT COLLATE "C" NOT NULL,
         birth_date DATE NOT NULL,
         sex TEXT NOT NULL,
-        address_key TEXT COLLATE "C" NOT NULL)""",
+        address_key TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (resident_code, municipality))""",
     "CREATE INDEX IF NOT EXISTS identity_current_name_birth"
     " ON {s}.identity_current (name_key, birth_date)",
     "CREATE INDEX IF NOT EXISTS identity_current_address ON {s}.identity_current (address_key)",
@@ -231,7 +244,9 @@ _DDL: tuple[LiteralString, ...] = (
         PRIMARY KEY (destination, seq))""",
     """CREATE TABLE IF NOT EXISTS {s}.outbox_heads (
         destination TEXT COLLATE "C" PRIMARY KEY,
-        last_seq BIGINT NOT NULL)""",
+        last_seq BIGINT NOT NULL,
+        acked BIGINT NOT NULL DEFAULT 0,
+        CHECK (acked BETWEEN 0 AND last_seq))""",
     """CREATE TABLE IF NOT EXISTS {s}.tracking (
         sender TEXT COLLATE "C" PRIMARY KEY,
         position BIGINT NOT NULL)""",
@@ -243,6 +258,16 @@ _DDL: tuple[LiteralString, ...] = (
     # allocate's ORDER BY resident_code LIMIT 1 is an index range scan.
     "CREATE INDEX IF NOT EXISTS code_pool_municipality_used"
     " ON {s}.code_pool (municipality, used, resident_code)",
+    """CREATE TABLE IF NOT EXISTS {s}.audit_log (
+        seq BIGINT PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        detail BYTEA NOT NULL)""",
+    # The audit log's head: one row, locked by a writer like an outbox head.
+    """CREATE TABLE IF NOT EXISTS {s}.audit_head (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        last_seq BIGINT NOT NULL)""",
 )
 
 
@@ -260,15 +285,24 @@ _TRANSLATIONS: tuple[tuple[type[psycopg.Error], type[errors.StorageError]], ...]
 )
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
+class _Translator:
     """Turn a psycopg (or psycopg_pool) error into its jukinet.errors class, chained.
 
-    This is the only place where the adapter translates driver errors.
+    This is the only place where the adapter translates driver errors. A
+    stateless context manager, one shared instance (see :func:`_translated`):
+    cheaper to enter than a generator-based one, on every call of every port.
     """
-    try:
-        yield
-    except psycopg.Error as exc:
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if not isinstance(exc, psycopg.Error):
+            return
         target: type[errors.StorageError] = errors.StorageError
         for source, jukinet_class in _TRANSLATIONS:
             if isinstance(exc, source):
@@ -279,6 +313,14 @@ def _translated() -> Iterator[None]:
             message = f"{message} ({exc.diag.message_detail})"
         state = f" [SQLSTATE {exc.sqlstate}]" if exc.sqlstate else ""
         raise target(f"PostgreSQL: {message}{state}") from exc
+
+
+_TRANSLATOR = _Translator()
+
+
+def _translated() -> _Translator:
+    """The context manager that translates driver errors (:class:`_Translator`)."""
+    return _TRANSLATOR
 
 
 # --- argument checks (all before any write) ---------------------------------
@@ -318,31 +360,6 @@ def _payloads(destination: str, payloads: object) -> list[bytes]:
     for payload in items:
         OutboxEntry(destination=destination, seq=1, payload=payload)  # validates size
     return items
-
-
-def _text(value: object, field: str, max_length: int) -> str:
-    """A short non-empty text argument (e.g. a household number)."""
-    if not isinstance(value, str):
-        raise errors.InvalidFormat(f"got {type(value).__name__}", field=field, expected="a str")
-    if not value:
-        raise errors.InvalidLength("the value is empty", field=field, expected="non-empty text")
-    if len(value) > max_length:
-        raise errors.InvalidLength(
-            f"{len(value)} characters", field=field, expected=f"at most {max_length}"
-        )
-    if "\x00" in value:
-        raise errors.InvalidFormat("contains a NUL character", field=field, expected="text")
-    return value
-
-
-def _status(value: object) -> str:
-    if not isinstance(value, str):
-        raise errors.InvalidFormat(f"got {type(value).__name__}", field="status", expected="a str")
-    if value not in _STATUSES:
-        raise errors.InvalidComponent(
-            f"{value!r} is not allowed", field="status", expected="registered or removed"
-        )
-    return value
 
 
 def _check_schema_name(schema: object) -> str:
@@ -455,7 +472,9 @@ class _Port:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        self._q = store._queries
+        # The store's rendered statements: filled on the store's first use of a
+        # connection, before any port runs a statement.
+        self._q = store._sql
 
 
 class PostgresRegister(_Port, Register):
@@ -587,7 +606,7 @@ class PostgresRegister(_Port, Register):
 
     def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
         """Newest versions of the registered members of a household, by internal number."""
-        _text(household_id, "household_id", 32)
+        check_household_id(household_id)
         with self._store._reading(uow) as cur:
             cur.execute(self._q["register_household"], [household_id])
             found = cur.fetchall()
@@ -608,7 +627,7 @@ class PostgresRegister(_Port, Register):
     def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
         """How many people (newest versions), optionally with one status."""
         if status is not None:
-            _status(status)
+            check_status(status)
         with self._store._reading(uow) as cur:
             cur.execute(self._q["register_count"], [status])
             found = cur.fetchone()
@@ -619,26 +638,41 @@ class PostgresIdentityStore(_Port, IdentityStore):
     """An upper tier's copy of identity information (本人確認情報) in PostgreSQL.
 
     ``identity_versions`` keeps every version; ``identity_current`` holds the
-    newest one per code with the indexed search keys.
+    newest version of each code *per municipality* that notified it (primary
+    key ``(resident_code, municipality)``), removed ones included, with the
+    indexed search keys. A code's current version is picked from its few
+    ``identity_current`` rows: not removed first, then the highest version
+    (``DISTINCT ON (resident_code) .. ORDER BY resident_code, removed, version
+    DESC``).
     """
 
     __slots__ = ()
 
     def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
-        """Append versions: each is the code's current version + 1; all rows or none."""
+        """Append versions: each is the code's highest version + 1; all rows or none.
+
+        The code's ``identity_current`` rows are locked (``FOR UPDATE``) while
+        the versions are checked, so a racing writer of the same code waits and
+        then finds the version taken; for a new code the primary key of
+        ``identity_versions`` refuses the second writer.
+        """
         self._store._connection_of(uow)
         items = _records(rows, IdentityRow, "rows")
         if not items:
             return
         by_code: dict[str, list[IdentityRow]] = {}
+        newest: dict[tuple[str, str], IdentityRow] = {}
         for row in items:
             by_code.setdefault(row.resident_code, []).append(row)
+            newest[row.resident_code, row.municipality] = row
         q = self._q
         with self._store._writing(uow) as cur:
             cur.execute(q["identity_lock_current"], [list(by_code)])
-            current: dict[str, int] = dict(cur.fetchall())
+            highest: dict[str, int] = {}
+            for code, version in cur.fetchall():
+                highest[code] = max(version, highest.get(code, 0))
             for code, versions in by_code.items():
-                expected = current.get(code, 0) + 1
+                expected = highest.get(code, 0) + 1
                 for row in versions:
                     if row.version != expected:
                         raise _version_error(code, row.version, expected)
@@ -646,15 +680,15 @@ class PostgresIdentityStore(_Port, IdentityStore):
             cur.executemany(q["identity_insert_version"], [_identity_values(r) for r in items])
             cur.executemany(
                 q["identity_upsert_current"],
-                [_identity_current_values(versions[-1]) for versions in by_code.values()],
+                [_identity_current_values(row) for row in newest.values()],
             )
 
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
         """Load many first versions with ``COPY`` (binary); returns the count.
 
         Every row must be version 1 of a code not yet stored (and each code once
-        in the batch); the primary keys refuse anything else during the ``COPY``
-        and the load runs in a savepoint (all or none).
+        in the batch); the primary key of ``identity_versions`` refuses anything
+        else during the ``COPY`` and the load runs in a savepoint (all or none).
         """
         self._store._connection_of(uow)
         items = _records(rows, IdentityRow, "rows")
@@ -675,8 +709,20 @@ class PostgresIdentityStore(_Port, IdentityStore):
                     copy.write_row(_identity_current_values(row))
         return len(items)
 
+    def last_versions(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, int]:
+        """The highest version per code, for the codes found (one ``= ANY(%s)`` query)."""
+        codes = list(dict.fromkeys(_codes(resident_codes)))
+        if not codes:
+            return {}
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["identity_last_versions"], [codes])
+            found = cur.fetchall()
+        return {code: int(version) for code, version in found}
+
     def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
-        """The newest version for this code, or None."""
+        """The person's current version: the newest not removed, else the newest; or None."""
         check_resident_code(resident_code)
         with self._store._reading(uow) as cur:
             cur.execute(self._q["identity_current"], [resident_code])
@@ -686,7 +732,7 @@ class PostgresIdentityStore(_Port, IdentityStore):
     def current_many(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, IdentityRow]:
-        """Bulk look-up in one query (``resident_code = ANY(%s)``): code → newest version."""
+        """Bulk :meth:`current` in one query (``resident_code = ANY(%s)``)."""
         codes = list(dict.fromkeys(_codes(resident_codes)))
         if not codes:
             return {}
@@ -706,7 +752,9 @@ class PostgresIdentityStore(_Port, IdentityStore):
     def search(
         self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
     ) -> list[IdentityRow]:
-        """Current, not-removed versions matching the four basic items, by resident code."""
+        """Newest versions per (code, municipality), not removed, matching the four
+        basic items; ordered by resident code (then municipality), at most ``limit``.
+        """
         if not isinstance(query, IdentityQuery):
             raise errors.InterfaceError(
                 f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
@@ -732,7 +780,10 @@ class PostgresIdentityStore(_Port, IdentityStore):
         limit: int = 1000,
         uow: UnitOfWork | None = None,
     ) -> list[IdentityRow]:
-        """Newest versions ordered by resident code, optionally of one municipality."""
+        """Ordered by resident code, after ``after``: with ``municipality``, its newest
+        version of every code it notified (removed included); without, each code's
+        current version.
+        """
         if municipality is not None:
             check_lg_code(municipality)
         if after is not None:
@@ -747,7 +798,7 @@ class PostgresIdentityStore(_Port, IdentityStore):
         return [_identity_row(values) for values in found]
 
     def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
-        """How many codes (newest versions), optionally of one municipality."""
+        """How many codes, or how many codes a municipality notified (as :meth:`scan`)."""
         if municipality is not None:
             check_lg_code(municipality)
         with self._store._reading(uow) as cur:
@@ -834,11 +885,68 @@ class PostgresOutbox(_Port, Outbox):
         return 0 if found is None else int(found[0])
 
     def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
-        """Every destination that has entries, sorted."""
+        """Every destination that has entries or a head set by :meth:`resume`, sorted."""
         with self._store._reading(uow) as cur:
             cur.execute(self._q["outbox_destinations"])
             found = cur.fetchall()
         return [destination for (destination,) in found]
+
+    def acknowledge(self, uow: UnitOfWork, destination: str, seq: int) -> None:
+        """Record that ``destination`` confirmed every entry up to ``seq`` (monotonic).
+
+        One conditional ``UPDATE .. SET acked = seq WHERE acked < seq AND
+        last_seq >= seq`` on the head row; when it changes nothing the
+        acknowledgement was late or repeated (a no-op) or names an entry never
+        sent (an IntegrityError).
+        """
+        self._store._connection_of(uow)
+        check_node_id(destination, "destination")
+        check_int(seq, "seq")
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["outbox_acknowledge"], [seq, destination, seq, seq])
+            if cur.rowcount == 1 or seq == 0:
+                return
+            cur.execute(q["outbox_head"], [destination])
+            found = cur.fetchone()
+        last, acked = (0, 0) if found is None else (int(found[0]), int(found[1]))
+        if seq <= acked:
+            return
+        raise errors.IntegrityError(
+            f"{destination} acknowledges entry {seq}, but the last entry is {last}",
+            field="seq",
+            expected=f"at most {last}",
+        )
+
+    def acknowledged(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number ``destination`` confirmed (0 if none)."""
+        check_node_id(destination, "destination")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["outbox_head"], [destination])
+            found = cur.fetchone()
+        return 0 if found is None else int(found[1])
+
+    def resume(self, uow: UnitOfWork, destination: str, last_seq: int) -> None:
+        """Start a destination's numbering after ``last_seq`` (a link continued after a
+        disaster): only for a destination without a head, hence without entries.
+
+        ``INSERT .. ON CONFLICT (destination) DO NOTHING`` of the head with both
+        ``last_seq`` and ``acked`` set; when a head exists (committed or being
+        written by a racing unit of work, which this one waits for) nothing is
+        inserted and the call is an IntegrityError.
+        """
+        self._store._connection_of(uow)
+        check_node_id(destination, "destination")
+        check_int(last_seq, "last_seq")
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["outbox_resume"], [destination, last_seq, last_seq])
+            if cur.rowcount == 1:
+                return
+        raise errors.IntegrityError(
+            f"the outbox of {destination} already has entries or was resumed",
+            field="destination",
+            expected="a destination with no entries and no head",
+        )
 
 
 class PostgresTracking(_Port, Tracking):
@@ -854,24 +962,30 @@ class PostgresTracking(_Port, Tracking):
             found = cur.fetchone()
         return 0 if found is None else int(found[0])
 
-    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
-        """Record ``seq`` from ``sender`` as applied; it must be position + 1.
+    def advance(self, uow: UnitOfWork, sender: str, seq: int, *, last: int | None = None) -> None:
+        """Record ``seq`` through ``last`` (default ``seq``) from ``sender`` as applied;
+        ``seq`` must be position + 1 and the position becomes ``last``.
 
-        A conditional write (``INSERT .. ON CONFLICT DO NOTHING`` for the first,
-        ``UPDATE .. WHERE position = seq - 1`` after): when it touches no row the
-        number was already applied or skips one, an IntegrityError. Two racing
-        units of work cannot both advance: the second waits for the first's row
-        lock, then finds the position moved.
+        One conditional write (``INSERT .. ON CONFLICT DO NOTHING`` for the first,
+        ``UPDATE .. SET position = last WHERE position = seq - 1`` after): when it
+        touches no row the number was already applied or skips one, an
+        IntegrityError. Two racing units of work cannot both advance: the second
+        waits for the first's row lock, then finds the position moved. A ``last``
+        below ``seq`` is bad input (:class:`~jukinet.errors.InvalidComponent`).
         """
         self._store._connection_of(uow)
         check_node_id(sender, "sender")
         check_int(seq, "seq", minimum=1)
+        if last is None:
+            last = seq
+        else:
+            _check_last(last, seq)
         q = self._q
         with self._store._writing(uow) as cur:
             if seq == 1:
-                cur.execute(q["tracking_first"], [sender])
+                cur.execute(q["tracking_first"], [sender, last])
             else:
-                cur.execute(q["tracking_advance"], [seq, sender, seq - 1])
+                cur.execute(q["tracking_advance"], [last, sender, seq - 1])
             if cur.rowcount == 1:
                 return
             cur.execute(q["tracking_position"], [sender])
@@ -974,6 +1088,91 @@ class PostgresCodePool(_Port, CodePool):
         return int(found[0]) if found else 0
 
 
+class PostgresAuditLog(_Port, AuditLog):
+    """The node's audit log (``audit_log``): gap-free sequence numbers in commit order.
+
+    Numbered like the outbox: :meth:`append` first takes the row lock of the one
+    ``audit_head`` row (``INSERT .. ON CONFLICT DO UPDATE SET last_seq = last_seq
+    + n .. RETURNING``), so writers take turns until commit, a rolled-back
+    writer's numbers are reused and no reader sees a hole filled later. ``at``
+    is stored as ``TIMESTAMPTZ`` (an instant) and read back in UTC: equal to the
+    written datetime (aware datetimes compare as instants), whatever the
+    session's ``TimeZone``.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, entries: Sequence[AuditEntry]) -> range:
+        """Append entries; returns their sequence numbers (empty list: nothing written)."""
+        self._store._connection_of(uow)
+        items = _records(entries, AuditEntry, "entries")
+        values = [(_utc(entry.at), entry.action, entry.subject, entry.detail) for entry in items]
+        if not items:
+            last = self.last_seq(uow)
+            return range(last + 1, last + 1)
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["audit_take_head"], [len(items)])
+            found = cur.fetchone()
+            assert found is not None
+            last = int(found[0])
+            first = last - len(items) + 1
+            cur.executemany(
+                q["audit_insert"], [(first + i, *value) for i, value in enumerate(values)]
+            )
+        return range(first, last + 1)
+
+    def read(
+        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AuditRecord]:
+        """Entries with ``seq > after``, in order, at most ``limit``."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["audit_read"], [after, limit])
+            found = cur.fetchall()
+        return [
+            AuditRecord(
+                seq=seq,
+                entry=AuditEntry(
+                    at=at.replace(tzinfo=UTC),
+                    action=action,
+                    subject=subject,
+                    detail=bytes(detail),
+                ),
+            )
+            for seq, at, action, subject, detail in found
+        ]
+
+    def last_seq(self, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number written (0 if none)."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["audit_last_seq"])
+            found = cur.fetchone()
+        return 0 if found is None else int(found[0])
+
+
+def _utc(at: datetime) -> datetime:
+    """``at`` as a UTC datetime; an instant outside years 1-9999 UTC is a DataError."""
+    try:
+        return at.astimezone(UTC)
+    except OverflowError as exc:
+        raise errors.DataError(
+            f"{at.isoformat()} is outside years 1 to 9999 in UTC",
+            field="at",
+            expected="an instant PostgreSQL can give back as a Python datetime",
+        ) from exc
+
+
+def _check_last(last: object, seq: int) -> None:
+    check_int(last, "last")
+    assert isinstance(last, int)
+    if last < seq:
+        raise errors.InvalidComponent(
+            f"last {last} is below seq {seq}", field="last", expected=f"at least {seq}"
+        )
+
+
 def _version_error(key: str, version: int, expected: int) -> errors.IntegrityError:
     what = "already exists" if version < expected else "skips a version"
     return errors.IntegrityError(
@@ -985,7 +1184,11 @@ def _version_error(key: str, version: int, expected: int) -> errors.IntegrityErr
 
 
 def _queries(schema: str) -> dict[str, sql.Composed]:
-    """Every statement of the adapter, with the schema quoted as an identifier."""
+    """Every statement of the adapter, with the schema quoted as an identifier.
+
+    The store renders them to bytes once (:meth:`PostgresStore._render`), at its
+    first use of a connection.
+    """
     s = sql.Identifier(schema)
     reg = _columns(_REGISTER_COLUMNS)
     reg_v = _columns(_REGISTER_COLUMNS, "v")
@@ -1086,6 +1289,10 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             "SELECT resident_code, version FROM {s}.identity_current"
             " WHERE resident_code = ANY(%s) FOR UPDATE"
         ),
+        "identity_last_versions": q(
+            "SELECT resident_code, max(version) FROM {s}.identity_current"
+            " WHERE resident_code = ANY(%s) GROUP BY resident_code"
+        ),
         "identity_insert_version": q(
             "INSERT INTO {s}.identity_versions ({ident})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -1093,8 +1300,8 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         "identity_upsert_current": q(
             "INSERT INTO {s}.identity_current ({ident_current})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (resident_code) DO UPDATE SET version = EXCLUDED.version,"
-            " municipality = EXCLUDED.municipality, removed = EXCLUDED.removed,"
+            " ON CONFLICT (resident_code, municipality) DO UPDATE SET version = EXCLUDED.version,"
+            " removed = EXCLUDED.removed,"
             " name_key = EXCLUDED.name_key, birth_date = EXCLUDED.birth_date,"
             " sex = EXCLUDED.sex, address_key = EXCLUDED.address_key"
         ),
@@ -1104,9 +1311,17 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         "identity_copy_current": q(
             "COPY {s}.identity_current ({ident_current}) FROM STDIN (FORMAT BINARY)"
         ),
-        "identity_current": q("SELECT {ident_v}" + identity_join + " WHERE c.resident_code = %s"),
+        # a code's current version: not removed first, then the highest version
+        "identity_current": q(
+            "SELECT {ident_v}"
+            + identity_join
+            + " WHERE c.resident_code = %s ORDER BY c.removed, c.version DESC LIMIT 1"
+        ),
         "identity_current_many": q(
-            "SELECT {ident_v}" + identity_join + " WHERE c.resident_code = ANY(%s)"
+            "SELECT DISTINCT ON (c.resident_code) {ident_v}"
+            + identity_join
+            + " WHERE c.resident_code = ANY(%s)"
+            " ORDER BY c.resident_code, c.removed, c.version DESC"
         ),
         "identity_history": q(
             "SELECT {ident} FROM {s}.identity_versions WHERE resident_code = %s ORDER BY version"
@@ -1117,14 +1332,15 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             + " WHERE c.name_key = %s AND c.birth_date = %s AND NOT c.removed"
             " AND c.sex = coalesce(%s::text, c.sex)"
             " AND c.address_key = coalesce(%s::text, c.address_key)"
-            " ORDER BY c.resident_code LIMIT %s"
+            " ORDER BY c.resident_code, c.municipality LIMIT %s"
         ),
         # separate statements with and without a municipality, so that the
-        # (municipality, resident_code) index serves the first
+        # (municipality, resident_code) index serves the second
         "identity_scan": q(
-            "SELECT {ident_v}"
+            "SELECT DISTINCT ON (c.resident_code) {ident_v}"
             + identity_join
-            + " WHERE c.resident_code > coalesce(%s::text, '') ORDER BY c.resident_code LIMIT %s"
+            + " WHERE c.resident_code > coalesce(%s::text, '')"
+            " ORDER BY c.resident_code, c.removed, c.version DESC LIMIT %s"
         ),
         "identity_scan_municipality": q(
             "SELECT {ident_v}"
@@ -1132,7 +1348,7 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             + " WHERE c.municipality = %s AND c.resident_code > coalesce(%s::text, '')"
             " ORDER BY c.resident_code LIMIT %s"
         ),
-        "identity_count": q("SELECT count(*) FROM {s}.identity_current"),
+        "identity_count": q("SELECT count(DISTINCT resident_code) FROM {s}.identity_current"),
         "identity_count_municipality": q(
             "SELECT count(*) FROM {s}.identity_current WHERE municipality = %s"
         ),
@@ -1150,13 +1366,20 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             " ORDER BY seq LIMIT %s"
         ),
         "outbox_last_seq": q("SELECT last_seq FROM {s}.outbox_heads WHERE destination = %s"),
-        "outbox_destinations": q(
-            "SELECT destination FROM {s}.outbox_heads WHERE last_seq > 0 ORDER BY destination"
+        "outbox_head": q("SELECT last_seq, acked FROM {s}.outbox_heads WHERE destination = %s"),
+        "outbox_destinations": q("SELECT destination FROM {s}.outbox_heads ORDER BY destination"),
+        "outbox_acknowledge": q(
+            "UPDATE {s}.outbox_heads SET acked = %s"
+            " WHERE destination = %s AND acked < %s AND last_seq >= %s"
+        ),
+        "outbox_resume": q(
+            "INSERT INTO {s}.outbox_heads (destination, last_seq, acked) VALUES (%s, %s, %s)"
+            " ON CONFLICT (destination) DO NOTHING"
         ),
         # tracking
         "tracking_position": q("SELECT position FROM {s}.tracking WHERE sender = %s"),
         "tracking_first": q(
-            "INSERT INTO {s}.tracking (sender, position) VALUES (%s, 1)"
+            "INSERT INTO {s}.tracking (sender, position) VALUES (%s, %s)"
             " ON CONFLICT (sender) DO NOTHING"
         ),
         "tracking_advance": q(
@@ -1186,6 +1409,21 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             "SELECT count(*) FROM {s}.code_pool WHERE municipality = %s AND NOT used"
         ),
         "code_pool_count": q("SELECT count(*) FROM {s}.code_pool"),
+        # audit log
+        "audit_take_head": q(
+            "INSERT INTO {s}.audit_head AS h (id, last_seq) VALUES (1, %s)"
+            " ON CONFLICT (id) DO UPDATE SET last_seq = h.last_seq + EXCLUDED.last_seq"
+            " RETURNING h.last_seq"
+        ),
+        "audit_insert": q(
+            "INSERT INTO {s}.audit_log (seq, at, action, subject, detail)"
+            " VALUES (%s, %s, %s, %s, %s)"
+        ),
+        "audit_read": q(
+            "SELECT seq, at AT TIME ZONE 'UTC', action, subject, detail FROM {s}.audit_log"
+            " WHERE seq > %s ORDER BY seq LIMIT %s"
+        ),
+        "audit_last_seq": q("SELECT last_seq FROM {s}.audit_head"),
     }
 
 
@@ -1255,7 +1493,13 @@ class PostgresStore(Store):
                 expected="a psycopg.Connection or a psycopg_pool.ConnectionPool",
             )
         self._schema = _check_schema_name(schema)
-        self._queries = _queries(self._schema)
+        self._guard = None if self._connection is None else _guard(self._connection)
+        # Statements are composed here (sql.Identifier quotes the schema) and
+        # rendered to bytes once, at first use, since quoting needs a connection:
+        # psycopg would otherwise render a Composed on every execute.
+        self._composed = _queries(self._schema)
+        self._sql: dict[str, bytes] = {}
+        self._render_lock = threading.Lock()
         self._schema_checked = False
         self._closed = False
         self._register = PostgresRegister(self)
@@ -1263,6 +1507,7 @@ class PostgresStore(Store):
         self._outbox = PostgresOutbox(self)
         self._tracking = PostgresTracking(self)
         self._code_pool = PostgresCodePool(self)
+        self._audit = PostgresAuditLog(self)
 
     def __repr__(self) -> str:
         kind = "pool" if self._pool is not None else "connection"
@@ -1298,6 +1543,11 @@ class PostgresStore(Store):
         """The code-pool port."""
         return self._code_pool
 
+    @property
+    def audit(self) -> PostgresAuditLog:
+        """The audit-log port."""
+        return self._audit
+
     # -- schema ---------------------------------------------------------------------
 
     def create_schema(self) -> None:
@@ -1317,7 +1567,7 @@ class PostgresStore(Store):
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jukinet:{self._schema}"])
             for statement in _DDL:
                 cur.execute(sql.SQL(statement).format(s=s))
-            cur.execute(self._queries["meta_insert"], [str(SCHEMA_VERSION)])
+            cur.execute(self._sql["meta_insert"], [str(SCHEMA_VERSION)])
             self._verify_schema(cur)
         self._schema_checked = True
 
@@ -1344,7 +1594,7 @@ class PostgresStore(Store):
                 f"the jukinet schema {self._schema!r} does not exist in this database: "
                 "call create_schema() first"
             )
-        cur.execute(self._queries["meta_version"])
+        cur.execute(self._sql["meta_version"])
         found = cur.fetchone()
         version = None if found is None else found[0]
         if version != str(SCHEMA_VERSION):
@@ -1377,26 +1627,44 @@ class PostgresStore(Store):
                 uow._active = False
 
     def close(self) -> None:
-        """Mark the store closed. The caller's connection or pool stays open."""
+        """Mark the store closed (idempotent); the caller's connection or pool stays open.
+
+        Afterwards every call on this store and its ports raises
+        :class:`~jukinet.errors.InterfaceError`.
+        """
         self._closed = True
+
+    def _render(self, conn: _Connection) -> None:
+        """Render every statement to bytes with ``conn`` (once per store)."""
+        with self._render_lock:
+            if self._sql:
+                return
+            rendered = {key: query.as_bytes(conn) for key, query in self._composed.items()}
+            self._sql.update(rendered)  # in place: the ports hold this dict
 
     # -- connections (internal) ------------------------------------------------------
 
-    @contextmanager
-    def _borrow(self, *, exclusive: bool) -> Iterator[_Connection]:
-        """A connection, idle, for one unit of work (exclusive) or one read."""
+    def _check_open(self) -> None:
         if self._closed:
             raise errors.InterfaceError(
                 "the store is closed", field="store", expected="a store before close()"
             )
+
+    @contextmanager
+    def _borrow(self, *, exclusive: bool) -> Iterator[_Connection]:
+        """A connection, idle, for one unit of work (exclusive) or one read."""
+        self._check_open()
         if self._pool is not None:
             with _translated(), self._pool.connection() as conn:
                 self._check_idle(conn)
+                if not self._sql:
+                    self._render(conn)
                 yield conn
             return
         conn = self._connection
+        guard = self._guard
         assert conn is not None
-        guard = _guard(conn)
+        assert guard is not None
         me = threading.get_ident()
         if guard.owner == me:
             raise errors.InterfaceError(
@@ -1407,6 +1675,9 @@ class PostgresStore(Store):
             )
         with guard.lock:
             self._check_idle(conn)
+            if not self._sql:
+                with _translated():
+                    self._render(conn)
             if not exclusive:
                 yield conn
                 return
@@ -1431,6 +1702,7 @@ class PostgresStore(Store):
 
     def _connection_of(self, uow: object) -> _Connection:
         """The connection of an active unit of work of this store, or InterfaceError."""
+        self._check_open()
         if not isinstance(uow, PostgresUnitOfWork) or uow._store is not self:
             raise errors.InterfaceError(
                 f"got {type(uow).__name__}" + (" of another store" if uow is not None else ""),
@@ -1459,7 +1731,13 @@ class PostgresStore(Store):
                 yield cur
             return
         own = self._connection
-        if own is not None and _guard(own).owner == threading.get_ident() and not self._closed:
+        guard = self._guard
+        if (
+            own is not None
+            and guard is not None
+            and guard.owner == threading.get_ident()
+            and not self._closed
+        ):
             # One connection, and this thread's unit of work holds it: read inside it.
             with _translated(), own.cursor(row_factory=tuple_row) as cur:
                 if check and not self._schema_checked:

@@ -24,6 +24,8 @@ from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_PAYLOAD_BYTES",
+    "AuditEntry",
+    "AuditRecord",
     "IdentityQuery",
     "IdentityRow",
     "OutboxEntry",
@@ -67,6 +69,13 @@ def _str(
             )
         if "\x00" in value:
             raise InvalidFormat("contains a NUL character", field=field, expected="text")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidFormat(
+                    "contains a lone surrogate", field=field, expected="text encodable as UTF-8"
+                ) from None
         if pattern is not None and not pattern.fullmatch(value):
             raise InvalidFormat(f"{value!r} is malformed", field=field, expected=pattern.pattern)
 
@@ -104,15 +113,28 @@ def _date(field: str, *, optional: bool = False) -> Any:
     return check
 
 
-def _payload(_i: Any, _a: Any, value: Any) -> None:
-    _expect(value, bytes, "payload")
-    assert isinstance(value, bytes)
-    if not value:
-        raise InvalidLength("the payload is empty", field="payload", expected="some bytes")
-    if len(value) > MAX_PAYLOAD_BYTES:
-        raise InvalidLength(
-            f"{len(value)} bytes", field="payload", expected=f"at most {MAX_PAYLOAD_BYTES} bytes"
-        )
+def _aware(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, datetime):
+        raise InvalidFormat(f"got {type(value).__name__}", field="at", expected="a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidFormat("the time has no time zone", field="at", expected="an aware datetime")
+
+
+def _bytes(field: str) -> Any:
+    def check(_i: Any, _a: Any, value: Any) -> None:
+        _expect(value, bytes, field)
+        assert isinstance(value, bytes)
+        if not value:
+            raise InvalidLength(f"the {field} is empty", field=field, expected="some bytes")
+        if len(value) > MAX_PAYLOAD_BYTES:
+            raise InvalidLength(
+                f"{len(value)} bytes", field=field, expected=f"at most {MAX_PAYLOAD_BYTES} bytes"
+            )
+
+    return check
+
+
+_payload = _bytes("payload")
 
 
 def _one_of(field: str, allowed: frozenset[str]) -> Any:
@@ -126,12 +148,26 @@ def _one_of(field: str, allowed: frozenset[str]) -> Any:
     return check
 
 
+_RC_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def _canonical_resident_code(value: str) -> bool:
+    """Fast check of 11 canonical digits with a correct check digit (住民票コード)."""
+    if len(value) != 11 or not (value.isascii() and value.isdigit()):
+        return False
+    remainder = sum(w * (ord(d) - 48) for w, d in zip(_RC_WEIGHTS, value, strict=False)) % 11
+    return value[10] == ("0" if remainder <= 1 else str(11 - remainder))
+
+
 def _resident_code(field: str, *, optional: bool = False) -> Any:
     def check(_i: object, _a: object, value: object) -> None:
         if optional and value is None:
             return
         _expect(value, str, field)
         assert isinstance(value, str)
+        if _canonical_resident_code(value):
+            return
+        # The slow path explains what is wrong (and raises InvalidChecksum etc.).
         if resident_code.validate(value) != value:
             raise InvalidFormat(
                 f"{value!r} is not canonical", field=field, expected="11 digits, no separators"
@@ -206,7 +242,9 @@ class IdentityQuery:
     """A search by the four basic items (基本4情報) on normalised keys.
 
     ``name_key`` and ``birth_date`` are required; ``sex`` and ``address_key``
-    narrow the search when given. Only current, not-removed versions match.
+    narrow the search when given. Each municipality's newest version of a code
+    matches when it is not removed, so during a move (before the old
+    municipality's removal arrives) one code can match twice.
     """
 
     name_key: str = attrs.field(validator=_str("name_key"))
@@ -227,6 +265,32 @@ class OutboxEntry:
     payload: bytes = attrs.field(validator=_payload, repr=False)
 
 
+@attrs.frozen(kw_only=True)
+class AuditEntry:
+    """One entry of a node's audit log: what was done, to whom, when.
+
+    ``at`` is an aware datetime from the node's clock; ``action`` names the
+    operation (``register.birth``, ``receive.refused`` …); ``subject`` the person
+    or peer concerned (an internal number, a resident code, a node); ``detail``
+    canonical JSON bytes with the particulars. Entries never hold secrets.
+    """
+
+    at: datetime = attrs.field(validator=_aware)
+    action: str = attrs.field(validator=_str("action", max_length=64))
+    subject: str | None = attrs.field(
+        default=None, validator=_optional_str("subject", max_length=64)
+    )
+    detail: bytes = attrs.field(default=b"{}", validator=_bytes("detail"), repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class AuditRecord:
+    """An audit entry as stored, with its gap-free sequence number."""
+
+    seq: int = attrs.field(validator=_int("seq", minimum=1))
+    entry: AuditEntry = attrs.field(validator=lambda _i, _a, v: _expect(v, AuditEntry, "entry"))
+
+
 def check_node_id(value: object, field: str = "node") -> str:
     """Validate a node identifier (destination or sender) and return it."""
     _str(field, max_length=64, pattern=_NODE)(None, None, value)
@@ -244,6 +308,20 @@ def check_resident_code(value: object, field: str = "resident_code") -> str:
 def check_internal_id(value: object) -> str:
     """Validate an internal number (宛名番号) and return it."""
     _str("internal_id", pattern=_ID)(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_household_id(value: object) -> str:
+    """Validate a household number (世帯番号) argument and return it."""
+    _str("household_id", max_length=32)(None, None, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_status(value: object) -> str:
+    """Validate a register status argument (``registered`` or ``removed``) and return it."""
+    _one_of("status", _STATUSES)(None, None, value)
     assert isinstance(value, str)
     return value
 

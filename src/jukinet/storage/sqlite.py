@@ -22,54 +22,63 @@ Transactions
     Connections run in autocommit mode (``isolation_level=None``). A unit of
     work is ``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` when an exception
     leaves the block), so writers are serialized by SQLite's write lock, which
-    is what makes outbox sequence numbers gap-free and commit-ordered and code
-    allocation race-free. Each port write also runs inside a ``SAVEPOINT``:
-    a call that fails writes nothing even when the caller catches the error
-    and carries on with the unit of work. A unit of work waits at most
-    ``busy_timeout`` seconds for the write lock, then raises
-    :class:`~jukinet.errors.OperationalError` (``database is locked``).
+    is what makes outbox and audit-log sequence numbers gap-free and
+    commit-ordered and code allocation race-free. Each port write also runs
+    inside a ``SAVEPOINT``: a call that fails writes nothing even when the
+    caller catches the error and carries on with the unit of work. A unit of
+    work waits at most ``busy_timeout`` seconds for the write lock, then
+    raises :class:`~jukinet.errors.OperationalError` (``database is locked``).
 
 Connections and threads
-    For a file database (a path or a connection factory) every thread gets
-    its own connections (:class:`threading.local`): one for reads outside a
-    unit of work and one for its units of work, so a read with ``uow=None``
-    sees committed data only, even on the thread whose unit of work is open.
-    File databases run in WAL mode (``PRAGMA journal_mode=WAL``), so readers
-    never wait for the writer. A connection whose thread has ended is closed
-    the next time the store opens a connection; :meth:`SQLiteStore.close`
-    closes every connection the store opened.
+    Every thread gets its own connections (:class:`threading.local`): one for
+    reads outside a unit of work and one for its units of work, so a read
+    with ``uow=None`` sees committed data only, even on the thread whose unit
+    of work is open. Databases run in WAL mode (``PRAGMA journal_mode=WAL``),
+    so readers never wait for the writer. A connection whose thread has ended
+    is closed the next time the store opens a connection;
+    :meth:`SQLiteStore.close` closes every connection the store opened.
 
-    ``":memory:"`` is one private in-memory database (SQLite lets no second
-    connection read it while a write is open), so the store keeps a **single
-    shared connection guarded by a lock**: a unit of work holds the lock from
-    ``BEGIN`` to ``COMMIT``, and other threads' reads and units of work wait
-    for it (at most ``busy_timeout`` seconds), then see committed data. The
-    one difference from a file database: a read with ``uow=None`` made *on
-    the thread whose unit of work is open* runs on that same connection and
-    therefore sees the unit of work's uncommitted writes. Use a file where
-    that isolation matters.
+    ``":memory:"`` is a private temporary file, removed on close(): a
+    database file in its own :func:`tempfile.mkdtemp` directory, created on
+    first use, in WAL mode like any other file, so it has exactly the same
+    isolation and concurrency as a file database (an SQLite in-memory
+    database cannot be read by a second connection while a write is open).
+    The directory is removed when the last handle onto it closes (or, if
+    none is ever closed, when the handles are garbage-collected or the
+    interpreter exits). Being disposable, it runs with ``PRAGMA synchronous =
+    OFF`` (no fsync per commit).
 
-    :meth:`SQLiteStore.reopen` gives another handle onto the same database:
-    a store on the same path or factory, or, for ``":memory:"``, one sharing
-    the connection and its lock (the database lives until the last handle
-    closes).
+    :meth:`SQLiteStore.reopen` gives another handle onto the same database,
+    with its own connections: a store on the same path or factory, or, for
+    ``":memory:"``, one sharing the temporary file (which lives until the
+    last of the handles closes).
 
     A unit of work belongs to the thread that opened it; opening a second one
     on the same thread while the first is open raises
     :class:`~jukinet.errors.InterfaceError` (SQLite has no nested
     transactions; pass the open unit of work down instead). Through another
-    handle onto the same file it would wait for the write lock held by the
-    first, and fail after ``busy_timeout`` with
+    handle onto the same database it would wait for the write lock held by
+    the first, and fail after ``busy_timeout`` with
     :class:`~jukinet.errors.OperationalError`.
 
 Connection factory
     ``SQLiteStore(factory)`` calls ``factory()`` whenever it needs a
     connection; every call must return a *new* connection to the *same*
-    database (for example ``lambda: sqlite3.connect(path,
-    check_same_thread=False)``). The factory stays the caller's; the
-    connections it returned are the store's, configured by it
-    (autocommit, ``foreign_keys``, ``busy_timeout``, WAL for a file) and
-    closed by :meth:`SQLiteStore.close`.
+    database file (for example ``lambda: sqlite3.connect(path,
+    check_same_thread=False)``). A factory returning
+    ``sqlite3.connect(":memory:")`` is a caller error: each call would open
+    a separate, empty in-memory database, so reads, writes and the schema
+    check would land in different databases (use ``SQLiteStore(":memory:")``
+    instead). The factory stays the caller's; the connections it returned
+    are the store's, configured by it (autocommit, ``foreign_keys``,
+    ``busy_timeout``, WAL for a file) and closed by
+    :meth:`SQLiteStore.close`.
+
+Identities
+    ``identity_current`` keeps one row per (resident code, municipality):
+    that municipality's newest version of the code. The person's current
+    version is chosen among a code's rows (not removed first, then the
+    highest version) by a correlated sub-query on the primary key.
 
 Driver errors
     Every :class:`sqlite3.Error` is translated into the
@@ -80,11 +89,14 @@ Driver errors
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from jukinet.errors import (
@@ -94,7 +106,6 @@ from jukinet.errors import (
     InterfaceError,
     InternalError,
     InvalidComponent,
-    InvalidFormat,
     InvalidLength,
     NotSupportedError,
     OperationalError,
@@ -104,6 +115,7 @@ from jukinet.errors import (
 )
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
@@ -114,20 +126,25 @@ from jukinet.storage.base import (
     chunks,
 )
 from jukinet.storage.records import (
+    AuditEntry,
+    AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
     RegisterRow,
+    check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
     check_resident_code,
+    check_status,
 )
 
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_BUSY_TIMEOUT",
+    "SQLiteAuditLog",
     "SQLiteCodePool",
     "SQLiteIdentityStore",
     "SQLiteOutbox",
@@ -160,6 +177,7 @@ _TABLES = (
     "outbox",
     "tracking",
     "code_pool",
+    "audit_log",
 )
 
 _DDL = (
@@ -210,7 +228,7 @@ _DDL = (
         PRIMARY KEY (resident_code, version)
     )""",
     """CREATE TABLE IF NOT EXISTS identity_current (
-        resident_code TEXT NOT NULL PRIMARY KEY,
+        resident_code TEXT NOT NULL,
         version INTEGER NOT NULL,
         municipality TEXT NOT NULL,
         removed INTEGER NOT NULL,
@@ -218,6 +236,7 @@ _DDL = (
         birth_date TEXT NOT NULL,
         sex TEXT NOT NULL,
         address_key TEXT NOT NULL,
+        PRIMARY KEY (resident_code, municipality),
         FOREIGN KEY (resident_code, version) REFERENCES identity_versions (resident_code, version)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS identity_current_name ON identity_current (name_key, birth_date)",
@@ -226,7 +245,8 @@ _DDL = (
     " ON identity_current (municipality, resident_code)",
     """CREATE TABLE IF NOT EXISTS outbox_heads (
         destination TEXT NOT NULL PRIMARY KEY,
-        last_seq INTEGER NOT NULL CHECK (last_seq >= 0)
+        last_seq INTEGER NOT NULL CHECK (last_seq >= 0),
+        acked INTEGER NOT NULL DEFAULT 0 CHECK (acked >= 0 AND acked <= last_seq)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS outbox (
         destination TEXT NOT NULL REFERENCES outbox_heads (destination),
@@ -244,6 +264,13 @@ _DDL = (
         used INTEGER NOT NULL DEFAULT 0 CHECK (used IN (0, 1))
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS code_pool_available ON code_pool (municipality, used)",
+    """CREATE TABLE IF NOT EXISTS audit_log (
+        seq INTEGER NOT NULL PRIMARY KEY CHECK (seq >= 1),
+        at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        detail BLOB NOT NULL
+    )""",
 )
 
 _MISSING_SCHEMA = "call create_schema()"
@@ -258,7 +285,10 @@ _UNIQUE_MESSAGES = {
     "identity_versions.resident_code, identity_versions.version": (
         "that version of the resident code is already stored"
     ),
-    "identity_current.resident_code": "the resident code is already stored",
+    "identity_current.resident_code, identity_current.municipality": (
+        "the resident code is already stored"
+    ),
+    "audit_log.seq": "that audit sequence number is already taken",
     "code_pool.resident_code": (
         "the resident code was designated before; codes are never designated twice"
         " (住基法30条の2第2項)"
@@ -334,14 +364,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
         pass
 
 
-def _acquire(lock: threading.RLock, timeout: float) -> None:
-    if not lock.acquire(timeout=timeout):
-        raise OperationalError(
-            "database is locked: another thread's unit of work holds the in-memory database",
-            expected=f"the lock within busy_timeout={timeout} s",
-        )
-
-
 class _PerThread:
     """One read and one write connection per thread, for a file database."""
 
@@ -409,66 +431,57 @@ class _PerThread:
             _close_quietly(conn)
 
 
-class _Shared:
-    """The single connection of a ``":memory:"`` database, guarded by a lock."""
+class _TempDatabase:
+    """The private temporary file behind ``":memory:"``, shared by the handles of one store.
 
-    def __init__(self, opener: ConnectionFactory, busy_timeout: float) -> None:
-        self._opener = opener
-        self._busy_timeout = busy_timeout
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._writer: int | None = None
+    The directory is made on first use and removed when the last handle
+    releases it (a finalizer removes it if no handle ever does).
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._directory: str | None = None
         self._handles = 1
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
-    def retain(self) -> _Shared:
-        """Count one more store handle sharing the database (see :meth:`SQLiteStore.reopen`)."""
-        with self._lock:
+    def retain(self) -> _TempDatabase:
+        """Count one more handle (see :meth:`SQLiteStore.reopen`)."""
+        with self._guard:
+            if self._handles <= 0:
+                raise InterfaceError(
+                    "the temporary database was removed", expected="an open SQLiteStore"
+                )
             self._handles += 1
         return self
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            with _translate():
-                conn = self._opener()
-                _configure(conn, self._busy_timeout)
-            self._conn = conn
-        return self._conn
+    def path(self) -> str:
+        """The database file, its directory made on first call."""
+        with self._guard:
+            if self._handles <= 0:
+                raise InterfaceError(
+                    "the temporary database was removed", expected="an open SQLiteStore"
+                )
+            if self._directory is None:
+                directory = tempfile.mkdtemp(prefix="jukinet-sqlite-")
+                self._finalizer = weakref.finalize(
+                    self, shutil.rmtree, directory, ignore_errors=True
+                )
+                self._directory = directory
+            return os.path.join(self._directory, "node.db")
 
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        _acquire(self._lock, self._busy_timeout)
-        try:
-            yield self._connection()
-        finally:
-            self._lock.release()
+    @property
+    def directory(self) -> str | None:
+        """The temporary directory, None before first use."""
+        return self._directory
 
-    @contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
-        if self._writer == threading.get_ident():
-            raise InterfaceError(
-                "a unit of work is already open on this thread",
-                expected="one unit of work per thread at a time (pass the open one down)",
-            )
-        _acquire(self._lock, self._busy_timeout)
-        try:
-            conn = self._connection()
-            self._writer = threading.get_ident()
-            try:
-                yield conn
-            finally:
-                self._writer = None
-        finally:
-            self._lock.release()
-
-    def close(self) -> None:
-        """Release one handle; the last one closes the connection (and the database)."""
-        with self._lock:
+    def release(self) -> None:
+        """Release one handle; the last one removes the directory."""
+        with self._guard:
             self._handles -= 1
-            if self._handles > 0:
+            if self._handles > 0 or self._finalizer is None:
                 return
-            conn, self._conn = self._conn, None
-        if conn is not None:
-            _close_quietly(conn)
+            finalizer, self._finalizer = self._finalizer, None
+        finalizer()
 
 
 def _close_quietly(conn: sqlite3.Connection) -> None:
@@ -505,24 +518,6 @@ def _as_items(values: object, what: str, expected: str) -> list[Any]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InterfaceError(f"got {type(values).__name__}", field=what, expected=expected)
     return list(values)
-
-
-def _check_text(value: object, field: str, max_length: int) -> str:
-    if not isinstance(value, str):
-        raise InvalidFormat(f"got {type(value).__name__}", field=field, expected="a str")
-    if not value or len(value) > max_length:
-        raise InvalidLength(
-            f"{len(value)} characters", field=field, expected=f"1 to {max_length} characters"
-        )
-    return value
-
-
-def _check_choice(value: object, field: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidComponent(
-            f"{value!r} is not allowed", field=field, expected=" or ".join(allowed)
-        )
-    return value
 
 
 def _decode(rows: list[Any], build: Callable[[Any], _R]) -> list[_R]:
@@ -603,10 +598,15 @@ _INSERT_IDENTITY_CURRENT = (
     " birth_date, sex, address_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_IDENTITY_CURRENT = (
-    _INSERT_IDENTITY_CURRENT + " ON CONFLICT (resident_code) DO UPDATE SET"
-    " version = excluded.version, municipality = excluded.municipality,"
-    " removed = excluded.removed, name_key = excluded.name_key,"
+    _INSERT_IDENTITY_CURRENT + " ON CONFLICT (resident_code, municipality) DO UPDATE SET"
+    " version = excluded.version, removed = excluded.removed, name_key = excluded.name_key,"
     " birth_date = excluded.birth_date, sex = excluded.sex, address_key = excluded.address_key"
+)
+# The person's current version among a code's identity_current rows: not removed
+# first, then the highest version (versions of one code are unique).
+_IS_CURRENT_IDENTITY = (
+    "c.version = (SELECT b.version FROM identity_current b"
+    " WHERE b.resident_code = c.resident_code ORDER BY b.removed, b.version DESC LIMIT 1)"
 )
 
 
@@ -670,6 +670,30 @@ def _current_versions(
             ).fetchall()
         )
     return found
+
+
+def _last_identity_versions(conn: sqlite3.Connection, codes: Sequence[str]) -> dict[str, int]:
+    """The highest stored version per code (history order), for the codes found."""
+    found: dict[str, int] = {}
+    for part in chunks(codes, CHUNK_SIZE):
+        found.update(
+            conn.execute(
+                "SELECT resident_code, max(version) FROM identity_versions"
+                f" WHERE resident_code IN ({_placeholders(len(part))}) GROUP BY resident_code",
+                tuple(part),
+            ).fetchall()
+        )
+    return found
+
+
+def _codes_argument(resident_codes: object) -> list[str]:
+    """A bulk look-up's codes, validated, duplicates dropped (first occurrence kept)."""
+    return list(
+        dict.fromkeys(
+            check_resident_code(c)
+            for c in _as_items(resident_codes, "resident_codes", "a sequence of str")
+        )
+    )
 
 
 # --- unit of work ----------------------------------------------------------
@@ -805,12 +829,7 @@ class SQLiteRegister(_Port, Register):
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, RegisterRow]:
         """Bulk look-up in chunks of :data:`CHUNK_SIZE` codes: code → newest version."""
-        codes = list(
-            dict.fromkeys(
-                check_resident_code(c)
-                for c in _as_items(resident_codes, "resident_codes", "a sequence of str")
-            )
-        )
+        codes = _codes_argument(resident_codes)
         result: dict[str, RegisterRow] = {}
         if not codes:
             return result
@@ -846,7 +865,7 @@ class SQLiteRegister(_Port, Register):
 
     def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
         """Newest versions of the registered members of a household, by internal number."""
-        _check_text(household_id, "household_id", 32)
+        check_household_id(household_id)
         with self._store._read(uow) as conn:
             rows = conn.execute(
                 f"{_REGISTER_CURRENT} WHERE c.household_id = ? AND c.status = 'registered'"
@@ -872,7 +891,7 @@ class SQLiteRegister(_Port, Register):
     def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
         """How many people (newest versions), optionally with one status."""
         if status is not None:
-            _check_choice(status, "status", ("registered", "removed"))
+            check_status(status)
         with self._store._read(uow) as conn:
             if status is None:
                 row = conn.execute("SELECT count(*) FROM register_current").fetchone()
@@ -884,7 +903,13 @@ class SQLiteRegister(_Port, Register):
 
 
 class SQLiteIdentityStore(_Port, IdentityStore):
-    """Identity information (本人確認情報) in ``identity_versions`` / ``identity_current``."""
+    """Identity information (本人確認情報) in ``identity_versions`` / ``identity_current``.
+
+    ``identity_current`` holds, per (resident code, municipality), that
+    municipality's newest version of the code (removed ones included); the
+    person's current version is chosen among those rows (see
+    :class:`jukinet.storage.base.IdentityStore`).
+    """
 
     __slots__ = ()
 
@@ -895,8 +920,8 @@ class SQLiteIdentityStore(_Port, IdentityStore):
             if not items:
                 return
             codes = list(dict.fromkeys(row.resident_code for row in items))
-            versions = _current_versions(conn, "identity_current", "resident_code", codes)
-            latest: dict[str, tuple[Any, ...]] = {}
+            versions = _last_identity_versions(conn, codes)
+            latest: dict[tuple[str, str], tuple[Any, ...]] = {}
             params: list[tuple[Any, ...]] = []
             for row in items:
                 expected = versions.get(row.resident_code, 0) + 1
@@ -905,14 +930,18 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                 versions[row.resident_code] = row.version
                 p = _identity_params(row)
                 params.append(p)
-                latest[row.resident_code] = p
+                latest[row.resident_code, row.municipality] = p
             conn.executemany(_INSERT_IDENTITY_VERSION, params)
             conn.executemany(
                 _UPSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in latest.values()]
             )
 
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
-        """Load first versions with ``executemany``; duplicates are refused by the keys."""
+        """Load first versions of new codes with ``executemany``.
+
+        Duplicates (a code already stored, or twice in ``rows``) are refused by
+        the ``identity_versions`` key (every stored code has a version 1).
+        """
         items = _as_list(rows, IdentityRow, "rows")
         for row in items:
             if row.version != 1:
@@ -925,12 +954,25 @@ class SQLiteIdentityStore(_Port, IdentityStore):
             )
         return len(params)
 
+    def last_versions(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, int]:
+        """The highest version per code, for the codes found (chunks of :data:`CHUNK_SIZE`)."""
+        codes = _codes_argument(resident_codes)
+        if not codes:
+            return {}
+        with self._store._read(uow, snapshot=len(codes) > CHUNK_SIZE) as conn:
+            found = _last_identity_versions(conn, codes)
+        return {str(code): int(version) for code, version in found.items()}
+
     def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
-        """The newest version for this code, or None."""
+        """The person's current version: the newest not removed, else the newest; or None."""
         check_resident_code(resident_code)
         with self._store._read(uow) as conn:
             rows = conn.execute(
-                f"{_IDENTITY_CURRENT} WHERE c.resident_code = ?", (resident_code,)
+                f"{_IDENTITY_CURRENT} WHERE c.resident_code = ?"
+                " ORDER BY c.removed, c.version DESC LIMIT 1",
+                (resident_code,),
             ).fetchall()
         found = _decode(rows, _identity_row)
         return found[0] if found else None
@@ -938,13 +980,8 @@ class SQLiteIdentityStore(_Port, IdentityStore):
     def current_many(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, IdentityRow]:
-        """Bulk look-up in chunks of :data:`CHUNK_SIZE` codes: code → newest version."""
-        codes = list(
-            dict.fromkeys(
-                check_resident_code(c)
-                for c in _as_items(resident_codes, "resident_codes", "a sequence of str")
-            )
-        )
+        """Bulk :meth:`current` in chunks of :data:`CHUNK_SIZE` codes."""
+        codes = _codes_argument(resident_codes)
         if not codes:
             return {}
         with self._store._read(uow, snapshot=len(codes) > CHUNK_SIZE) as conn:
@@ -953,7 +990,8 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                 fetched.extend(
                     conn.execute(
                         f"{_IDENTITY_CURRENT}"
-                        f" WHERE c.resident_code IN ({_placeholders(len(part))})",
+                        f" WHERE c.resident_code IN ({_placeholders(len(part))})"
+                        f" AND {_IS_CURRENT_IDENTITY}",
                         tuple(part),
                     ).fetchall()
                 )
@@ -973,7 +1011,9 @@ class SQLiteIdentityStore(_Port, IdentityStore):
     def search(
         self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
     ) -> list[IdentityRow]:
-        """Current, not-removed versions matching the four basic items (基本4情報)."""
+        """Newest versions per (code, municipality), not removed, matching the four basic
+        items (基本4情報), ordered by resident code (then municipality).
+        """
         if not isinstance(query, IdentityQuery):
             raise InterfaceError(
                 f"got {type(query).__name__}", field="query", expected="an IdentityQuery"
@@ -987,7 +1027,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         if query.address_key is not None:
             sql += " AND c.address_key = ?"
             params.append(query.address_key)
-        sql += " ORDER BY c.resident_code LIMIT ?"
+        sql += " ORDER BY c.resident_code, c.municipality LIMIT ?"
         params.append(limit)
         with self._store._read(uow) as conn:
             rows = conn.execute(sql, params).fetchall()
@@ -1001,17 +1041,22 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         limit: int = 1000,
         uow: UnitOfWork | None = None,
     ) -> list[IdentityRow]:
-        """Newest versions ordered by resident code, optionally of one municipality."""
+        """Ordered by resident code, after ``after``: with ``municipality`` its newest
+        version of every code it notified (removed included), else each code's
+        current version.
+        """
         if municipality is not None:
             check_lg_code(municipality)
         if after is not None:
             check_resident_code(after, "after")
         check_int(limit, "limit")
-        sql = f"{_IDENTITY_CURRENT} WHERE c.resident_code > ?"
-        params: list[Any] = ["" if after is None else after]
-        if municipality is not None:
-            sql += " AND c.municipality = ?"
-            params.append(municipality)
+        params: list[Any]
+        if municipality is None:
+            sql = f"{_IDENTITY_CURRENT} WHERE c.resident_code > ? AND {_IS_CURRENT_IDENTITY}"
+            params = ["" if after is None else after]
+        else:
+            sql = f"{_IDENTITY_CURRENT} WHERE c.municipality = ? AND c.resident_code > ?"
+            params = [municipality, "" if after is None else after]
         sql += " ORDER BY c.resident_code LIMIT ?"
         params.append(limit)
         with self._store._read(uow) as conn:
@@ -1019,12 +1064,14 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         return _decode(rows, _identity_row)
 
     def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
-        """How many codes (newest versions), optionally of one municipality."""
+        """How many codes, or how many codes one municipality notified (as :meth:`scan`)."""
         if municipality is not None:
             check_lg_code(municipality)
         with self._store._read(uow) as conn:
             if municipality is None:
-                row = conn.execute("SELECT count(*) FROM identity_current").fetchone()
+                row = conn.execute(
+                    "SELECT count(DISTINCT resident_code) FROM identity_current"
+                ).fetchone()
             else:
                 row = conn.execute(
                     "SELECT count(*) FROM identity_current WHERE municipality = ?",
@@ -1034,10 +1081,11 @@ class SQLiteIdentityStore(_Port, IdentityStore):
 
 
 class SQLiteOutbox(_Port, Outbox):
-    """The outbox in ``outbox`` with one ``outbox_heads`` row (the last seq) per destination.
+    """The outbox in ``outbox`` with one ``outbox_heads`` row per destination.
 
-    ``BEGIN IMMEDIATE`` serializes writers, so numbers are handed out in
-    commit order without gaps.
+    The head row holds the last sequence number given (``last_seq``) and the
+    highest one the destination acknowledged (``acked``). ``BEGIN IMMEDIATE``
+    serializes writers, so numbers are handed out in commit order without gaps.
     """
 
     __slots__ = ()
@@ -1096,12 +1144,70 @@ class SQLiteOutbox(_Port, Outbox):
         return 0 if row is None else int(row[0])
 
     def destinations(self, uow: UnitOfWork | None = None) -> list[str]:
-        """Every destination that has entries, sorted."""
+        """Every destination that has entries or a head set by :meth:`resume`, sorted."""
         with self._store._read(uow) as conn:
             rows = conn.execute(
-                "SELECT destination FROM outbox_heads WHERE last_seq > 0 ORDER BY destination"
+                "SELECT destination FROM outbox_heads ORDER BY destination"
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def acknowledge(self, uow: UnitOfWork, destination: str, seq: int) -> None:
+        """Record that ``destination`` confirmed every entry up to ``seq`` (monotonic).
+
+        A ``seq`` at or below the acknowledged position is a no-op; one above
+        :meth:`last_seq` is an IntegrityError.
+        """
+        check_node_id(destination, "destination")
+        check_int(seq, "seq")
+        with self._store._write(uow) as conn:
+            head = conn.execute(
+                "SELECT last_seq, acked FROM outbox_heads WHERE destination = ?", (destination,)
+            ).fetchone()
+            last, acked = (0, 0) if head is None else (int(head[0]), int(head[1]))
+            if seq > last:
+                raise IntegrityError(
+                    f"acknowledgement of {seq} for {destination!r}, which was given only up to"
+                    f" {last}",
+                    field="seq",
+                    expected=f"at most {last}",
+                )
+            if seq > acked:
+                conn.execute(
+                    "UPDATE outbox_heads SET acked = ? WHERE destination = ?", (seq, destination)
+                )
+
+    def acknowledged(self, destination: str, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number ``destination`` confirmed (0 if none)."""
+        check_node_id(destination, "destination")
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT acked FROM outbox_heads WHERE destination = ?", (destination,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def resume(self, uow: UnitOfWork, destination: str, last_seq: int) -> None:
+        """Start a fresh destination's numbering after ``last_seq`` (already applied there).
+
+        Only for a destination with no entries and no head: anything else is an
+        IntegrityError.
+        """
+        check_node_id(destination, "destination")
+        check_int(last_seq, "last_seq")
+        with self._store._write(uow) as conn:
+            head = conn.execute(
+                "SELECT last_seq FROM outbox_heads WHERE destination = ?", (destination,)
+            ).fetchone()
+            if head is not None:
+                raise IntegrityError(
+                    f"the outbox of {destination!r} already exists (last sequence number"
+                    f" {int(head[0])}); only a fresh destination can be resumed",
+                    field="destination",
+                    expected="a destination with no entries and no head",
+                )
+            conn.execute(
+                "INSERT INTO outbox_heads (destination, last_seq, acked) VALUES (?, ?, ?)",
+                (destination, last_seq, last_seq),
+            )
 
 
 class SQLiteTracking(_Port, Tracking):
@@ -1118,27 +1224,40 @@ class SQLiteTracking(_Port, Tracking):
             ).fetchone()
         return 0 if row is None else int(row[0])
 
-    def advance(self, uow: UnitOfWork, sender: str, seq: int) -> None:
-        """Record ``seq`` from ``sender`` as applied; it must be exactly position + 1."""
+    def advance(self, uow: UnitOfWork, sender: str, seq: int, *, last: int | None = None) -> None:
+        """Record ``seq`` through ``last`` (default ``seq``) from ``sender`` as applied.
+
+        ``seq`` must be exactly position + 1; the position becomes ``last``. The
+        write is one conditional statement; only a refusal reads the position
+        (for the message).
+        """
         check_node_id(sender, "sender")
         check_int(seq, "seq", minimum=1)
+        end = seq if last is None else check_int(last, "last", minimum=seq)
         with self._store._write(uow) as conn:
-            row = conn.execute(
-                "SELECT position FROM tracking WHERE sender = ?", (sender,)
-            ).fetchone()
-            position = 0 if row is None else int(row[0])
-            if seq != position + 1:
+            if seq == 1:
+                cursor = conn.execute(
+                    "INSERT INTO tracking (sender, position) VALUES (?, ?)"
+                    " ON CONFLICT (sender) DO UPDATE SET position = excluded.position"
+                    " WHERE tracking.position = 0",
+                    (sender, end),
+                )
+            else:
+                cursor = conn.execute(
+                    "UPDATE tracking SET position = ? WHERE sender = ? AND position = ?",
+                    (end, sender, seq - 1),
+                )
+            if cursor.rowcount != 1:
+                row = conn.execute(
+                    "SELECT position FROM tracking WHERE sender = ?", (sender,)
+                ).fetchone()
+                position = 0 if row is None else int(row[0])
                 problem = "was already applied" if seq <= position else "skips ahead"
                 raise IntegrityError(
                     f"sequence number {seq} from {sender!r} {problem}",
                     field="seq",
                     expected=str(position + 1),
                 )
-            conn.execute(
-                "INSERT INTO tracking (sender, position) VALUES (?, ?)"
-                " ON CONFLICT (sender) DO UPDATE SET position = excluded.position",
-                (sender, seq),
-            )
 
     def senders(self, uow: UnitOfWork | None = None) -> dict[str, int]:
         """Every sender with its position."""
@@ -1220,16 +1339,69 @@ class SQLiteCodePool(_Port, CodePool):
         return int(row[0])
 
 
+def _audit_record(r: Any) -> AuditRecord:
+    return AuditRecord(
+        seq=r[0],
+        entry=AuditEntry(at=datetime.fromisoformat(r[1]), action=r[2], subject=r[3], detail=r[4]),
+    )
+
+
+class SQLiteAuditLog(_Port, AuditLog):
+    """The node's audit log in ``audit_log``.
+
+    Sequence numbers follow the highest one stored; ``BEGIN IMMEDIATE``
+    serializes writers, so they are gap-free and in commit order. ``at`` is
+    stored as ISO 8601 text with its UTC offset and read back as an aware
+    datetime of that fixed offset (equal, as an instant, to the one written).
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, entries: Sequence[AuditEntry]) -> range:
+        """Append entries; returns their sequence numbers (empty range, nothing written,
+        for no entries)."""
+        items = _as_list(entries, AuditEntry, "entries")
+        params = [(e.at.isoformat(), e.action, e.subject, e.detail) for e in items]
+        with self._store._write(uow) as conn:
+            last = int(conn.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()[0])
+            conn.executemany(
+                "INSERT INTO audit_log (seq, at, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+                [(last + i, *p) for i, p in enumerate(params, start=1)],
+            )
+        return range(last + 1, last + len(params) + 1)
+
+    def read(
+        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AuditRecord]:
+        """Entries with ``seq > after``, in order, at most ``limit``."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                "SELECT seq, at, action, subject, detail FROM audit_log WHERE seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return _decode(rows, _audit_record)
+
+    def last_seq(self, uow: UnitOfWork | None = None) -> int:
+        """The highest sequence number written (0 if none)."""
+        with self._store._read(uow) as conn:
+            row = conn.execute("SELECT coalesce(max(seq), 0) FROM audit_log").fetchone()
+        return int(row[0])
+
+
 # --- the store -------------------------------------------------------------
 
 
 class SQLiteStore(Store):
     """A node's storage in one SQLite database (see the module docstring).
 
-    ``database`` is a file path, ``":memory:"`` (one private in-memory
-    database, one lock-guarded connection) or a connection factory
-    (``Callable[[], sqlite3.Connection]``; the factory stays the caller's,
-    the connections it returns are closed by :meth:`close`).
+    ``database`` is a file path, ``":memory:"`` (a private temporary file,
+    removed on :meth:`close`) or a connection factory
+    (``Callable[[], sqlite3.Connection]`` returning new connections to one
+    database; the factory stays the caller's, the connections it returns are
+    closed by :meth:`close`).
     ``busy_timeout`` is how many seconds to wait for a lock.
 
     Nothing is opened until first use. The first use checks the schema once
@@ -1267,7 +1439,7 @@ class SQLiteStore(Store):
         timeout = float(busy_timeout)
         self._busy_timeout = timeout
         self._database = database
-        self._conns: _PerThread | _Shared
+        self._temp: _TempDatabase | None = None
         if isinstance(database, (str, os.PathLike)):
             path = os.fspath(database)
             if not isinstance(path, str):
@@ -1280,7 +1452,8 @@ class SQLiteStore(Store):
                 )
             self._description = path
             if path == ":memory:":
-                self._conns = _Shared(self._connect_memory, timeout)
+                self._temp = _TempDatabase()
+                self._conns = _PerThread(self._connect_temporary, timeout)
             else:
                 self._path = path
                 self._conns = _PerThread(self._connect_file, timeout)
@@ -1299,20 +1472,29 @@ class SQLiteStore(Store):
         self._outbox = SQLiteOutbox(self)
         self._tracking = SQLiteTracking(self)
         self._code_pool = SQLiteCodePool(self)
+        self._audit = SQLiteAuditLog(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<SQLiteStore {self._description!r} {state}>"
 
-    def _connect_memory(self) -> sqlite3.Connection:
-        return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    def _connect_temporary(self) -> sqlite3.Connection:
+        assert self._temp is not None
+        conn = self._connect(self._temp.path())
+        try:
+            # Removed on close: durability is moot, so commits skip the fsync.
+            conn.execute("PRAGMA synchronous = OFF")
+        except BaseException:
+            _close_quietly(conn)
+            raise
+        return conn
 
     def _connect_file(self) -> sqlite3.Connection:
+        return self._connect(self._path)
+
+    def _connect(self, path: str) -> sqlite3.Connection:
         return sqlite3.connect(
-            self._path,
-            timeout=self._busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
+            path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
         )
 
     # ports
@@ -1341,6 +1523,11 @@ class SQLiteStore(Store):
     def code_pool(self) -> SQLiteCodePool:
         """The code-pool port."""
         return self._code_pool
+
+    @property
+    def audit(self) -> SQLiteAuditLog:
+        """The audit-log port."""
+        return self._audit
 
     # schema
 
@@ -1496,8 +1683,8 @@ class SQLiteStore(Store):
         """Another handle onto the same database, with its own connections, closed separately.
 
         For a file or a factory this is a new store on the same path or
-        factory. For ``":memory:"`` the new handle shares this store's one
-        connection and lock; the database lives until the last handle closes.
+        factory. For ``":memory:"`` the new handle shares this store's
+        temporary file, which is removed when the last of the handles closes.
 
         >>> store = SQLiteStore(":memory:")
         >>> store.create_schema()
@@ -1510,18 +1697,28 @@ class SQLiteStore(Store):
         >>> store.close()
         """
         self._check_open()
-        if isinstance(self._conns, _Shared):
-            other = SQLiteStore(":memory:", busy_timeout=self._busy_timeout)
-            other._conns = self._conns.retain()
-            return other
-        return SQLiteStore(self._database, busy_timeout=self._busy_timeout)
+        other = SQLiteStore(self._database, busy_timeout=self._busy_timeout)
+        if self._temp is not None:
+            assert other._temp is not None
+            other._temp.release()  # never used: nothing to remove
+            other._temp = self._temp.retain()
+        return other
 
     def close(self) -> None:
-        """Close the connections the store opened (never the caller's factory). Idempotent."""
+        """Close the connections the store opened (never the caller's factory). Idempotent.
+
+        For ``":memory:"`` the last handle to close removes the temporary file.
+        Afterwards every call on this handle raises
+        :class:`~jukinet.errors.InterfaceError`.
+        """
         if self._closed:
             return
         self._closed = True
-        self._conns.close()
+        try:
+            self._conns.close()
+        finally:
+            if self._temp is not None:
+                self._temp.release()
 
     def __enter__(self) -> SQLiteStore:
         return self

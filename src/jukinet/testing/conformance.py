@@ -37,7 +37,10 @@ designated twice (住基法30条の2第2項) and a municipality draws unused cod
 its pool (30条の3第2項); the prefecture and the national centre keep every
 notice they receive (30条の6第3項, 30条の7; kept 150 years, 令30条の6・令30条の7),
 and removed records (除票) are kept too (令34条1項) — so history is appended,
-never overwritten.
+never overwritten. A person who moves is notified by two municipalities over
+two independent links (30条の6第1項), so an upper tier keeps each
+municipality's newest word on a person: a removal that arrives late from the
+municipality they left never hides their entry in the new one.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 import attrs
@@ -92,6 +95,8 @@ from jukinet.storage.base import SCHEMA_VERSION, Store, UnitOfWork
 from jukinet.storage.records import (
     MAX_KEY_LENGTH,
     MAX_PAYLOAD_BYTES,
+    AuditEntry,
+    AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
@@ -107,6 +112,7 @@ __all__ = [
     "RowFactory",
     "StoreConformance",
     "make_stateful_test",
+    "read_all_audit",
     "read_all_outbox",
     "snapshot",
 ]
@@ -120,6 +126,10 @@ BAD_CHECK_DIGIT_CODE = "12345678901"
 
 class InjectedCrash(Exception):
     """Raised on purpose inside a unit of work to simulate a crash between two writes."""
+
+
+_JST = timezone(timedelta(hours=9), "JST")
+_AUDIT_EPOCH = datetime(2024, 4, 1, 9, 0, tzinfo=_JST)
 
 
 # --- building rows from real domain values ---------------------------------------
@@ -254,20 +264,23 @@ class RowFactory:
         rest: str = "千代田1丁目1番1号",
         removed: bool = False,
         previous_code: str | None = None,
+        reason: ChangeReason | None = None,
     ) -> IdentityRow:
         """Version ``version`` of the identity information for ``code``.
 
-        The reason is 死亡 for a removal, 住民票コードの変更請求 when
-        ``previous_code`` is given, 出生 for version 1 and 転居 otherwise.
+        The reason, unless given (it then decides whether the row is a removal),
+        is 死亡 for a removal, 住民票コードの変更請求 when ``previous_code`` is
+        given, 出生 for version 1 and 転居 otherwise.
         """
-        if removed:
-            reason = ChangeReason.DEATH
-        elif previous_code is not None:
-            reason = ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
-        elif version == 1:
-            reason = ChangeReason.BIRTH
-        else:
-            reason = ChangeReason.MOVE_WITHIN
+        if reason is None:
+            if removed:
+                reason = ChangeReason.DEATH
+            elif previous_code is not None:
+                reason = ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
+            elif version == 1:
+                reason = ChangeReason.BIRTH
+            else:
+                reason = ChangeReason.MOVE_WITHIN
         info = IdentityInfo(
             resident_code=ResidentCode(code),
             name=PersonName.parse(name, reading=reading),
@@ -283,6 +296,19 @@ class RowFactory:
         )
         return mapping.identity_row(item, version)
 
+    @staticmethod
+    def audit_entry(n: int, *, action: str = "register.birth") -> AuditEntry:
+        """The ``n``-th audit entry: ``n`` seconds and ``n`` microseconds after
+        2024-04-01 09:00 JST, given in JST for odd ``n`` and in UTC for even ``n``.
+
+        >>> entry = RowFactory.audit_entry(2)
+        >>> entry.at.isoformat(), entry.subject, entry.detail
+        ('2024-04-01T00:00:02.000002+00:00', 'A0000002', b'{"n":2}')
+        """
+        zone = _JST if n % 2 else UTC
+        at = (_AUDIT_EPOCH + timedelta(seconds=n, microseconds=n % 1_000_000)).astimezone(zone)
+        return AuditEntry(at=at, action=action, subject=f"A{n:07d}", detail=f'{{"n":{n}}}'.encode())
+
 
 # --- reading a whole store -------------------------------------------------------
 
@@ -291,10 +317,20 @@ def read_all_outbox(store: Store, destination: str, *, page: int = 1000) -> list
     """Every committed outbox entry for ``destination``, page by page."""
     entries: list[OutboxEntry] = []
     while True:
-        batch = store.outbox.read(destination, after=len(entries), limit=page)
+        batch = store.outbox.read(destination, after=entries[-1].seq if entries else 0, limit=page)
         entries.extend(batch)
         if len(batch) < page:
             return entries
+
+
+def read_all_audit(store: Store, *, page: int = 1000) -> list[AuditRecord]:
+    """Every committed audit record, page by page."""
+    records: list[AuditRecord] = []
+    while True:
+        batch = store.audit.read(after=records[-1].seq if records else 0, limit=page)
+        records.extend(batch)
+        if len(batch) < page:
+            return records
 
 
 def _scan_register(store: Store, page: int = 1000) -> list[RegisterRow]:
@@ -326,12 +362,16 @@ def snapshot(
     *,
     municipalities: Sequence[str] = MUNICIPALITIES,
     codes: Sequence[str] = (),
+    audit: bool = True,
 ) -> dict[str, Any]:
     """Everything the ports can tell about a store, as comparable plain data.
 
-    Counts, full scans with every history, every outbox destination's entries,
-    tracking positions, and the code pool's counts for ``municipalities`` and
-    designation of ``codes``. Two equal snapshots mean nothing observable changed.
+    Counts, full scans with every history, the identity copy per municipality of
+    ``municipalities``, every outbox destination's entries and acknowledged
+    position, tracking positions, the audit log (left out with ``audit=False``,
+    for callers that expect a refusal to be logged), and the code pool's counts
+    for ``municipalities`` and designation of ``codes``. Two equal snapshots mean
+    nothing observable changed.
     """
     people = _scan_register(store)
     identities = _scan_identities(store)
@@ -353,10 +393,11 @@ def snapshot(
             for m in municipalities
         },
         "outbox": {
-            d: (store.outbox.last_seq(d), read_all_outbox(store, d))
+            d: (store.outbox.last_seq(d), store.outbox.acknowledged(d), read_all_outbox(store, d))
             for d in store.outbox.destinations()
         },
         "tracking": store.tracking.senders(),
+        "audit": (store.audit.last_seq(), read_all_audit(store)) if audit else None,
         "code_pool.designated": store.code_pool.designated_count(),
         "code_pool.available": {m: store.code_pool.available(m) for m in municipalities},
         "code_pool.is_designated": {c: store.code_pool.is_designated(c) for c in codes},
@@ -398,6 +439,13 @@ def _run_threads(targets: Sequence[Callable[[], None]], *, timeout: float = 60.0
 
 
 _SERIAL = itertools.count(1)
+
+_TEXT = st.characters(codec="utf-8", exclude_characters="\x00")
+"""Characters a stored text may hold (no NUL, no lone surrogate)."""
+
+
+def _by_version(row: IdentityRow) -> tuple[str, int]:
+    return row.resident_code, row.version
 
 
 def _fresh_serial() -> int:
@@ -507,8 +555,11 @@ class StoreConformance:
         assert store.register.scan() == []
         assert store.identities.count() == 0
         assert store.outbox.destinations() == []
+        assert store.outbox.acknowledged("pref13") == 0
         assert store.tracking.senders() == {}
         assert store.code_pool.designated_count() == 0
+        assert store.audit.last_seq() == 0
+        assert store.audit.read() == []
         store.check_schema()
 
     def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
@@ -527,9 +578,13 @@ class StoreConformance:
                 lambda: bare.register.current("A1"),
                 lambda: bare.register.count(),
                 lambda: bare.identities.current(self.rows.code(1)),
+                lambda: bare.identities.last_versions([self.rows.code(1)]),
                 lambda: bare.outbox.read("pref13"),
+                lambda: bare.outbox.acknowledged("pref13"),
                 lambda: bare.tracking.position("pref13"),
                 lambda: bare.code_pool.designated_count(),
+                lambda: bare.audit.last_seq(),
+                lambda: bare.audit.read(),
             ]
             for call in calls:
                 with pytest.raises(ProgrammingError, match="create_schema"):
@@ -562,8 +617,14 @@ class StoreConformance:
         closed.close()
         with pytest.raises(InterfaceError):
             closed.register.count()
+        with pytest.raises(InterfaceError):
+            closed.audit.read()
+        with pytest.raises(InterfaceError):
+            closed.outbox.acknowledged("pref13")
         with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
             closed.outbox.append(uow, "pref13", [b"x"])
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.audit.append(uow, [self.rows.audit_entry(1)])
         assert store.outbox.destinations() == []  # the storage itself is still there
 
     # =============================================================================
@@ -1029,7 +1090,8 @@ class StoreConformance:
         current = [moved, *rows[1:]]
         assert _scan_identities(store, page=7) == current
         for m in MUNICIPALITIES:
-            expected = [r for r in current if r.municipality == m]
+            # per municipality: its newest word on each code (row 0 is in two)
+            expected = [r for r in [*rows[:1], *current] if r.municipality == m]
             assert _scan_identities(store, m, page=4) == expected
             assert store.identities.count(municipality=m) == len(expected)
         assert store.identities.count() == 30
@@ -1072,6 +1134,221 @@ class StoreConformance:
             with pytest.raises(error), store.unit_of_work() as uow:
                 write(uow)
             assert snapshot(store) == before
+
+    def _move(
+        self, code: str, version: int, to: str, *, removed: bool = False, rest: str = "1番地"
+    ) -> IdentityRow:
+        """Version ``version``: an entry in ``to`` (転入), or ``to``'s removal (転出)."""
+        return self.rows.identity_row(
+            code,
+            version,
+            municipality=to,
+            rest=rest,
+            reason=ChangeReason.DOMESTIC_MOVE_OUT if removed else ChangeReason.DOMESTIC_MOVE_IN,
+        )
+
+    def test_identity_a_late_removal_never_hides_the_new_registration(self, store: Store) -> None:
+        # A person moves from 千代田区 (A) to 中央区 (B). B's 転入 notice travels on
+        # B's link and arrives before A's 転出 notice: the person is B's all along.
+        a, b, c = MUNICIPALITIES
+        code = self.rows.code(1)
+        born = self.rows.identity_row(code, 1, municipality=a, rest="1番地")
+        entry_b = self._move(code, 2, b, rest="2番地")
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [born])
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [entry_b])
+        # the window: both municipalities' latest word is "registered"
+        assert store.identities.current(code) == entry_b
+        query = IdentityQuery(name_key=born.name_key, birth_date=born.birth_date)
+        assert sorted(store.identities.search(query), key=_by_version) == [born, entry_b]
+        removal_a = self._move(code, 3, a, removed=True)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [removal_a])  # late
+        assert store.identities.current(code) == entry_b
+        assert store.identities.current_many([code]) == {code: entry_b}
+        assert store.identities.search(query) == [entry_b]
+        assert store.identities.scan() == [entry_b]
+        assert store.identities.scan(municipality=a) == [removal_a]  # removed included
+        assert store.identities.scan(municipality=b) == [entry_b]
+        assert store.identities.scan(municipality=c) == []
+        counts = [store.identities.count(municipality=m) for m in (a, b, c)]
+        assert (store.identities.count(), counts) == (1, [1, 1, 0])
+        assert store.identities.history(code) == [born, entry_b, removal_a]
+        assert store.identities.last_versions([code]) == {code: 3}
+        # then B removes the person (a death): every word is a removal, the newest wins
+        death_b = self.rows.identity_row(code, 4, municipality=b, rest="2番地", removed=True)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [death_b])
+        assert store.identities.current(code) == death_b
+        assert store.identities.search(query) == []
+        assert store.identities.scan() == [death_b]
+        assert store.identities.scan(municipality=a) == [removal_a]
+        assert store.identities.scan(municipality=b) == [death_b]
+        assert store.identities.count() == 1
+
+    def test_identity_a_move_whose_removal_arrives_first(self, store: Store) -> None:
+        a, b, _ = MUNICIPALITIES
+        code = self.rows.code(1)
+        born = self.rows.identity_row(code, 1, municipality=a, rest="1番地")
+        removal_a = self._move(code, 2, a, removed=True)
+        entry_b = self._move(code, 3, b)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [born])
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [removal_a])
+        # between the two notices the person is nowhere: the removal is current
+        assert store.identities.current(code) == removal_a
+        query = IdentityQuery(name_key=born.name_key, birth_date=born.birth_date)
+        assert store.identities.search(query) == []
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [entry_b])
+        assert store.identities.current(code) == entry_b
+        assert store.identities.search(query) == [entry_b]
+        assert store.identities.scan(municipality=a) == [removal_a]
+        assert store.identities.scan(municipality=b) == [entry_b]
+        # and back to A: A's newest word replaces its removal, B's stays B's
+        removal_b = self._move(code, 4, b, removed=True)
+        back_a = self._move(code, 5, a, rest="3番地")
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [back_a, removal_b][::-1])
+        assert store.identities.current(code) == back_a
+        assert store.identities.scan(municipality=a) == [back_a]
+        assert store.identities.scan(municipality=b) == [removal_b]
+        assert store.identities.search(query) == [back_a]
+        assert store.identities.last_versions([code]) == {code: 5}
+
+    def test_identity_current_prefers_the_newest_registration(self, store: Store) -> None:
+        # Several municipalities say "registered" (notices still on their way): the
+        # newest version wins; a newer removal elsewhere does not hide it.
+        a, b, c = MUNICIPALITIES
+        code = self.rows.code(1)
+        rows = [
+            self.rows.identity_row(code, 1, municipality=b, rest="1番地"),
+            self._move(code, 2, a),
+            self._move(code, 3, b, rest="5番地"),  # B corrects its own, older word
+            self._move(code, 4, c, removed=True),
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+            assert store.identities.current(code, uow) == rows[2]
+        assert store.identities.current(code) == rows[2]
+        query = IdentityQuery(name_key=rows[0].name_key, birth_date=rows[0].birth_date)
+        assert sorted(store.identities.search(query), key=_by_version) == [rows[1], rows[2]]
+        assert store.identities.search(query, limit=0) == []
+        assert len(store.identities.search(query, limit=1)) == 1
+        assert store.identities.scan(municipality=b) == [rows[2]]
+        assert store.identities.scan(municipality=c) == [rows[3]]
+        assert store.identities.count(municipality=c) == 1
+        assert store.identities.count() == 1
+
+    def test_identity_reads_inside_a_unit_of_work_follow_the_same_rules(self, store: Store) -> None:
+        a, b, c = MUNICIPALITIES
+        code, other = self.rows.code(1), self.rows.code(2)
+        born = self.rows.identity_row(code, 1, municipality=a, rest="1番地")
+        neighbour = self.rows.identity_row(other, 1, municipality=a, rest="1番地")
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [born, neighbour])
+        reader = self.handle(store)
+        query = IdentityQuery(name_key=born.name_key, birth_date=born.birth_date)
+        entry_b = self._move(code, 2, b)
+        removal_a = self._move(code, 3, a, removed=True)
+        death = self.rows.identity_row(other, 2, municipality=a, rest="1番地", removed=True)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [entry_b])
+            assert sorted(store.identities.search(query, uow=uow), key=_by_version) == [
+                born,
+                entry_b,
+                neighbour,
+            ]
+            store.identities.append(uow, [removal_a, death])
+            assert store.identities.current(code, uow) == entry_b
+            assert store.identities.current(other, uow) == death
+            assert store.identities.current_many([code, other], uow) == {
+                code: entry_b,
+                other: death,
+            }
+            assert store.identities.search(query, uow=uow) == [entry_b]
+            assert store.identities.scan(uow=uow) == [entry_b, death]
+            assert store.identities.scan(municipality=a, uow=uow) == [removal_a, death]
+            assert store.identities.scan(municipality=b, uow=uow) == [entry_b]
+            assert store.identities.scan(municipality=c, uow=uow) == []
+            assert store.identities.count(uow=uow) == 2
+            counts = [store.identities.count(municipality=m, uow=uow) for m in (a, b, c)]
+            assert counts == [2, 1, 0]
+            assert store.identities.last_versions([code, other], uow) == {code: 3, other: 2}
+            # another handle sees the committed state only
+            assert reader.identities.current(code) == born
+            assert reader.identities.search(query) == [born, neighbour]
+            assert reader.identities.scan(municipality=b) == []
+            assert reader.identities.count(municipality=b) == 0
+            assert reader.identities.last_versions([code, other]) == {code: 1, other: 1}
+        assert reader.identities.search(query) == [entry_b]
+        assert reader.identities.scan(municipality=a) == [removal_a, death]
+        assert reader.identities.count() == 2
+
+    def test_identity_scan_and_count_per_municipality(self, store: Store) -> None:
+        a, b, c = MUNICIPALITIES
+        codes = [self.rows.code(n) for n in range(1, 13)]
+        first = [
+            self.rows.identity_row(code, 1, municipality=(a, b)[n % 2], rest="1番地")
+            for n, code in enumerate(codes)
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, first)
+        later = [
+            self._move(codes[0], 2, b),  # moved A -> B, A's removal still on its way
+            self._move(codes[2], 2, b),  # moved A -> B, both notices in
+            self._move(codes[2], 3, a, removed=True),
+            self.rows.identity_row(codes[3], 2, municipality=b, removed=True),  # died in B
+            self._move(codes[5], 2, c),  # B -> C, B's removal late
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, later)
+        per_municipality = {
+            a: [first[0], later[2], *first[4::2]],
+            b: [later[0], first[1], later[1], later[3], *first[5::2]],
+            c: [later[4]],
+        }
+        for m, expected in per_municipality.items():
+            assert _scan_identities(store, m, page=2) == expected, m
+            assert store.identities.count(municipality=m) == len(expected)
+            assert (
+                store.identities.scan(municipality=m, after=codes[2], limit=2)
+                == [r for r in expected if r.resident_code > codes[2]][:2]
+            )
+        current = [later[0], first[1], later[1], later[3], first[4], later[4], *first[6:]]
+        assert _scan_identities(store, page=5) == current
+        assert store.identities.count() == len(codes)
+        assert store.identities.count(municipality="011002") == 0  # 札幌市: nothing
+        assert store.identities.scan(municipality="011002") == []
+
+    def test_identity_last_versions(self, store: Store) -> None:
+        rows = [self.rows.identity_row(self.rows.code(n), 1) for n in range(1, 1201)]
+        with store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, rows)
+        code = self.rows.code(7)
+        moves = [self._move(code, 2, MUNICIPALITIES[1]), self._move(code, 3, MUNICIPALITIES[0])]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, moves)
+            store.identities.append(uow, [self.rows.identity_row(self.rows.code(5000), 1)])
+            assert store.identities.last_versions([code, self.rows.code(5000)], uow) == {
+                code: 3,
+                self.rows.code(5000): 1,
+            }
+        unknown = [self.rows.code(n) for n in range(9000, 9300)]
+        wanted = [*unknown, *(r.resident_code for r in rows), code, code]
+        expected = {r.resident_code: 1 for r in rows} | {code: 3}
+        assert store.identities.last_versions(wanted) == expected
+        assert store.identities.last_versions(unknown) == {}
+        assert store.identities.last_versions([]) == {}
+        assert store.identities.last_versions((code,)) == {code: 3}
+        for bad in ([code, BAD_CHECK_DIGIT_CODE], ["1234"]):
+            with pytest.raises(ValidationError):
+                store.identities.last_versions(bad)
+        for not_codes in (None, code, [None]):
+            with pytest.raises(JukinetError):
+                store.identities.last_versions(not_codes)  # type: ignore[arg-type]
 
     # =============================================================================
     # outbox
@@ -1218,6 +1495,210 @@ class StoreConformance:
                 assert [final[s - 1].payload for s in numbers] == batch
         assert store.outbox.last_seq(destination) == total
 
+    def test_outbox_acknowledgements_are_monotonic(self, store: Store) -> None:
+        # Acks may arrive late, twice or out of order: the position only moves forward.
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a", b"b", b"c", b"d", b"e"])
+            store.outbox.append(uow, "center", [b"x"])
+        assert store.outbox.acknowledged("pref13") == 0
+        assert store.outbox.acknowledged("nobody") == 0
+        for seq, expected in ((3, 3), (2, 3), (3, 3), (0, 3), (1, 3), (4, 4), (5, 5), (5, 5)):
+            with store.unit_of_work() as uow:
+                store.outbox.acknowledge(uow, "pref13", seq)
+                assert store.outbox.acknowledged("pref13", uow) == expected
+            assert store.outbox.acknowledged("pref13") == expected
+        assert store.outbox.acknowledged("center") == 0  # per destination
+        # an acknowledgement never removes or renumbers entries
+        assert [e.seq for e in read_all_outbox(store, "pref13")] == [1, 2, 3, 4, 5]
+        assert store.outbox.last_seq("pref13") == 5
+        # in one unit of work: entries appended earlier in it may be acknowledged
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "center", [b"y", b"z"])
+            store.outbox.acknowledge(uow, "center", 2)
+            store.outbox.acknowledge(uow, "center", 3)
+            store.outbox.acknowledge(uow, "center", 1)
+            assert store.outbox.acknowledged("center", uow) == 3
+        assert store.outbox.acknowledged("center") == 3
+        # a no-op acknowledgement creates nothing
+        with store.unit_of_work() as uow:
+            store.outbox.acknowledge(uow, "nobody", 0)
+        assert store.outbox.destinations() == ["center", "pref13"]
+        assert store.outbox.acknowledged("nobody") == 0
+
+    def test_outbox_acknowledging_unsent_entries_is_refused(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a", b"b"])
+            store.outbox.acknowledge(uow, "pref13", 1)
+        before = snapshot(store)
+        for destination, seq in (("pref13", 3), ("pref13", 2**62), ("nobody", 1)):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "center", [b"effect"])
+                store.audit.append(uow, [self.rows.audit_entry(1)])
+                store.outbox.acknowledge(uow, destination, seq)
+            assert snapshot(store) == before
+        # entries appended in a unit of work that rolled back were never sent
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.append(uow, "pref13", [b"lost"])
+            store.outbox.acknowledge(uow, "pref13", 3)
+            raise InjectedCrash
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.outbox.acknowledge(uow, "pref13", 3)
+        assert snapshot(store) == before
+
+    def test_outbox_acknowledgements_are_committed_with_the_unit_of_work(
+        self, store: Store
+    ) -> None:
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a", b"b", b"c"])
+        with store.unit_of_work() as uow:
+            store.outbox.acknowledge(uow, "pref13", 2)
+            assert store.outbox.acknowledged("pref13", uow) == 2
+            assert reader.outbox.acknowledged("pref13") == 0
+        assert reader.outbox.acknowledged("pref13") == 2
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.acknowledge(uow, "pref13", 3)
+            raise InjectedCrash
+        assert reader.outbox.acknowledged("pref13") == 2
+
+    def test_outbox_resume_continues_a_link_after_a_disaster(self, store: Store) -> None:
+        # The receiver already applied 1..41: the rebuilt sender's next entry is 42.
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", []) == range(1, 1)  # writes nothing
+            store.outbox.resume(uow, "pref13", 41)
+            assert store.outbox.last_seq("pref13", uow) == 41
+            assert store.outbox.acknowledged("pref13", uow) == 41
+            assert store.outbox.destinations(uow) == ["pref13"]
+            assert reader.outbox.last_seq("pref13") == 0
+            assert reader.outbox.destinations() == []
+        assert store.outbox.last_seq("pref13") == 41
+        assert store.outbox.acknowledged("pref13") == 41
+        assert store.outbox.destinations() == ["pref13"]  # a head without entries
+        assert store.outbox.read("pref13") == []
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", [b"a", b"b"]) == range(42, 44)
+            assert store.outbox.append(uow, "pref13", []) == range(44, 44)
+            assert [e.seq for e in store.outbox.read("pref13", uow=uow)] == [42, 43]
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "pref13", [b"c"]) == range(44, 45)
+            store.outbox.acknowledge(uow, "pref13", 40)  # below: a no-op
+            assert store.outbox.acknowledged("pref13", uow) == 41
+        entries = read_all_outbox(store, "pref13", page=2)
+        assert [(e.seq, e.payload) for e in entries] == [(42, b"a"), (43, b"b"), (44, b"c")]
+        assert store.outbox.read("pref13", after=10, limit=2) == entries[:2]
+        assert store.outbox.read("pref13", after=42, limit=1) == entries[1:2]
+        assert store.outbox.read("pref13", after=44) == []
+        with store.unit_of_work() as uow:
+            store.outbox.acknowledge(uow, "pref13", 44)
+        assert store.outbox.acknowledged("pref13") == 44
+        # resuming at 0 makes a head too; another destination is not affected
+        with store.unit_of_work() as uow:
+            store.outbox.resume(uow, "center", 0)
+        assert store.outbox.destinations() == ["center", "pref13"]
+        assert (store.outbox.last_seq("center"), store.outbox.acknowledged("center")) == (0, 0)
+        with store.unit_of_work() as uow:
+            assert store.outbox.append(uow, "center", [b"x"]) == range(1, 2)
+
+    def test_outbox_resume_only_on_a_fresh_destination(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a"])
+            store.outbox.resume(uow, "pref27", 7)
+        # a rolled-back resume leaves nothing behind
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.resume(uow, "center", 5)
+            raise InjectedCrash
+        assert store.outbox.destinations() == ["pref13", "pref27"]
+        before = snapshot(store)
+        cases = [("pref13", 1), ("pref13", 0), ("pref13", 100), ("pref27", 7), ("pref27", 9)]
+        for destination, last in cases:
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+                store.audit.append(uow, [self.rows.audit_entry(1)])
+                store.outbox.resume(uow, destination, last)
+            assert snapshot(store) == before
+        # twice in one unit of work, or after an append in it
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.resume(uow, "center", 5)
+            store.outbox.resume(uow, "center", 5)
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.append(uow, "center", [b"x"])
+            store.outbox.resume(uow, "center", 5)
+        assert snapshot(store) == before
+        with store.unit_of_work() as uow:  # still fresh after the rollbacks
+            store.outbox.resume(uow, "center", 5)
+        assert store.outbox.last_seq("center") == 5
+
+    def test_outbox_ack_and_resume_bad_arguments_raise_and_write_nothing(
+        self, store: Store
+    ) -> None:
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [b"a", b"b"])
+        before = snapshot(store)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "pref13", -1)),
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "pref13", "1")),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "pref13", True)),
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "pref13", 1.0)),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "pref13", 2**63)),
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, "bad dest", 1)),
+            (ValidationError, lambda uow: store.outbox.acknowledge(uow, None, 1)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.outbox.acknowledge(None, "pref13", 1)),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.outbox.resume(uow, "center", -1)),
+            (ValidationError, lambda uow: store.outbox.resume(uow, "center", "5")),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.outbox.resume(uow, "center", False)),
+            (ValidationError, lambda uow: store.outbox.resume(uow, "center", 2**63)),
+            (ValidationError, lambda uow: store.outbox.resume(uow, "", 5)),
+            (ValidationError, lambda uow: store.outbox.resume(uow, "d" * 65, 5)),
+            (InterfaceError, lambda _uow: store.outbox.resume("uow", "center", 5)),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store) == before
+        with pytest.raises(ValidationError):
+            store.outbox.acknowledged("bad dest")
+        with pytest.raises(ValidationError):
+            store.outbox.acknowledged(13)  # type: ignore[arg-type]
+
+    def test_racing_acknowledgements_only_move_forward(self, store: Store) -> None:
+        total = 2 * self.racing_rounds
+        with store.unit_of_work() as uow:
+            store.outbox.append(uow, "pref13", [f"{n}".encode() for n in range(total)])
+        handles = [self.handle(store), self.handle(store)]
+        reader = self.handle(store)
+        done = threading.Event()
+
+        def ack(k: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = handles[k]
+                # one thread acks upwards, the other the same numbers in a shuffled order
+                order = list(range(k, total + 1, 2))
+                if k:
+                    order = order[1::2] + order[0::2]
+                for seq in order:
+                    with handle.unit_of_work() as uow:
+                        handle.outbox.acknowledge(uow, "pref13", seq)
+
+            return run
+
+        def read() -> None:
+            highest = 0
+            while not done.is_set():
+                acked = reader.outbox.acknowledged("pref13")
+                assert acked >= highest, "the acknowledged position went backwards"
+                highest = acked
+                time.sleep(0.0005)
+
+        def ackers_then_done() -> None:
+            try:
+                _run_threads([ack(0), ack(1)])
+            finally:
+                done.set()
+
+        _run_threads([ackers_then_done, read])
+        assert store.outbox.acknowledged("pref13") == total
+
     # =============================================================================
     # tracking
     # =============================================================================
@@ -1268,6 +1749,50 @@ class StoreConformance:
         with pytest.raises(ValidationError):
             store.tracking.position("x" * 65)
         assert snapshot(store) == before
+
+    def test_tracking_advances_through_a_batch(self, store: Store) -> None:
+        # An envelope carrying messages 1..5 is applied in one unit of work.
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131016", 1, last=5)
+            assert store.tracking.position("city131016", uow) == 5
+            store.tracking.advance(uow, "city131016", 6)
+            store.tracking.advance(uow, "city131016", 7, last=7)
+            store.tracking.advance(uow, "city131016", 8, last=None)
+        assert store.tracking.position("city131016") == 8
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131024", 1, last=2**62)
+        assert store.tracking.senders() == {"city131016": 8, "city131024": 2**62}
+        before = snapshot(store)
+        # a batch that repeats an applied message, or skips one, is refused whole
+        for seq, last in ((8, 12), (5, 12), (1, 9), (10, 12), (9 + 2**40, 2**41)):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "center", [b"forwarded"])
+                store.tracking.advance(uow, "city131016", seq, last=last)
+            assert snapshot(store) == before
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131016", 9, last=12)
+        assert store.tracking.position("city131016") == 12
+
+    def test_tracking_a_batch_ending_before_it_starts_is_bad_input(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city131016", 1, last=3)
+        before = snapshot(store)
+        writes: list[Callable[[UnitOfWork], object]] = [
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=3),
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=0),
+            lambda uow: store.tracking.advance(uow, "city131016", 1, last=0),  # also re-sent
+            lambda uow: store.tracking.advance(uow, "city131016", 9, last=8),  # also a gap
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=-1),
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last="5"),  # type: ignore[arg-type]
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=True),
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=5.0),  # type: ignore[arg-type]
+            lambda uow: store.tracking.advance(uow, "city131016", 4, last=2**63),
+        ]
+        for write in writes:
+            with pytest.raises(ValidationError), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "center", [b"forwarded"])
+                write(uow)
+            assert snapshot(store) == before
 
     # =============================================================================
     # code pool
@@ -1419,9 +1944,13 @@ class StoreConformance:
             pool = [self.rows.code(900 + r)]
             return {
                 f"track{r}": lambda h, u: h.tracking.advance(u, "city131016", r),
+                f"batch{r}": lambda h, u: h.tracking.advance(
+                    u, "city131024", 3 * r - 2, last=3 * r
+                ),
                 f"claim{r}": lambda h, u: h.register.append(u, [claim]),
                 f"ident{r}": lambda h, u: h.identities.append(u, [ident]),
                 f"designate{r}": lambda h, u: h.code_pool.designate(u, MUNICIPALITIES[k], pool),
+                f"resume{r}": lambda h, u: h.outbox.resume(u, f"link{r}", 10 * r + k),
             }
 
         def race(k: int) -> Callable[[], None]:
@@ -1433,7 +1962,7 @@ class StoreConformance:
             return run
 
         _run_threads([race(0), race(1)])
-        kinds = ("track", "claim", "ident", "designate")
+        kinds = ("track", "batch", "claim", "ident", "designate", "resume")
         every = sorted(wins[0] + wins[1])
         assert every == sorted(f"{kind}{r}" for kind in kinds for r in range(1, rounds + 1))
         effects = read_all_outbox(store, "effects")
@@ -1441,7 +1970,11 @@ class StoreConformance:
         assert {e.payload for e in effects} == winners
         assert len(effects) == len(winners)
         assert store.tracking.position("city131016") == rounds
+        assert store.tracking.position("city131024") == 3 * rounds
         assert store.register.count() == rounds
+        for r in range(1, rounds + 1):
+            winner = 0 if f"resume{r}" in wins[0] else 1
+            assert store.outbox.last_seq(f"link{r}") == 10 * r + winner
         assert store.identities.count() == rounds
         assert store.code_pool.designated_count() == rounds
 
@@ -1483,6 +2016,176 @@ class StoreConformance:
         assert tally == {households[0]: per_thread, households[1]: per_thread}
 
     # =============================================================================
+    # audit log
+    # =============================================================================
+
+    def test_audit_entries_are_numbered_gap_free_and_read_back(self, store: Store) -> None:
+        entries = [self.rows.audit_entry(n) for n in range(1, 8)]
+        tokyo = AuditEntry(
+            at=datetime(2024, 4, 1, 9, 0, 0, 999_999, tzinfo=_JST),
+            action="receive.refused",
+            subject=None,
+        )
+        with store.unit_of_work() as uow:
+            assert store.audit.append(uow, entries[:3]) == range(1, 4)
+            assert store.audit.append(uow, []) == range(4, 4)
+            assert store.audit.append(uow, (tokyo,)) == range(4, 5)
+            assert store.audit.last_seq(uow) == 4
+        with store.unit_of_work() as uow:
+            assert store.audit.append(uow, []) == range(5, 5)
+            assert store.audit.append(uow, entries[3:]) == range(5, 9)
+        records = read_all_audit(store, page=3)
+        assert [r.seq for r in records] == list(range(1, 9))
+        assert [r.entry for r in records] == [*entries[:3], tokyo, *entries[3:]]
+        assert records[3] == AuditRecord(seq=4, entry=tokyo)
+        # the same instant: an aware time compares equal in any zone
+        assert [r.entry.at for r in records] == [e.at for e in (*entries[:3], tokyo, *entries[3:])]
+        assert records[3].entry.at.microsecond == 999_999
+        assert records[3].entry.subject is None
+        assert records[3].entry.detail == b"{}"
+        assert store.audit.read(after=2, limit=3) == records[2:5]
+        assert store.audit.read(after=8) == []
+        assert store.audit.read(after=100) == []
+        assert store.audit.read(limit=0) == []
+        assert store.audit.last_seq() == 8
+
+    @settings(
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+        max_examples=25,
+    )
+    @given(
+        at=st.datetimes(
+            min_value=datetime(1900, 1, 1),
+            max_value=datetime(2200, 1, 1),
+            timezones=st.sampled_from(
+                [UTC, _JST, timezone(timedelta(hours=-9, minutes=-30)), timezone.min]
+            ),
+        ),
+        action=st.text(_TEXT, min_size=1, max_size=64),
+        subject=st.none() | st.text(_TEXT, min_size=1, max_size=64),
+        detail=st.binary(min_size=1, max_size=300),
+    )
+    def test_audit_round_trip_of_generated_entries(
+        self, store: Store, at: datetime, action: str, subject: str | None, detail: bytes
+    ) -> None:
+        entry = AuditEntry(at=at, action=action, subject=subject, detail=detail)
+        with store.unit_of_work() as uow:
+            (seq,) = store.audit.append(uow, [entry])
+        (record,) = store.audit.read(after=seq - 1, limit=1)
+        assert record == AuditRecord(seq=seq, entry=entry)
+        assert record.entry.at.utcoffset() is not None
+
+    def test_audit_numbers_survive_a_rolled_back_append(self, store: Store) -> None:
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [self.rows.audit_entry(1)])
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            assert store.audit.append(uow, [self.rows.audit_entry(2)]) == range(2, 3)
+            assert [r.seq for r in store.audit.read(uow=uow)] == [1, 2]
+            assert [r.seq for r in reader.audit.read()] == [1]
+            assert reader.audit.last_seq() == 1
+            raise InjectedCrash
+        assert store.audit.last_seq() == 1
+        with store.unit_of_work() as uow:
+            assert store.audit.append(uow, [self.rows.audit_entry(3)]) == range(2, 3)
+        assert [r.entry for r in read_all_audit(reader)] == [
+            self.rows.audit_entry(1),
+            self.rows.audit_entry(3),
+        ]
+
+    def test_audit_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        entry = self.rows.audit_entry(1)
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [entry])
+        before = snapshot(store)
+        row = self.rows.register_row("A1", 1, code=self.rows.code(1))
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.audit.append(uow, [entry, "entry"])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.audit.append(uow, [entry, row])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.audit.append(uow, [entry, None])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.audit.append(uow, entry)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.audit.append(uow, None)),  # type: ignore[arg-type]
+            (
+                InterfaceError,
+                lambda uow: store.audit.append(uow, [AuditRecord(seq=2, entry=entry)]),  # type: ignore[list-item]
+            ),
+            (InterfaceError, lambda _uow: store.audit.append(None, [entry])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store) == before
+        reads: list[Callable[[], object]] = [
+            lambda: store.audit.read(after=-1),
+            lambda: store.audit.read(after="0"),  # type: ignore[arg-type]
+            lambda: store.audit.read(limit=-1),
+            lambda: store.audit.read(limit=True),
+            lambda: store.audit.read(limit=2**63),
+        ]
+        for call in reads:
+            with pytest.raises(ValidationError):
+                call()
+
+    def test_racing_audit_writers_are_gap_free_and_commit_ordered(self, store: Store) -> None:
+        writers = [self.handle(store), self.handle(store)]
+        reader = self.handle(store)
+        written: dict[int, list[tuple[range, list[AuditEntry]]]] = {0: [], 1: []}
+        done = threading.Event()
+        seen: list[AuditRecord] = []
+        rounds = self.racing_rounds
+
+        def write(w: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = writers[w]
+                for i in range(rounds):
+                    batch = [
+                        self.rows.audit_entry(10_000 * w + 10 * i + j, action=f"w{w}")
+                        for j in range(1 + (i + w) % 2)
+                    ]
+                    with handle.unit_of_work() as uow:
+                        numbers = handle.audit.append(uow, batch)
+                    written[w].append((numbers, batch))
+
+            return run
+
+        def read() -> None:
+            last = 0
+            while True:
+                finished = done.is_set()
+                batch = reader.audit.read(after=last, limit=4)
+                for k, record in enumerate(batch):
+                    assert record.seq == last + 1 + k, f"read after {last} returned {record.seq}"
+                if batch:
+                    last = batch[-1].seq
+                    seen.extend(batch)
+                else:
+                    time.sleep(0.0005)
+                assert reader.audit.last_seq() >= last
+                if finished and not batch:
+                    return
+
+        def writers_then_done() -> None:
+            try:
+                _run_threads([write(0), write(1)])
+            finally:
+                done.set()
+
+        _run_threads([writers_then_done, read])
+        final = read_all_audit(store)
+        total = sum(len(b) for w in written.values() for _, b in w)
+        assert [r.seq for r in final] == list(range(1, total + 1))
+        assert seen == final
+        for w in written.values():
+            for numbers, batch in w:
+                assert [final[s - 1].entry for s in numbers] == batch
+        assert store.audit.last_seq() == total
+
+    # =============================================================================
     # units of work
     # =============================================================================
 
@@ -1490,9 +2193,10 @@ class StoreConformance:
         self.person(store, 1)
         with store.unit_of_work() as uow:
             store.identities.append(uow, [self.rows.identity_row(self.rows.code(1), 1)])
-            store.outbox.append(uow, "pref13", [b"first"])
+            store.outbox.append(uow, "pref13", [b"first", b"second"])
             store.tracking.advance(uow, "city131016", 1)
             store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(500)])
+            store.audit.append(uow, [self.rows.audit_entry(1)])
         watched = [self.rows.code(500), self.rows.code(501)]
         before = snapshot(store, codes=watched)
         steps: list[Callable[[UnitOfWork], object]] = [
@@ -1512,10 +2216,16 @@ class StoreConformance:
             lambda uow: store.identities.bulk_load(
                 uow, [self.rows.identity_row(self.rows.code(2), 1)]
             ),
-            lambda uow: store.outbox.append(uow, "pref13", [b"second", b"third"]),
+            lambda uow: store.identities.append(
+                uow, [self._move(self.rows.code(2), 2, MUNICIPALITIES[1])]
+            ),
+            lambda uow: store.outbox.append(uow, "pref13", [b"third", b"fourth"]),
+            lambda uow: store.outbox.acknowledge(uow, "pref13", 3),
             lambda uow: store.outbox.append(uow, "center", [b"new destination"]),
-            lambda uow: store.tracking.advance(uow, "city131016", 2),
+            lambda uow: store.outbox.resume(uow, "pref27", 12),
+            lambda uow: store.tracking.advance(uow, "city131016", 2, last=4),
             lambda uow: store.tracking.advance(uow, "city131024", 1),
+            lambda uow: store.audit.append(uow, [self.rows.audit_entry(2)]),
             lambda uow: store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(501)]),
             lambda uow: store.code_pool.allocate(uow, MUNICIPALITIES[0]),
             lambda uow: store.code_pool.mark_used(uow, self.rows.code(501)),
@@ -1546,6 +2256,10 @@ class StoreConformance:
             store.identities.append(uow, [ident])
             store.tracking.advance(uow, "city", 1)
             store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(9)])
+            store.audit.append(uow, [self.rows.audit_entry(1)])
+            store.outbox.append(uow, "pref13", [b"a"])
+            store.outbox.acknowledge(uow, "pref13", 1)
+            store.outbox.resume(uow, "pref27", 3)
             assert store.register.current("A1", uow) == row
             assert store.register.current_by_code(row.resident_code, uow) == row
             assert store.register.current_many([row.resident_code], uow) == {row.resident_code: row}
@@ -1554,7 +2268,22 @@ class StoreConformance:
             assert store.register.scan(uow=uow) == [row]
             assert store.register.count(uow=uow) == 1
             assert store.identities.current(ident.resident_code, uow) == ident
+            assert store.identities.current_many([ident.resident_code], uow) == {
+                ident.resident_code: ident
+            }
+            assert store.identities.last_versions([ident.resident_code], uow) == {
+                ident.resident_code: 1
+            }
+            assert store.identities.history(ident.resident_code, uow) == [ident]
+            assert store.identities.scan(uow=uow) == [ident]
+            assert store.identities.scan(municipality=ident.municipality, uow=uow) == [ident]
+            assert store.identities.count(municipality=ident.municipality, uow=uow) == 1
             assert store.identities.count(uow=uow) == 1
+            assert [r.entry for r in store.audit.read(uow=uow)] == [self.rows.audit_entry(1)]
+            assert store.audit.last_seq(uow) == 1
+            assert store.outbox.acknowledged("pref13", uow) == 1
+            assert store.outbox.last_seq("pref27", uow) == 3
+            assert store.outbox.destinations(uow) == ["pref13", "pref27"]
             query = IdentityQuery(name_key=ident.name_key, birth_date=ident.birth_date)
             assert store.identities.search(query, uow=uow) == [ident]
             assert store.tracking.position("city", uow) == 1
@@ -1566,8 +2295,17 @@ class StoreConformance:
             assert reader.identities.search(query) == []
             assert reader.tracking.senders() == {}
             assert reader.code_pool.designated_count() == 0
+            assert reader.identities.last_versions([ident.resident_code]) == {}
+            assert reader.identities.scan(municipality=ident.municipality) == []
+            assert reader.audit.read() == []
+            assert reader.audit.last_seq() == 0
+            assert reader.outbox.acknowledged("pref13") == 0
+            assert reader.outbox.destinations() == []
         assert reader.register.current("A1") == row
         assert reader.identities.current(ident.resident_code) == ident
+        assert reader.audit.last_seq() == 1
+        assert reader.outbox.acknowledged("pref13") == 1
+        assert reader.outbox.last_seq("pref27") == 3
 
     def test_a_finished_or_foreign_unit_of_work_is_refused(self, store: Store) -> None:
         with store.unit_of_work() as finished:
@@ -1581,6 +2319,8 @@ class StoreConformance:
             with pytest.raises(InterfaceError):
                 store.register.append(stale, [row])
             with pytest.raises(InterfaceError):
+                store.audit.append(stale, [self.rows.audit_entry(1)])
+            with pytest.raises(InterfaceError):
                 store.outbox.append(stale, "pref13", [b"a"])
             with pytest.raises(InterfaceError):
                 store.register.current("A1", stale)
@@ -1593,6 +2333,16 @@ class StoreConformance:
                 other.code_pool.allocate(uow, MUNICIPALITIES[0])
             with pytest.raises(InterfaceError):
                 other.register.count(uow=uow)
+            with pytest.raises(InterfaceError):
+                other.audit.append(uow, [self.rows.audit_entry(1)])
+            with pytest.raises(InterfaceError):
+                other.audit.read(uow=uow)
+            with pytest.raises(InterfaceError):
+                other.outbox.acknowledge(uow, "pref13", 0)
+            with pytest.raises(InterfaceError):
+                other.outbox.resume(uow, "pref13", 1)
+            with pytest.raises(InterfaceError):
+                other.identities.last_versions([self.rows.code(1)], uow)
         assert snapshot(store) == snapshot(other) == snapshot(self.another_store())
 
 
@@ -1603,7 +2353,7 @@ _IDS = tuple(f"P{n}" for n in range(1, 6))
 _CODES = tuple(RowFactory.code(n) for n in range(1, 9))
 _HOUSEHOLDS = ("S1", "S2")
 _NAMES = (("山田 太郎", date(1980, 4, 1)), ("髙橋 花子", date(1990, 1, 2)))
-_DESTINATIONS = ("pref13", "center")
+_DESTINATIONS = ("pref13", "pref27", "center")
 _SENDERS = ("city131016", "city131024")
 _POOL_CODES = tuple(RowFactory.code(n) for n in range(100, 110))
 
@@ -1615,10 +2365,13 @@ class _Model:
     register: dict[str, list[RegisterRow]] = attrs.Factory(dict)
     owner: dict[str, str] = attrs.Factory(dict)  # code -> internal id, for ever
     identities: dict[str, list[IdentityRow]] = attrs.Factory(dict)
-    outbox: dict[str, list[bytes]] = attrs.Factory(dict)
+    outbox: dict[str, list[bytes]] = attrs.Factory(dict)  # entries after the base
+    outbox_base: dict[str, int] = attrs.Factory(dict)  # resumed destinations: last_seq
+    acked: dict[str, int] = attrs.Factory(dict)
     tracking: dict[str, int] = attrs.Factory(dict)
     pool: dict[str, str] = attrs.Factory(dict)  # code -> municipality
     used: set[str] = attrs.Factory(set)
+    audit: list[AuditEntry] = attrs.Factory(list)
 
     def copy(self) -> _Model:
         return _Model(
@@ -1626,10 +2379,36 @@ class _Model:
             owner=dict(self.owner),
             identities={k: list(v) for k, v in self.identities.items()},
             outbox={k: list(v) for k, v in self.outbox.items()},
+            outbox_base=dict(self.outbox_base),
+            acked=dict(self.acked),
             tracking=dict(self.tracking),
             pool=dict(self.pool),
             used=set(self.used),
+            audit=list(self.audit),
         )
+
+    def last_seq(self, destination: str) -> int:
+        return self.outbox_base.get(destination, 0) + len(self.outbox.get(destination, []))
+
+    def destinations(self) -> list[str]:
+        return sorted({*self.outbox, *self.outbox_base})
+
+    def identity_words(self) -> dict[tuple[str, str], IdentityRow]:
+        """Each municipality's newest version of each code, by (code, municipality)."""
+        return {
+            (row.resident_code, row.municipality): row
+            for versions in self.identities.values()
+            for row in versions
+        }
+
+    def identity_current(self) -> dict[str, IdentityRow]:
+        """Each code's current version (the newest not removed, else the newest), by code."""
+        current: dict[str, IdentityRow] = {}
+        for (code, _), row in sorted(self.identity_words().items()):
+            best = current.get(code)
+            if best is None or (not row.removed, row.version) > (not best.removed, best.version):
+                current[code] = row
+        return current
 
     def register_append(self, rows: Sequence[RegisterRow]) -> bool:
         """Apply rows if they are all valid (in order); return whether they were."""
@@ -1667,10 +2446,13 @@ def make_stateful_test(
     Each run creates a store with ``create_store`` and releases it with
     ``dispose`` (default: ``close()``). The rules append register and identity
     versions (valid ones, duplicates, skipped versions, code changes, a code
-    taken by another person, removals), bulk-load, append to and read the
-    outbox, advance tracking (rightly and wrongly), designate, allocate and
-    mark codes used, and run units of work that crash halfway; every read is
-    compared with a plain-dict model. Collect it in a test module with::
+    taken by another person, removals, moves between municipalities whose
+    removal arrives before or after the new entry), bulk-load, append to, read,
+    acknowledge and resume the outbox, advance tracking one message or a batch
+    at a time (rightly and wrongly), designate, allocate and mark codes used,
+    append to and read the audit log, and run units of work that crash halfway;
+    every read is compared with a plain-dict model. Collect it in a test module
+    with::
 
         TestMyStoreStateful = make_stateful_test(make_my_store).TestCase
 
@@ -1688,6 +2470,7 @@ def make_stateful_test(
             self.store = create_store()
             self.model = _Model()
             self.payloads = itertools.count()
+            self.audit_serial = itertools.count()
 
         def teardown(self) -> None:
             release(self.store)
@@ -1809,17 +2592,75 @@ def make_stateful_test(
             if ok:
                 with self.store.unit_of_work() as uow:
                     write(uow, [row])
+                    assert self.store.identities.count(uow=uow) == len(self.model.identities)
             else:
                 with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
                     write(uow, [row])
             assert self.store.identities.history(code) == self.model.identities.get(code, [])
+
+        @rule(
+            code=st.sampled_from(_CODES),
+            to=st.sampled_from(MUNICIPALITIES),
+            late_removal=st.booleans(),
+            one_unit=st.booleans(),
+        )
+        def identity_move(self, code: str, to: str, late_removal: bool, one_unit: bool) -> None:
+            # 転出 from where the person is (or was last) and 転入 into ``to``; the two
+            # notices travel on different links, so either may be applied first.
+            history = self.model.identities.get(code, [])
+            current = self.model.identity_current().get(code)
+            origin = current.municipality if current is not None else MUNICIPALITIES[0]
+            if to == origin:
+                to = MUNICIPALITIES[(MUNICIPALITIES.index(to) + 1) % len(MUNICIPALITIES)]
+            text, born = _NAMES[_CODES.index(code) % len(_NAMES)]
+
+            def notice(version: int, municipality: str, removed: bool) -> IdentityRow:
+                return rows.identity_row(
+                    code,
+                    version,
+                    name=text,
+                    reading=None,
+                    birth_date=born,
+                    municipality=municipality,
+                    rest="2番地",
+                    reason=(
+                        ChangeReason.DOMESTIC_MOVE_OUT if removed else ChangeReason.DOMESTIC_MOVE_IN
+                    ),
+                )
+
+            n = len(history)
+            if late_removal:
+                batch = [notice(n + 1, to, False), notice(n + 2, origin, True)]
+            else:
+                batch = [notice(n + 1, origin, True), notice(n + 2, to, False)]
+            entry = batch[0] if late_removal else batch[1]
+            query = IdentityQuery(name_key=entry.name_key, birth_date=entry.birth_date)
+            if one_unit:
+                with self.store.unit_of_work() as uow:
+                    self.store.identities.append(uow, batch)
+                    assert self.store.identities.current(code, uow) == entry
+                    assert entry in self.store.identities.search(query, uow=uow)
+                    assert batch[0].removed or batch[1] not in self.store.identities.search(
+                        query, uow=uow
+                    )
+                    assert self.store.identities.count(uow=uow) == len(
+                        {*self.model.identities, code}
+                    )
+            else:
+                for row in batch:
+                    with self.store.unit_of_work() as uow:
+                        self.store.identities.append(uow, [row])
+            assert self.model.identity_append(batch)
+            assert self.store.identities.current(code) == entry
+            assert entry in self.store.identities.search(query)
+            assert self.store.identities.last_versions([code]) == {code: n + 2}
 
         # -- outbox --
 
         @rule(destination=st.sampled_from(_DESTINATIONS), n=st.integers(0, 3))
         def outbox_append(self, destination: str, n: int) -> None:
             payloads = [f"{destination}-{next(self.payloads)}".encode() for _ in range(n)]
-            start = len(self.model.outbox.get(destination, [])) + 1
+            start = self.model.last_seq(destination) + 1
             with self.store.unit_of_work() as uow:
                 numbers = self.store.outbox.append(uow, destination, payloads)
             assert numbers == range(start, start + n)
@@ -1828,34 +2669,118 @@ def make_stateful_test(
 
         @rule(
             destination=st.sampled_from(_DESTINATIONS),
-            after=st.integers(0, 12),
+            offset=st.integers(-2, 8),
             limit=st.integers(1, 5),
         )
-        def outbox_read(self, destination: str, after: int, limit: int) -> None:
-            expected = self.model.outbox.get(destination, [])[after : after + limit]
+        def outbox_read(self, destination: str, offset: int, limit: int) -> None:
+            base = self.model.outbox_base.get(destination, 0)  # resumed: numbers start later
+            after = max(0, base + offset)
+            start = max(after, base)
+            entries = self.model.outbox.get(destination, [])
+            expected = entries[start - base : start - base + limit]
             got = self.store.outbox.read(destination, after=after, limit=limit)
             assert [e.payload for e in got] == expected
-            assert [e.seq for e in got] == list(range(after + 1, after + 1 + len(expected)))
+            assert [e.seq for e in got] == list(range(start + 1, start + 1 + len(expected)))
+
+        @rule(
+            destination=st.sampled_from(_DESTINATIONS),
+            backs=st.lists(st.integers(-1, 3), min_size=1, max_size=3),
+        )
+        def outbox_acknowledge(self, destination: str, backs: list[int]) -> None:
+            # Acks arrive late, twice, out of order. back: how far below the last
+            # sequence number the acknowledged one is (-1: one never sent).
+            for back in backs:
+                last = self.model.last_seq(destination)
+                seq = last - back
+                error: type[JukinetError] | None = None
+                if seq < 0:
+                    error = ValidationError
+                elif seq > last:
+                    error = IntegrityError
+                entry = rows.audit_entry(next(self.audit_serial), action="ack")
+                acked = max(self.model.acked.get(destination, 0), seq)
+                if error is None:
+                    with self.store.unit_of_work() as uow:
+                        self.store.outbox.acknowledge(uow, destination, seq)
+                        self.store.audit.append(uow, [entry])
+                        assert self.store.outbox.acknowledged(destination, uow) == acked
+                    self.model.acked[destination] = acked
+                    self.model.audit.append(entry)
+                else:
+                    with pytest.raises(error), self.store.unit_of_work() as uow:  # noqa: PT012
+                        self.store.audit.append(uow, [entry])
+                        self.store.outbox.acknowledge(uow, destination, seq)
+                got = self.store.outbox.acknowledged(destination)
+                assert got == self.model.acked.get(destination, 0)
+
+        @rule(destination=st.sampled_from(_DESTINATIONS), last_seq=st.integers(0, 6))
+        def outbox_resume(self, destination: str, last_seq: int) -> None:
+            if destination not in self.model.destinations():
+                with self.store.unit_of_work() as uow:
+                    self.store.outbox.resume(uow, destination, last_seq)
+                    assert self.store.outbox.destinations(uow) == sorted(
+                        {*self.model.destinations(), destination}
+                    )
+                    assert self.store.outbox.last_seq(destination, uow) == last_seq
+                self.model.outbox_base[destination] = last_seq
+                self.model.acked[destination] = last_seq
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.outbox.resume(uow, destination, last_seq)
+            assert self.store.outbox.last_seq(destination) == self.model.last_seq(destination)
+            assert self.store.outbox.destinations() == self.model.destinations()
 
         # -- tracking --
 
-        @rule(sender=st.sampled_from(_SENDERS), delta=st.sampled_from((1, 1, 1, 0, 2, -1)))
-        def tracking_advance(self, sender: str, delta: int) -> None:
+        @rule(
+            sender=st.sampled_from(_SENDERS),
+            delta=st.sampled_from((1, 1, 1, 0, 2, -1)),
+            span=st.sampled_from((None, None, 0, 2, -1)),
+        )
+        def tracking_advance(self, sender: str, delta: int, span: int | None) -> None:
+            # applies seq .. seq + span (one message when span is None)
             position = self.model.tracking.get(sender, 0)
             seq = position + delta
+            last = None if span is None else seq + span
             effect = [f"applied-{sender}-{seq}".encode()]
-            if delta == 1:
+            if delta == 1 and (span is None or span >= 0):
                 with self.store.unit_of_work() as uow:
                     self.store.outbox.append(uow, "center", effect)
-                    self.store.tracking.advance(uow, sender, seq)
-                self.model.tracking[sender] = seq
+                    self.store.tracking.advance(uow, sender, seq, last=last)
+                self.model.tracking[sender] = seq if last is None else last
                 self.model.outbox.setdefault("center", []).extend(effect)
             else:
-                error: type[JukinetError] = IntegrityError if seq >= 1 else JukinetError
+                error: type[JukinetError] = IntegrityError
+                if seq < 1:
+                    error = JukinetError
+                if span is not None and span < 0:
+                    error = ValidationError  # bad input, whatever the position
                 with pytest.raises(error), self.store.unit_of_work() as uow:  # noqa: PT012
                     self.store.outbox.append(uow, "center", effect)
-                    self.store.tracking.advance(uow, sender, seq)
+                    self.store.tracking.advance(uow, sender, seq, last=last)
             assert self.store.tracking.position(sender) == self.model.tracking.get(sender, 0)
+
+        # -- audit log --
+
+        @rule(sizes=st.lists(st.integers(0, 3), min_size=1, max_size=3))
+        def audit_append(self, sizes: list[int]) -> None:
+            # several appends in one unit of work
+            written: list[AuditEntry] = []
+            with self.store.unit_of_work() as uow:
+                for n in sizes:
+                    entries = [rows.audit_entry(next(self.audit_serial)) for _ in range(n)]
+                    start = len(self.model.audit) + len(written) + 1
+                    assert self.store.audit.append(uow, entries) == range(start, start + n)
+                    written.extend(entries)
+                assert self.store.audit.last_seq(uow) == len(self.model.audit) + len(written)
+            self.model.audit.extend(written)
+
+        @rule(after=st.integers(0, 12), limit=st.integers(0, 5))
+        def audit_read(self, after: int, limit: int) -> None:
+            expected = self.model.audit[after : after + limit]
+            got = self.store.audit.read(after=after, limit=limit)
+            assert [r.entry for r in got] == expected
+            assert [r.seq for r in got] == list(range(after + 1, after + 1 + len(expected)))
 
         # -- code pool --
 
@@ -1912,13 +2837,17 @@ def make_stateful_test(
                 if code is not None
                 else None
             )
+            position = self.model.tracking.get(sender, 0)
             with pytest.raises(InjectedCrash), self.store.unit_of_work() as uow:  # noqa: PT012
                 self.store.outbox.append(uow, destination, [b"never sent"])
-                self.store.tracking.advance(uow, sender, self.model.tracking.get(sender, 0) + 1)
+                self.store.outbox.acknowledge(uow, destination, self.model.last_seq(destination))
+                self.store.tracking.advance(uow, sender, position + 1, last=position + 3)
+                self.store.audit.append(uow, [rows.audit_entry(next(self.audit_serial))])
                 if row is not None:
                     self.store.register.append(uow, [row])
                     assert self.store.register.current(person, uow) == row
                 self.store.code_pool.allocate(uow, municipality)
+                self.store.outbox.resume(uow, "pref99", 3)
                 raise InjectedCrash
             self.check_everything()
 
@@ -1931,11 +2860,12 @@ def make_stateful_test(
             assert self.store.identities.count() == len(model.identities)
             assert self.store.tracking.senders() == model.tracking
             for destination in _DESTINATIONS:
-                assert self.store.outbox.last_seq(destination) == len(
-                    model.outbox.get(destination, [])
-                )
+                assert self.store.outbox.last_seq(destination) == model.last_seq(destination)
+            assert self.store.audit.last_seq() == len(model.audit)
 
-        @precondition(lambda self: bool(self.model.register or self.model.identities))
+        @precondition(
+            lambda self: bool(self.model.register or self.model.identities or self.model.audit)
+        )
         @rule()
         def check_everything(self) -> None:
             store, model = self.store, self.model
@@ -1961,26 +2891,43 @@ def make_stateful_test(
                 ]
                 got = sorted(store.register.household(household), key=lambda r: r.internal_id)
                 assert got == members
-            ident = {k: v[-1] for k, v in sorted(model.identities.items())}
+            ident = model.identity_current()
+            words = sorted(model.identity_words().items())
             assert store.identities.scan() == list(ident.values())
             assert store.identities.current_many(list(_CODES)) == ident
+            for code in _CODES:
+                assert store.identities.current(code) == ident.get(code)
+            assert store.identities.last_versions(list(_CODES)) == {
+                code: len(versions) for code, versions in model.identities.items()
+            }
             for code, versions in model.identities.items():
                 assert store.identities.history(code) == versions
             for municipality in MUNICIPALITIES:
-                expected_rows = [r for r in ident.values() if r.municipality == municipality]
+                expected_rows = [r for (_, m), r in words if m == municipality]
                 assert store.identities.scan(municipality=municipality) == expected_rows
                 assert store.identities.count(municipality=municipality) == len(expected_rows)
             for text, born in _NAMES:
                 query = mapping.identity_query(text, born)
-                assert store.identities.search(query) == [
-                    r
-                    for r in ident.values()
-                    if r.name_key == query.name_key and r.birth_date == born and not r.removed
-                ]
+                found = store.identities.search(query)
+                assert [r.resident_code for r in found] == sorted(r.resident_code for r in found)
+                assert sorted(found, key=_by_version) == sorted(
+                    (
+                        r
+                        for _, r in words
+                        if r.name_key == query.name_key and r.birth_date == born and not r.removed
+                    ),
+                    key=_by_version,
+                )
             for destination in _DESTINATIONS:
-                got_entries = read_all_outbox(store, destination)
+                got_entries = read_all_outbox(store, destination, page=1)
+                base = model.outbox_base.get(destination, 0)
                 assert [e.payload for e in got_entries] == model.outbox.get(destination, [])
-            assert store.outbox.destinations() == sorted(model.outbox)
+                assert [e.seq for e in got_entries] == list(
+                    range(base + 1, base + 1 + len(got_entries))
+                )
+                assert store.outbox.acknowledged(destination) == model.acked.get(destination, 0)
+            assert store.outbox.destinations() == model.destinations()
+            assert [r.entry for r in read_all_audit(store, page=4)] == model.audit
             assert store.code_pool.designated_count() == len(model.pool)
             for municipality in MUNICIPALITIES:
                 assert store.code_pool.available(municipality) == len(model.available(municipality))

@@ -1,0 +1,14 @@
+"""The three tiers: municipalities, prefectures and the national centre.
+
+* :mod:`jukinet.tiers.messages`: node identities, signed envelopes, trust stores.
+* :mod:`jukinet.tiers.wire`: the messages inside envelopes.
+* :mod:`jukinet.tiers.node`: links, acknowledgements, refusals, health.
+* :mod:`jukinet.tiers.cs`: the municipality's communication server and the
+  interface a vendor's register implements.
+* :mod:`jukinet.tiers.municipality`: jukinet's own register on top of the CS.
+* :mod:`jukinet.tiers.upper`: the prefecture server and the national centre.
+* :mod:`jukinet.tiers.reconcile`: comparing a tier's copy with the tier below.
+* :mod:`jukinet.tiers.clock`: injected time.
+
+The tiers depend on the storage *ports* only, never on an adapter.
+"""

@@ -17,7 +17,11 @@ node, an altered payload or header, or an unknown sender is refused with a typed
 >>> key = NodeKey.generate(chiyoda, rng)
 >>> trust = TrustStore()
 >>> trust.add(chiyoda, key.public_bytes)
->>> envelope = key.seal(NodeId.prefecture("13"), first_seq=1, payload_type="notice", payloads=[b'{"a":1}'])
+>>> from datetime import datetime, timezone
+>>> at = datetime(2026, 4, 1, tzinfo=timezone.utc)
+>>> envelope = key.seal(
+...     NodeId.prefecture("13"), first_seq=1, payload_type="notice", payloads=[b'{"a":1}'], sent_at=at
+... )
 >>> trust.verify(envelope) is None
 True
 >>> decode(encode(envelope)) == envelope
@@ -33,6 +37,7 @@ import json
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -178,6 +183,13 @@ def _payloads(value: object) -> tuple[bytes, ...]:
     return items
 
 
+def _aware(_i: Any, _a: Any, value: Any) -> None:
+    if not isinstance(value, datetime):
+        raise TypeError(f"sent_at: expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidComponent("the time has no time zone", field="sent_at", expected="aware")
+
+
 def _positive(_i: Any, _a: Any, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"first_seq: expected an int, got {type(value).__name__}")
@@ -198,6 +210,7 @@ class Envelope:
     first_seq: int = attrs.field(validator=_positive)
     payload_type: str = attrs.field(validator=attrs.validators.instance_of(str))
     payloads: tuple[bytes, ...] = attrs.field(converter=_payloads)
+    sent_at: datetime = attrs.field(validator=_aware)
     signature: bytes = attrs.field(validator=attrs.validators.instance_of(bytes), repr=False)
 
     @property
@@ -208,7 +221,12 @@ class Envelope:
     def signed_bytes(self) -> bytes:
         """The bytes the signature covers: every header field and a digest of each payload."""
         return signing_bytes(
-            self.sender, self.recipient, self.first_seq, self.payload_type, self.payloads
+            self.sender,
+            self.recipient,
+            self.first_seq,
+            self.payload_type,
+            self.payloads,
+            self.sent_at,
         )
 
     @property
@@ -223,6 +241,7 @@ def signing_bytes(
     first_seq: int,
     payload_type: str,
     payloads: Sequence[bytes],
+    sent_at: datetime,
 ) -> bytes:
     """Canonical, domain-separated bytes for a signature over an envelope's content."""
     header = {
@@ -231,6 +250,7 @@ def signing_bytes(
         "payload_type": payload_type,
         "recipient": str(recipient),
         "sender": str(sender),
+        "sent_at": sent_at.isoformat(),
     }
     return _SIGNING_CONTEXT + json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
@@ -267,11 +287,12 @@ class NodeKey:
         first_seq: int,
         payload_type: str,
         payloads: Sequence[bytes],
+        sent_at: datetime,
     ) -> Envelope:
-        """Build and sign an envelope from this node."""
+        """Build and sign an envelope from this node, sent at ``sent_at``."""
         items = _payloads(payloads)
         signature = self._private.sign(
-            signing_bytes(self.node, recipient, first_seq, payload_type, items)
+            signing_bytes(self.node, recipient, first_seq, payload_type, items, sent_at)
         )
         return Envelope(
             sender=self.node,
@@ -279,6 +300,7 @@ class NodeKey:
             first_seq=first_seq,
             payload_type=payload_type,
             payloads=items,
+            sent_at=sent_at,
             signature=signature,
         )
 
@@ -334,6 +356,7 @@ def encode(envelope: Envelope) -> bytes:
             "payloads": [base64.b64encode(p).decode("ascii") for p in envelope.payloads],
             "recipient": str(envelope.recipient),
             "sender": str(envelope.sender),
+            "sent_at": envelope.sent_at.isoformat(),
             "signature": base64.b64encode(envelope.signature).decode("ascii"),
         },
         sort_keys=True,
@@ -342,7 +365,7 @@ def encode(envelope: Envelope) -> bytes:
 
 
 _ENVELOPE_KEYS = frozenset(
-    {"first_seq", "payload_type", "payloads", "recipient", "sender", "signature"}
+    {"first_seq", "payload_type", "payloads", "recipient", "sender", "sent_at", "signature"}
 )
 
 
@@ -362,7 +385,7 @@ def decode(raw: bytes) -> Envelope:
         payloads = data["payloads"]
         if not isinstance(payloads, list) or not all(isinstance(p, str) for p in payloads):
             raise InvalidFormat("payloads are not a list of base64 strings")
-        for key in ("sender", "recipient", "payload_type", "signature"):
+        for key in ("sender", "recipient", "payload_type", "signature", "sent_at"):
             if not isinstance(data[key], str):
                 raise InvalidFormat(f"{key} is not a string")
         return Envelope(
@@ -371,6 +394,7 @@ def decode(raw: bytes) -> Envelope:
             first_seq=data["first_seq"],
             payload_type=data["payload_type"],
             payloads=[base64.b64decode(p, validate=True) for p in payloads],
+            sent_at=datetime.fromisoformat(data["sent_at"]),
             signature=base64.b64decode(data["signature"], validate=True),
         )
     except InvalidFormat as exc:

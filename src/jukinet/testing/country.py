@@ -1,0 +1,138 @@
+"""A small country in one process: the centre, prefectures and municipalities.
+
+:func:`build_country` wires nodes with keys, one shared trust store, a manual
+clock and a :class:`~jukinet.testing.network.FaultyNetwork`, over stores made by
+a factory you pass (memory, SQLite, PostgreSQL). It is what the stateful tests
+and ``python -m jukinet demo`` run on.
+
+>>> from jukinet.storage.memory import MemoryStore
+>>> def memory(node):
+...     store = MemoryStore()
+...     store.create_schema()
+...     return store
+>>> country = build_country(memory, ["131016", "131024", "271276"], seed=1)
+>>> sorted(str(p) for p in country.prefectures)
+['13', '27']
+>>> country.network.settle() > 0
+True
+>>> country.municipality("131016").store.code_pool.available("131016")
+50
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import attrs
+
+from jukinet.domain.lg_code import LocalGovernmentCode
+from jukinet.storage.base import Store
+from jukinet.testing.network import FaultyNetwork
+from jukinet.tiers.clock import ManualClock
+from jukinet.tiers.messages import CENTER, NodeId, NodeKey, TrustStore
+from jukinet.tiers.municipality import Municipality
+from jukinet.tiers.upper import NationalCenter, Prefecture
+
+__all__ = ["Country", "build_country"]
+
+StoreFactory = Callable[[NodeId], Store]
+
+
+@attrs.define
+class Country:
+    """The nodes of a small country and what they share."""
+
+    clock: ManualClock
+    rng: random.Random
+    trust: TrustStore
+    keys: dict[NodeId, NodeKey]
+    stores: dict[NodeId, Store]
+    network: FaultyNetwork
+    center: NationalCenter
+    prefectures: dict[str, Prefecture]
+    municipalities: dict[str, Municipality]
+
+    def municipality(self, code: str) -> Municipality:
+        """The municipality with this 6-digit code."""
+        return self.municipalities[code]
+
+    def prefecture(self, code: str) -> Prefecture:
+        """The prefecture with this 2-digit code."""
+        return self.prefectures[code]
+
+    def restart(self, node: NodeId) -> None:
+        """Replace a node by a fresh instance over its surviving store (after a crash)."""
+        store = self.stores[node]
+        if node == CENTER:
+            self.center = NationalCenter(
+                store, self.keys[node], self.trust, self.clock, random.Random(self.rng.random())
+            )
+            self.network.restart(self.center)
+        elif node.code in self.prefectures:
+            self.prefectures[node.code] = Prefecture(
+                node.code, store, self.keys[node], self.trust, self.clock
+            )
+            self.network.restart(self.prefectures[node.code])
+        else:
+            self.municipalities[node.code] = Municipality(
+                node.code,
+                store,
+                self.keys[node],
+                self.trust,
+                self.clock,
+                random.Random(self.rng.random()),
+            )
+            self.network.restart(self.municipalities[node.code])
+
+
+def build_country(
+    store_factory: StoreFactory,
+    municipalities: Sequence[str],
+    *,
+    seed: int = 0,
+    start: datetime | None = None,
+    codes_per_municipality: int = 50,
+    drop: float = 0.0,
+    duplicate: float = 0.0,
+    reorder: float = 0.0,
+    delay: float = 0.0,
+) -> Country:
+    """Build a country: each municipality, its prefecture, and the centre.
+
+    ``store_factory`` makes an empty store with its schema created, one per node.
+    The centre designates ``codes_per_municipality`` codes to each municipality;
+    call ``country.network.settle()`` to deliver them.
+    """
+    rng = random.Random(seed)
+    clock = ManualClock(start or datetime(2026, 4, 1, 0, 0, tzinfo=UTC))
+    trust = TrustStore()
+    keys: dict[NodeId, NodeKey] = {}
+    stores: dict[NodeId, Store] = {}
+    codes = [LocalGovernmentCode(c) for c in municipalities]
+    nodes = [CENTER, *sorted({NodeId.prefecture(c.prefecture_code) for c in codes})]
+    nodes += [NodeId.municipality(c) for c in codes]
+    for node in nodes:
+        keys[node] = NodeKey.generate(node, rng)
+        trust.add(node, keys[node].public_bytes)
+        stores[node] = store_factory(node)
+    network = FaultyNetwork(
+        random.Random(rng.random()), drop=drop, duplicate=duplicate, reorder=reorder, delay=delay
+    )
+    center = NationalCenter(stores[CENTER], keys[CENTER], trust, clock, random.Random(rng.random()))
+    network.add(center)
+    prefectures: dict[str, Prefecture] = {}
+    for node in nodes:
+        if node.kind.value == "p":
+            prefectures[node.code] = Prefecture(node.code, stores[node], keys[node], trust, clock)
+            network.add(prefectures[node.code])
+    towns: dict[str, Municipality] = {}
+    for code in codes:
+        node = NodeId.municipality(code)
+        towns[code.value] = Municipality(
+            code, stores[node], keys[node], trust, clock, random.Random(rng.random())
+        )
+        network.add(towns[code.value])
+        center.designate_codes(code, codes_per_municipality)
+    return Country(clock, rng, trust, keys, stores, network, center, prefectures, towns)

@@ -1,0 +1,160 @@
+"""The municipality's communication server (コミュニケーションサーバ, CS).
+
+The CS is the bridge between a municipality's own resident-record system
+(既存住基システム) and the network. A vendor that keeps its own register uses the
+CS alone: it feeds each identity notice in with :meth:`CommunicationServer.notify`
+and answers the server's questions through the small :class:`RegisterSource`
+interface. jukinet's own :class:`~jukinet.tiers.municipality.Municipality` is one
+implementation of that interface.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from jukinet.domain.identity import IdentityInfo, IdentityNotice
+from jukinet.domain.lg_code import LocalGovernmentCode
+from jukinet.domain.resident_code import ResidentCode
+from jukinet.errors import InvalidComponent, Misaddressed
+from jukinet.storage.base import Store, UnitOfWork
+from jukinet.storage.records import AuditEntry
+from jukinet.tiers import wire
+from jukinet.tiers.clock import Clock
+from jukinet.tiers.messages import CENTER, NodeId, NodeKey, TrustStore
+from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
+
+__all__ = ["CommunicationServer", "RegisterEntry", "RegisterSource"]
+
+
+@attrs.frozen
+class RegisterEntry:
+    """One person as the register knows them now: identity information and whether
+    the record is removed (除票)."""
+
+    info: IdentityInfo
+    removed: bool
+
+
+@runtime_checkable
+class RegisterSource(Protocol):
+    """What the communication server asks of the register it serves."""
+
+    def register_entries(self) -> Iterable[RegisterEntry]:
+        """Every person the register has ever notified, as they stand now (for
+        reconciliation with the upper tiers)."""
+        ...
+
+    def latest_notice(self, resident_code: ResidentCode) -> IdentityNotice | None:
+        """The newest identity notice for the person with this code (to resend it)."""
+        ...
+
+
+class CommunicationServer(Node):
+    """A municipality's node on the network.
+
+    Sends identity notices to its prefecture (住基法30条の6第1項) and takes resident
+    codes designated by the national centre (30条の2).
+    """
+
+    def __init__(
+        self,
+        municipality: LocalGovernmentCode | str,
+        store: Store,
+        key: NodeKey,
+        trust: TrustStore,
+        clock: Clock,
+        source: RegisterSource,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+    ) -> None:
+        node = NodeId.municipality(municipality)
+        super().__init__(node, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
+        self.source = source
+        prefecture = node.prefecture_node
+        assert prefecture is not None
+        self.prefecture = prefecture
+
+    @property
+    def municipality(self) -> str:
+        """The 6-digit code of the municipality."""
+        return self.node_id.code
+
+    def notify(self, notice: IdentityNotice, uow: UnitOfWork | None = None) -> int:
+        """Queue an identity notice for the prefecture; returns its link sequence number.
+
+        Pass ``uow`` to commit the notice together with the register change that
+        caused it (the only safe way: a change and its notice are atomic); without
+        one, the CS commits it in a unit of work of its own.
+        """
+        return self.notify_many([notice], uow)[0]
+
+    def notify_many(
+        self, notices: Sequence[IdentityNotice], uow: UnitOfWork | None = None
+    ) -> range:
+        """Queue several notices in order (see :meth:`notify`)."""
+        for notice in notices:
+            if not isinstance(notice, IdentityNotice):
+                raise TypeError(f"expected an IdentityNotice, got {type(notice).__name__}")
+            if notice.municipality != self.municipality:
+                raise InvalidComponent(
+                    f"the notice is about a resident of {notice.municipality}",
+                    field="municipality",
+                    expected=f"a resident of {self.municipality} (住基法30条の6)",
+                )
+        messages = [wire.encode_notice(n) for n in notices]
+        if uow is not None:
+            return self._send(uow, self.prefecture, messages)
+        with self.store.unit_of_work() as own:
+            seqs = self._send(own, self.prefecture, messages)
+            self.store.audit.append(
+                own,
+                [
+                    AuditEntry(
+                        at=self.clock.now(),
+                        action="notice.queued",
+                        subject=n.resident_code.value,
+                        detail=json.dumps({"reason": n.reason.value}).encode(),
+                    )
+                    for n in notices
+                ],
+            )
+            return seqs
+
+    def resend(self, codes: Iterable[ResidentCode]) -> range:
+        """Notify again the newest notice of each person (repairs a divergence found by
+        reconciliation; the upper tiers keep it as a new version)."""
+        notices = []
+        for code in codes:
+            notice = self.source.latest_notice(code)
+            if notice is not None:
+                notices.append(notice)
+        return self.notify_many(notices) if notices else range(0)
+
+    def _check_sender(self, sender: NodeId) -> None:
+        if sender != CENTER:
+            raise Misaddressed(
+                f"a municipality takes sequenced messages only from the centre, not {sender}",
+                field="sender",
+                expected=str(CENTER),
+            )
+
+    def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
+        for raw in messages:
+            if wire.message_type(raw) != wire.CODE_DESIGNATION:
+                raise Misaddressed("a municipality takes only code designations", field="message")
+            designation = wire.parse_code_designation(raw)
+            if designation.municipality != self.municipality:
+                raise Misaddressed(
+                    f"codes designated to {designation.municipality}",
+                    field="municipality",
+                    expected=self.municipality,
+                )
+            self.store.code_pool.designate(
+                uow, self.municipality, [c.value for c in designation.codes]
+            )

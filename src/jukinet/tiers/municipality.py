@@ -1,0 +1,691 @@
+"""The municipality: its resident register (住民基本台帳) and its communication server.
+
+Every operation is one unit of work: the new version of the record, the identity
+notice for the prefecture (when identity information changed, 住基法30条の6) and
+the audit entry commit together or not at all. Operations check the state (no
+death of a removed resident, no second registration of the same person) and the
+dates (nothing after the injected clock's today, nothing before birth) and refuse
+with a typed error, leaving storage as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import attrs
+
+from jukinet.domain.address import Address
+from jukinet.domain.changes import ChangeReason
+from jukinet.domain.identity import IdentityInfo, IdentityNotice
+from jukinet.domain.individual_number import IndividualNumber
+from jukinet.domain.lg_code import LocalGovernmentCode
+from jukinet.domain.names import PersonName
+from jukinet.domain.resident import (
+    FamilyRegister,
+    ForeignResidentInfo,
+    HouseholdMembership,
+    MoveInEntry,
+    RecordStatus,
+    RecordVersion,
+    Removal,
+    ResidentHistory,
+    ResidentRecord,
+    Sex,
+)
+from jukinet.domain.resident_code import ResidentCode
+from jukinet.errors import (
+    CodePoolExhausted,
+    InvalidComponent,
+    InvalidState,
+    NotFound,
+)
+from jukinet.storage import mapping
+from jukinet.storage.base import Store, UnitOfWork
+from jukinet.storage.records import AuditEntry
+from jukinet.tiers.clock import Clock
+from jukinet.tiers.cs import CommunicationServer, RegisterEntry
+from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
+from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Health
+
+__all__ = ["MoveOutCertificate", "Municipality"]
+
+
+@attrs.frozen(kw_only=True)
+class MoveOutCertificate:
+    """The move-out certificate's data (転出証明書, 住基法24条; 令23条).
+
+    ``record`` is the person's record as removed by the move-out; the new
+    municipality registers the person from it (国内転入, 22条), keeping the resident
+    code (30条の3第1項).
+    """
+
+    issued_by: str
+    record: ResidentRecord
+    planned_date: date
+    destination: str
+
+
+class Municipality:
+    """A municipality's register and communication server.
+
+    >>> # see docs/tiers.md and tests/test_tiers.py for a whole network
+    """
+
+    def __init__(
+        self,
+        code: LocalGovernmentCode | str,
+        store: Store,
+        key: NodeKey,
+        trust: TrustStore,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+    ) -> None:
+        self.code = code if isinstance(code, LocalGovernmentCode) else LocalGovernmentCode(code)
+        if not self.code.keeps_register:
+            raise InvalidComponent(
+                f"{self.code.full_name} keeps no resident register",
+                field="municipality",
+                expected="a city, town, village, special ward or designated-city ward",
+            )
+        self.store = store
+        self.clock = clock
+        self._rng = rng
+        self.cs = CommunicationServer(
+            self.code,
+            store,
+            key,
+            trust,
+            clock,
+            self,
+            batch_size=batch_size,
+            max_age=max_age,
+        )
+
+    # --- the node face (the network talks to the CS) ------------------------------
+
+    @property
+    def node_id(self) -> NodeId:
+        """The municipality's node identity (``m:NNNNNN``)."""
+        return self.cs.node_id
+
+    def outgoing(self) -> list[Envelope]:
+        """What the communication server has to send."""
+        return self.cs.outgoing()
+
+    def receive(self, envelope: Envelope) -> list[Envelope]:
+        """Hand an envelope to the communication server."""
+        return self.cs.receive(envelope)
+
+    def health(self) -> Health:
+        """The communication server's health report."""
+        return self.cs.health()
+
+    # --- reading ------------------------------------------------------------------
+
+    def history(self, who: ResidentCode | str) -> ResidentHistory:
+        """Every version of a person's record, by resident code or internal number."""
+        internal_id = self._internal_id(who)
+        rows = self.store.register.history(internal_id)
+        return ResidentHistory(tuple(mapping.record_version(row) for row in rows))
+
+    def resident(self, who: ResidentCode | str) -> ResidentRecord:
+        """The person's record as it stands (a removed one is a 除票)."""
+        return self.history(who).current
+
+    def _internal_id(self, who: ResidentCode | str, uow: UnitOfWork | None = None) -> str:
+        register = self.store.register
+        if isinstance(who, ResidentCode):
+            row = register.current_by_code(who.value, uow)
+        elif isinstance(who, str):
+            row = register.current(who, uow)
+        else:
+            raise TypeError(
+                f"expected a ResidentCode or an internal number, got {type(who).__name__}"
+            )
+        if row is None:
+            raise NotFound(f"no resident {who} in {self.code.full_name}", field="resident")
+        return row.internal_id
+
+    def _history_in(self, uow: UnitOfWork, who: ResidentCode | str) -> ResidentHistory:
+        internal_id = self._internal_id(who, uow)
+        rows = self.store.register.history(internal_id, uow)
+        return ResidentHistory(tuple(mapping.record_version(row) for row in rows))
+
+    # --- RegisterSource (what the CS asks of the register) -----------------------
+
+    def register_entries(self) -> Iterator[RegisterEntry]:
+        """Every person the register holds, as they stand (removed ones included)."""
+        after: str | None = None
+        while True:
+            rows = self.store.register.scan(after=after, limit=1000)
+            if not rows:
+                return
+            for row in rows:
+                record = mapping.record_version(row).record
+                yield RegisterEntry(IdentityInfo.from_record(record), record.is_removed)
+            after = rows[-1].internal_id
+
+    def latest_notice(self, resident_code: ResidentCode) -> IdentityNotice | None:
+        """The notice the newest notifiable version of this person would send."""
+        try:
+            history = self.history(resident_code)
+        except NotFound:
+            return None
+        versions = history.versions
+        for index in range(len(versions) - 1, -1, -1):
+            version = versions[index]
+            if version.reason.notifiable:
+                before = versions[index - 1].record if index else None
+                return IdentityNotice.for_change(
+                    version.record,
+                    reason=version.reason,
+                    event_date=version.event_date,
+                    before=before,
+                )
+        return None
+
+    # --- the operations -------------------------------------------------------------
+
+    def register_birth(
+        self,
+        *,
+        name: PersonName,
+        birth_date: date,
+        sex: Sex,
+        household: HouseholdMembership,
+        address: str,
+        family_register: FamilyRegister | None = None,
+        foreign: ForeignResidentInfo | None = None,
+        individual_number: IndividualNumber | None = None,
+    ) -> ResidentRecord:
+        """Record a birth (出生, 住基法8条): a new record with a fresh resident code (30条の3第2項)."""
+        self._not_future(birth_date, "出生の年月日")
+        with self.store.unit_of_work() as uow:
+            record = ResidentRecord(
+                internal_id=self._new_internal_id(uow),
+                resident_code=self._draw_code(uow),
+                name=name,
+                birth_date=birth_date,
+                sex=sex,
+                household=household,
+                address=self._address(address),
+                resident_since=birth_date,
+                individual_number=individual_number,
+                family_register=family_register,
+                foreign=foreign,
+            )
+            self._commit(uow, None, record, ChangeReason.BIRTH, birth_date, "register.birth")
+        return record
+
+    def register_move_in(
+        self,
+        certificate: MoveOutCertificate,
+        *,
+        address: str,
+        household: HouseholdMembership,
+        moved_in_on: date,
+        notified_on: date | None = None,
+    ) -> ResidentRecord:
+        """Register a person moving in from another municipality (国内転入, 住基法22条),
+        by the ordinary procedure with the move-out certificate's data. The person
+        keeps their resident code (30条の3第1項).
+        """
+        if not isinstance(certificate, MoveOutCertificate):
+            raise TypeError(f"expected a MoveOutCertificate, got {type(certificate).__name__}")
+        if certificate.issued_by == self.code.value:
+            raise InvalidState(
+                "a move within the municipality is a 転居, not a 転入",
+                field="certificate",
+                expected="a certificate from another municipality",
+            )
+        notified = notified_on or self.clock.today()
+        self._not_future(moved_in_on, "転入の年月日")
+        self._not_future(notified, "届出の年月日")
+        old = certificate.record
+        if moved_in_on < old.birth_date:
+            raise InvalidComponent("moved in before birth", field="転入の年月日")
+        with self.store.unit_of_work() as uow:
+            history = self._returning(uow, old.resident_code)
+            record = attrs.evolve(
+                old,
+                internal_id=history.current.internal_id if history else self._new_internal_id(uow),
+                household=household,
+                address=self._address(address),
+                resident_since=moved_in_on,
+                address_since=moved_in_on,
+                moved_in=MoveInEntry(notified_on=notified, previous_address=old.address.full),
+                status=RecordStatus.REGISTERED,
+                removal=None,
+                national_health_insurance=None,
+                late_stage_elderly_insurance=None,
+                long_term_care_insurance=None,
+                child_allowance=None,
+            )
+            self._commit(
+                uow, history, record, ChangeReason.DOMESTIC_MOVE_IN, moved_in_on, "register.move_in"
+            )
+        return record
+
+    def register_arrival(
+        self,
+        *,
+        name: PersonName,
+        birth_date: date,
+        sex: Sex,
+        household: HouseholdMembership,
+        address: str,
+        arrived_on: date,
+        previous_address: str,
+        family_register: FamilyRegister | None = None,
+        foreign: ForeignResidentInfo | None = None,
+        resident_code: ResidentCode | None = None,
+        individual_number: IndividualNumber | None = None,
+    ) -> ResidentRecord:
+        """Register a person arriving from abroad (国外転入等). A person registered
+        before keeps their code (30条の3第1項); others get a fresh one (第2項).
+        """
+        self._not_future(arrived_on, "転入の年月日")
+        if arrived_on < birth_date:
+            raise InvalidComponent("arrived before birth", field="転入の年月日")
+        with self.store.unit_of_work() as uow:
+            history = self._returning(uow, resident_code) if resident_code else None
+            record = ResidentRecord(
+                internal_id=history.current.internal_id if history else self._new_internal_id(uow),
+                resident_code=resident_code or self._draw_code(uow),
+                name=name,
+                birth_date=birth_date,
+                sex=sex,
+                household=household,
+                address=self._address(address),
+                resident_since=arrived_on,
+                address_since=arrived_on,
+                individual_number=individual_number,
+                family_register=family_register,
+                foreign=foreign,
+                moved_in=MoveInEntry(
+                    notified_on=self.clock.today(), previous_address=previous_address
+                ),
+            )
+            self._commit(
+                uow,
+                history,
+                record,
+                ChangeReason.MOVE_IN_FROM_ABROAD,
+                arrived_on,
+                "register.arrival",
+            )
+        return record
+
+    def move_out(
+        self, who: ResidentCode | str, *, planned_date: date, destination: str
+    ) -> MoveOutCertificate:
+        """Remove a person moving to another municipality (国内転出, 住基法24条).
+
+        The record becomes a 除票 dated the planned move-out date (令30条の5); the
+        returned certificate carries what the new municipality needs.
+        """
+        if not isinstance(planned_date, date):
+            raise TypeError("planned_date: expected a date")
+        with self.store.unit_of_work() as uow:
+            history = self._history_in(uow, who)
+            before = self._registered(history)
+            record = attrs.evolve(
+                before,
+                status=RecordStatus.REMOVED,
+                removal=Removal(
+                    reason=ChangeReason.DOMESTIC_MOVE_OUT,
+                    removed_on=planned_date,
+                    destination=destination,
+                ),
+            )
+            self._commit(
+                uow,
+                history,
+                record,
+                ChangeReason.DOMESTIC_MOVE_OUT,
+                planned_date,
+                "register.move_out",
+            )
+        return MoveOutCertificate(
+            issued_by=self.code.value,
+            record=record,
+            planned_date=planned_date,
+            destination=destination,
+        )
+
+    def move_abroad(
+        self, who: ResidentCode | str, *, departed_on: date, destination: str
+    ) -> ResidentRecord:
+        """Remove a person moving abroad (国外転出)."""
+        return self._remove(who, ChangeReason.MOVE_ABROAD, departed_on, destination=destination)
+
+    def record_death(self, who: ResidentCode | str, *, died_on: date) -> ResidentRecord:
+        """Remove a person who died (死亡)."""
+        self._not_future(died_on, "死亡の年月日")
+        return self._remove(who, ChangeReason.DEATH, died_on)
+
+    def move_within(
+        self, who: ResidentCode | str, *, address: str, moved_on: date
+    ) -> ResidentRecord:
+        """Record a move within the municipality (転居, 住基法23条)."""
+        self._not_future(moved_on, "転居の年月日")
+        return self._change(
+            who,
+            ChangeReason.MOVE_WITHIN,
+            moved_on,
+            "register.move_within",
+            address=self._address(address),
+            address_since=moved_on,
+        )
+
+    def change_name(
+        self,
+        who: ResidentCode | str,
+        *,
+        name: PersonName,
+        changed_on: date,
+        reason: ChangeReason = ChangeReason.EX_OFFICIO_CORRECTION,
+    ) -> ResidentRecord:
+        """Change a person's name (e.g. after a marriage recorded in the family
+        register: 職権修正, 住基法9条2項)."""
+        self._not_future(changed_on, "変更の年月日")
+        return self._change(who, reason, changed_on, "register.change_name", name=name)
+
+    def correct(
+        self,
+        who: ResidentCode | str,
+        *,
+        reason: ChangeReason,
+        corrected_on: date,
+        name: PersonName | None = None,
+        birth_date: date | None = None,
+        sex: Sex | None = None,
+    ) -> ResidentRecord:
+        """Correct identity items (誤記修正, 職権修正, 軽微な修正; 住基法14条)."""
+        allowed = (
+            ChangeReason.CLERICAL_ERROR_CORRECTION,
+            ChangeReason.EX_OFFICIO_CORRECTION,
+            ChangeReason.MINOR_CORRECTION,
+        )
+        if reason not in allowed:
+            raise InvalidComponent(
+                f"{reason.label_ja} is not a correction",
+                field="異動事由",
+                expected="誤記修正, 職権修正 or 軽微な修正",
+            )
+        self._not_future(corrected_on, "修正の年月日")
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        if birth_date is not None:
+            changes["birth_date"] = birth_date
+        if sex is not None:
+            changes["sex"] = sex
+        if not changes:
+            raise InvalidComponent(
+                "nothing to correct", field="修正", expected="name, birth_date or sex"
+            )
+        return self._change(who, reason, corrected_on, "register.correct", **changes)
+
+    def change_household(
+        self,
+        who: ResidentCode | str,
+        *,
+        household: HouseholdMembership,
+        reason: ChangeReason,
+        changed_on: date,
+    ) -> ResidentRecord:
+        """Change household membership (世帯分離, 世帯合併, 世帯変更, 世帯主変更).
+
+        The register changes; no notice is sent, since household membership is not
+        identity information (住基法30条の6第1項).
+        """
+        if reason not in (
+            ChangeReason.HOUSEHOLD_SEPARATION,
+            ChangeReason.HOUSEHOLD_MERGER,
+            ChangeReason.HOUSEHOLD_CHANGE,
+            ChangeReason.HEAD_OF_HOUSEHOLD_CHANGE,
+        ):
+            raise InvalidComponent(
+                f"{reason.label_ja} is not a household change",
+                field="異動事由",
+                expected="世帯分離, 世帯合併, 世帯変更 or 世帯主変更",
+            )
+        self._not_future(changed_on, "異動日")
+        return self._change(who, reason, changed_on, "register.household", household=household)
+
+    def change_resident_code(
+        self, who: ResidentCode | str, *, requested_on: date
+    ) -> ResidentRecord:
+        """Replace a person's resident code on request (住民票コードの変更請求, 住基法30条の4).
+
+        A fresh code comes from the pool; the notice carries the old one (令30条の5).
+        """
+        self._not_future(requested_on, "請求の年月日")
+        with self.store.unit_of_work() as uow:
+            history = self._history_in(uow, who)
+            before = self._registered(history)
+            record = attrs.evolve(before, resident_code=self._draw_code(uow))
+            self._commit(
+                uow,
+                history,
+                record,
+                ChangeReason.RESIDENT_CODE_CHANGE_REQUEST,
+                requested_on,
+                "register.change_code",
+            )
+        return record
+
+    def initial_load(
+        self,
+        records: Iterable[ResidentRecord],
+        *,
+        as_of: date,
+        reason: ChangeReason = ChangeReason.RECONSTRUCTION_ENTRY,
+    ) -> int:
+        """Join the network with an existing register: load it in bulk and upload the
+        identity information of everyone registered (the storage bulk path).
+
+        Each record becomes version 1 (``reason``, by default 改製). The records bring
+        their resident codes; take codes for people who have none yet with
+        :meth:`reserve_codes` first. Removed records (除票) are loaded but not
+        notified.
+        """
+        self._not_future(as_of, "as_of")
+        versions = []
+        notices = []
+        for record in records:
+            if not isinstance(record, ResidentRecord):
+                raise TypeError(f"expected ResidentRecord items, got {type(record).__name__}")
+            if record.municipality not in (self.code.value, *(p.value for p in self._parents())):
+                raise InvalidComponent(
+                    f"{record.internal_id} lives in {record.municipality}",
+                    field="住所",
+                    expected=f"an address in {self.code.full_name}",
+                )
+            version = RecordVersion(
+                version=1, record=record, reason=reason, event_date=as_of, processed_on=as_of
+            )
+            versions.append(version)
+            if not record.is_removed:
+                notices.append(IdentityNotice.for_change(record, reason=reason, event_date=as_of))
+        with self.store.unit_of_work() as uow:
+            self.store.register.bulk_load(uow, [mapping.register_row(v) for v in versions])
+            self.cs.notify_many(notices, uow)
+            self._audit(uow, "register.initial_load", None, {"records": len(versions)})
+        return len(versions)
+
+    def reserve_codes(self, count: int) -> list[ResidentCode]:
+        """Take ``count`` unused codes from the pool (e.g. for an initial load)."""
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidComponent(f"{count!r}", field="count", expected="a whole number >= 0")
+        with self.store.unit_of_work() as uow:
+            return [self._draw_code(uow) for _ in range(count)]
+
+    # --- machinery --------------------------------------------------------------
+
+    def _parents(self) -> tuple[LocalGovernmentCode, ...]:
+        parent = self.code.parent
+        return (parent,) if parent is not None else ()
+
+    def _remove(
+        self,
+        who: ResidentCode | str,
+        reason: ChangeReason,
+        on: date,
+        *,
+        destination: str | None = None,
+    ) -> ResidentRecord:
+        with self.store.unit_of_work() as uow:
+            history = self._history_in(uow, who)
+            before = self._registered(history)
+            record = attrs.evolve(
+                before,
+                status=RecordStatus.REMOVED,
+                removal=Removal(reason=reason, removed_on=on, destination=destination),
+            )
+            self._commit(uow, history, record, reason, on, f"register.{reason.value}")
+        return record
+
+    def _change(
+        self,
+        who: ResidentCode | str,
+        reason: ChangeReason,
+        on: date,
+        action: str,
+        **changes: Any,
+    ) -> ResidentRecord:
+        with self.store.unit_of_work() as uow:
+            history = self._history_in(uow, who)
+            before = self._registered(history)
+            record = attrs.evolve(before, **changes)
+            self._commit(uow, history, record, reason, on, action)
+        return record
+
+    def _commit(
+        self,
+        uow: UnitOfWork,
+        history: ResidentHistory | None,
+        record: ResidentRecord,
+        reason: ChangeReason,
+        event_date: date,
+        action: str,
+    ) -> None:
+        today = self.clock.today()
+        if history is None:
+            new_history = ResidentHistory.start(
+                record, reason=reason, event_date=event_date, processed_on=max(today, event_date)
+            )
+            before = None
+        else:
+            if event_date < history.current.birth_date:
+                raise InvalidComponent(
+                    f"the event date {event_date.isoformat()} is before the birth date",
+                    field="異動日",
+                    expected="a date on or after the birth date",
+                )
+            new_history = history.append(
+                record,
+                reason=reason,
+                event_date=event_date,
+                processed_on=max(today, event_date, history.latest.processed_on),
+            )
+            before = history.current
+        self.store.register.append(uow, [mapping.register_row(new_history.latest)])
+        if reason.notifiable:
+            notice = IdentityNotice.for_change(
+                record, reason=reason, event_date=event_date, before=before
+            )
+            self.cs.notify(notice, uow)
+        self._audit(
+            uow,
+            action,
+            record.internal_id,
+            {"reason": reason.value, "version": new_history.latest.version},
+        )
+
+    def _audit(
+        self, uow: UnitOfWork, action: str, subject: str | None, detail: dict[str, object]
+    ) -> None:
+        self.store.audit.append(
+            uow,
+            [
+                AuditEntry(
+                    at=self.clock.now(),
+                    action=action,
+                    subject=subject,
+                    detail=json.dumps(detail, sort_keys=True).encode(),
+                )
+            ],
+        )
+
+    def _registered(self, history: ResidentHistory) -> ResidentRecord:
+        record = history.current
+        if record.is_removed:
+            raise InvalidState(
+                f"{record.internal_id} was removed ({record.removal.reason.label_ja if record.removal else ''})",
+                field="住民票",
+                expected="a registered resident",
+            )
+        return record
+
+    def _returning(self, uow: UnitOfWork, code: ResidentCode) -> ResidentHistory | None:
+        """The history of a person coming back (their 除票 here), or None for a newcomer.
+
+        A person who lived here before keeps their internal number (宛名番号): the
+        new registration is the next version of the same history.
+        """
+        row = self.store.register.current_by_code(code.value, uow)
+        if row is None:
+            return None
+        if row.status == RecordStatus.REGISTERED.value:
+            raise InvalidState(
+                f"the person with code {code} is already registered here",
+                field="住民票コード",
+                expected="a person not registered in this municipality",
+            )
+        history = self._history_in(uow, row.internal_id)
+        if history.current.resident_code != code:
+            raise InvalidState(
+                f"the code {code} was replaced here (住基法30条の4)",
+                field="住民票コード",
+                expected="the person's current code",
+            )
+        return history
+
+    def _not_future(self, on: date, field: str) -> None:
+        if not isinstance(on, date):
+            raise TypeError(f"{field}: expected a date, got {type(on).__name__}")
+        today = self.clock.today()
+        if on > today:
+            raise InvalidComponent(
+                f"{on.isoformat()} is in the future",
+                field=field,
+                expected=f"on or before {today.isoformat()}",
+            )
+
+    def _address(self, rest: str) -> Address:
+        return Address(municipality=self.code, rest=rest)
+
+    def _new_internal_id(self, uow: UnitOfWork) -> str:
+        for _ in range(100):
+            candidate = f"{self._rng.randrange(10**12):012d}"
+            if self.store.register.current(candidate, uow) is None:
+                return candidate
+        raise InvalidState("no free internal number found", field="宛名番号")  # pragma: no cover
+
+    def _draw_code(self, uow: UnitOfWork) -> ResidentCode:
+        code = self.store.code_pool.allocate(uow, self.code.value)
+        if code is None:
+            raise CodePoolExhausted(
+                f"{self.code.full_name} has no unused resident code left",
+                expected="codes designated by the national centre (住基法30条の2)",
+            )
+        return ResidentCode(code)

@@ -1,0 +1,318 @@
+"""What every node shares: links, sequence numbers, acknowledgements, refusals, health.
+
+A node sends what its outbox holds and the destination has not yet acknowledged,
+batched into signed envelopes (:meth:`Node.outgoing`), and takes what it receives
+through :meth:`Node.receive`, which answers with a signed acknowledgement. For a
+sequenced envelope the receiver, in **one unit of work**:
+
+1. checks the signature, the recipient, the freshness and that this sender may
+   send on this link (else a typed :class:`~jukinet.errors.IntegrityViolation`,
+   recorded in the audit log; nothing else changes);
+2. compares the envelope's sequence numbers with what it already applied from
+   the sender (:class:`~jukinet.storage.base.Tracking`): an envelope applied
+   before is acknowledged and not applied again; one that skips ahead is answered
+   with a *gap* so the sender resends; otherwise the new messages are applied;
+3. records the new position in the same unit of work as the effect, so a crash
+   between the two is impossible and a re-delivery is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+
+import attrs
+
+from jukinet.errors import (
+    IntegrityViolation,
+    JukinetError,
+    Misaddressed,
+    ReplayDetected,
+    ValidationError,
+)
+from jukinet.storage.base import Store, UnitOfWork
+from jukinet.storage.records import AuditEntry
+from jukinet.tiers import wire
+from jukinet.tiers.clock import Clock
+from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
+
+__all__ = ["Health", "LinkHealth", "Node", "Refusal"]
+
+DEFAULT_BATCH = 1000
+"""Messages per envelope."""
+DEFAULT_MAX_AGE = timedelta(days=1)
+"""Envelopes older than this are refused as replays."""
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+"""Envelopes dated further in the future than this are refused."""
+
+
+@attrs.frozen
+class LinkHealth:
+    """One outgoing link: how much is waiting and what was last confirmed."""
+
+    destination: str
+    last_seq: int
+    acknowledged: int
+
+    @property
+    def backlog(self) -> int:
+        """Messages sent or waiting that the destination has not confirmed."""
+        return self.last_seq - self.acknowledged
+
+
+@attrs.frozen
+class Refusal:
+    """An envelope this node refused, with the reason (from the audit log)."""
+
+    seq: int
+    at: str
+    sender: str
+    reason: str
+
+
+@attrs.frozen
+class Health:
+    """A node's state for the call centre (コールセンター): typed, for routing or display."""
+
+    node: str
+    links: tuple[LinkHealth, ...]
+    applied: dict[str, int]
+    refusals: tuple[Refusal, ...]
+
+    @property
+    def backlog(self) -> int:
+        """Unconfirmed messages over all links."""
+        return sum(link.backlog for link in self.links)
+
+
+class Node:
+    """Base of the three tiers: link handling on top of a :class:`~jukinet.storage.base.Store`.
+
+    Subclasses say who may send them sequenced messages
+    (:meth:`_check_sender`) and what applying one means (:meth:`_apply`).
+    """
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        store: Store,
+        key: NodeKey,
+        trust: TrustStore,
+        clock: Clock,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+    ) -> None:
+        if not isinstance(node_id, NodeId):
+            raise TypeError(f"node_id: expected NodeId, got {type(node_id).__name__}")
+        if key.node != node_id:
+            raise Misaddressed(
+                f"the key belongs to {key.node}, not {node_id}", field="key", expected=str(node_id)
+            )
+        if batch_size < 1:
+            raise ValidationError("batch size must be positive", field="batch_size")
+        self._id = node_id
+        self.store = store
+        self._key = key
+        self.trust = trust
+        self.clock = clock
+        self._batch = batch_size
+        self._max_age = max_age
+
+    @property
+    def node_id(self) -> NodeId:
+        """This node's identity."""
+        return self._id
+
+    # --- sending ------------------------------------------------------------------
+
+    def outgoing(self, *, max_envelopes: int = 10) -> list[Envelope]:
+        """Envelopes of every message not yet acknowledged, per destination, in order.
+
+        Sending again what is unacknowledged is how lost messages are recovered; the
+        receiver applies each message once whatever it receives twice.
+        """
+        outbox = self.store.outbox
+        envelopes: list[Envelope] = []
+        now = self.clock.now()
+        for destination in outbox.destinations():
+            acked = outbox.acknowledged(destination)
+            entries = outbox.read(destination, after=acked, limit=self._batch * max_envelopes)
+            recipient = NodeId.parse(destination)
+            for start in range(0, len(entries), self._batch):
+                chunk = entries[start : start + self._batch]
+                envelopes.append(
+                    self._key.seal(
+                        recipient,
+                        first_seq=chunk[0].seq,
+                        payload_type=wire.MESSAGES,
+                        payloads=[entry.payload for entry in chunk],
+                        sent_at=now,
+                    )
+                )
+        return envelopes
+
+    def _send(self, uow: UnitOfWork, destination: NodeId, messages: Sequence[bytes]) -> range:
+        """Queue messages for ``destination`` in the caller's unit of work."""
+        return self.store.outbox.append(uow, str(destination), messages)
+
+    # --- receiving ----------------------------------------------------------------
+
+    def receive(self, envelope: Envelope) -> list[Envelope]:
+        """Take one envelope; returns the answers to send back (an acknowledgement).
+
+        Raises a :class:`~jukinet.errors.IntegrityViolation` (recorded in the audit
+        log, nothing else changed) for a forged, altered, misaddressed, replayed or
+        malformed envelope.
+        """
+        if not isinstance(envelope, Envelope):
+            raise TypeError(f"expected an Envelope, got {type(envelope).__name__}")
+        try:
+            self._check_envelope(envelope)
+            if envelope.payload_type == wire.ACK:
+                self._take_ack(envelope)
+                return []
+            if envelope.payload_type != wire.MESSAGES:
+                raise Misaddressed(
+                    f"unknown payload type {envelope.payload_type!r}",
+                    field="payload_type",
+                    expected=f"{wire.MESSAGES} or {wire.ACK}",
+                )
+            self._check_sender(envelope.sender)
+            ack = self._apply_envelope(envelope)
+        except (IntegrityViolation, ValidationError) as exc:
+            self._record_refusal(envelope, exc)
+            if isinstance(exc, IntegrityViolation):
+                raise
+            raise IntegrityViolation(
+                f"the envelope's content is malformed: {exc}", field="envelope"
+            ) from exc
+        return [self._answer(envelope, ack)]
+
+    def _check_envelope(self, envelope: Envelope) -> None:
+        if envelope.recipient != self._id:
+            raise Misaddressed(
+                f"the envelope is for {envelope.recipient}, not {self._id}",
+                field="recipient",
+                expected=str(self._id),
+            )
+        self.trust.verify(envelope)
+        now = self.clock.now()
+        if envelope.sent_at < now - self._max_age:
+            raise ReplayDetected(
+                f"the envelope was sent at {envelope.sent_at.isoformat()}, too long ago",
+                field="sent_at",
+                expected=f"within {self._max_age} of {now.isoformat()}",
+            )
+        if envelope.sent_at > now + DEFAULT_MAX_SKEW:
+            raise ReplayDetected(
+                f"the envelope is dated in the future ({envelope.sent_at.isoformat()})",
+                field="sent_at",
+                expected=f"no later than {now.isoformat()}",
+            )
+
+    def _apply_envelope(self, envelope: Envelope) -> wire.Ack:
+        sender = str(envelope.sender)
+        store = self.store
+        with store.unit_of_work() as uow:
+            position = store.tracking.position(sender, uow)
+            if envelope.last_seq <= position:
+                return wire.Ack(position, "duplicate", envelope.digest)
+            if envelope.first_seq > position + 1:
+                return wire.Ack(position, "gap", envelope.digest)
+            start = position + 1
+            fresh = envelope.payloads[start - envelope.first_seq :]
+            self._apply(uow, envelope.sender, fresh)
+            store.tracking.advance(uow, sender, start, last=envelope.last_seq)
+            return wire.Ack(envelope.last_seq, "applied", envelope.digest)
+
+    def _answer(self, envelope: Envelope, ack: wire.Ack) -> Envelope:
+        return self._key.seal(
+            envelope.sender,
+            first_seq=1,
+            payload_type=wire.ACK,
+            payloads=[wire.encode_ack(ack)],
+            sent_at=self.clock.now(),
+        )
+
+    def _take_ack(self, envelope: Envelope) -> None:
+        if len(envelope.payloads) != 1:
+            raise Misaddressed("an acknowledgement carries one payload", field="ack")
+        ack = wire.decode_ack(envelope.payloads[0])
+        destination = str(envelope.sender)
+        with self.store.unit_of_work() as uow:
+            try:
+                self.store.outbox.acknowledge(uow, destination, ack.position)
+            except JukinetError as exc:
+                raise IntegrityViolation(
+                    f"the acknowledgement does not fit this link: {exc}", field="ack"
+                ) from exc
+
+    def _record_refusal(self, envelope: Envelope, exc: JukinetError) -> None:
+        detail = json.dumps(
+            {
+                "error": type(exc).__name__,
+                "first_seq": envelope.first_seq,
+                "last_seq": envelope.last_seq,
+                "payload_type": envelope.payload_type[:64],
+                "reason": str(exc)[:500],
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        ).encode()
+        with self.store.unit_of_work() as uow:
+            self.store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=self.clock.now(),
+                        action="receive.refused",
+                        subject=str(envelope.sender)[:64],
+                        detail=detail,
+                    )
+                ],
+            )
+
+    # --- for subclasses -----------------------------------------------------------
+
+    def _check_sender(self, sender: NodeId) -> None:
+        """Raise :class:`~jukinet.errors.Misaddressed` unless ``sender`` may send here."""
+        raise Misaddressed(f"{self._id} accepts no messages from {sender}", field="sender")
+
+    def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
+        """Apply messages (already checked for order) in the caller's unit of work."""
+        raise Misaddressed(f"{self._id} applies no messages", field="sender")
+
+    # --- observing ----------------------------------------------------------------
+
+    def health(self, *, refusals: int = 20) -> Health:
+        """Backlog per link, positions applied per sender, and the latest refusals."""
+        outbox = self.store.outbox
+        links = tuple(
+            LinkHealth(d, outbox.last_seq(d), outbox.acknowledged(d)) for d in outbox.destinations()
+        )
+        found: list[Refusal] = []
+        after = 0
+        while True:
+            batch = self.store.audit.read(after=after, limit=1000)
+            if not batch:
+                break
+            for record in batch:
+                if record.entry.action == "receive.refused":
+                    reason = json.loads(record.entry.detail).get("reason", "")
+                    found.append(
+                        Refusal(
+                            record.seq,
+                            record.entry.at.isoformat(),
+                            record.entry.subject or "",
+                            reason,
+                        )
+                    )
+            after = batch[-1].seq
+        return Health(
+            node=str(self._id),
+            links=links,
+            applied=self.store.tracking.senders(),
+            refusals=tuple(found[-refusals:]),
+        )

@@ -1,0 +1,255 @@
+"""The messages that travel inside envelopes, and their framing.
+
+Each envelope payload is one message: a type line, then the body::
+
+    identity_notice\\n{"address_key":…,"name_key":…}\\n{…the notice's canonical bytes…}
+    code_designation\\n{"codes":[…],"municipality":"131016"}
+
+An identity notice travels with an *index header*: the keys an upper tier stores
+and searches by (resident code, municipality, name key, reading key, birth date,
+sex, address key, reason, event date, removal, previous code). The first upper
+tier (the prefecture) decodes the notice in full, recomputes the header and
+refuses a message whose header does not match; the tiers above it trust the
+header of a message signed by a tier below them, so a notice is decoded once on
+its way up, not at every tier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import attrs
+
+from jukinet.domain import codec
+from jukinet.domain.changes import ChangeKind
+from jukinet.domain.identity import IdentityNotice
+from jukinet.domain.resident_code import ResidentCode
+from jukinet.errors import InvalidFormat, TamperingDetected
+from jukinet.storage.records import IdentityRow
+
+__all__ = [
+    "ACK",
+    "CODE_DESIGNATION",
+    "IDENTITY_NOTICE",
+    "MESSAGES",
+    "Ack",
+    "CodeDesignation",
+    "NoticeMessage",
+    "decode_ack",
+    "encode_ack",
+    "encode_code_designation",
+    "encode_notice",
+    "message_type",
+    "parse_code_designation",
+    "parse_notice",
+]
+
+MESSAGES = "messages"
+"""Envelope payload type of a batch of sequenced messages."""
+ACK = "ack"
+"""Envelope payload type of an acknowledgement (unsequenced)."""
+IDENTITY_NOTICE = "identity_notice"
+CODE_DESIGNATION = "code_designation"
+
+_SEPARATOR = b"\n"
+
+
+def _dumps(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def message_type(raw: bytes) -> str:
+    """The type line of a framed message."""
+    kind, sep, _ = raw.partition(_SEPARATOR)
+    if not sep:
+        raise InvalidFormat("the message has no type line", field="message")
+    return kind.decode("ascii", "replace")
+
+
+def _header(notice: IdentityNotice) -> dict[str, Any]:
+    info = notice.info
+    return {
+        "address_key": info.address.search_key,
+        "birth_date": info.birth_date.isoformat(),
+        "event_date": notice.event_date.isoformat(),
+        "municipality": info.municipality,
+        "name_key": info.name.matching_key,
+        "previous_resident_code": (
+            notice.previous_resident_code.value if notice.previous_resident_code else None
+        ),
+        "reading_key": info.name.reading_key,
+        "reason": notice.reason.value,
+        "removed": notice.kind is ChangeKind.REMOVAL,
+        "resident_code": info.resident_code.value,
+        "sex": info.sex.value,
+    }
+
+
+def encode_notice(notice: IdentityNotice) -> bytes:
+    """Frame an identity notice with its index header."""
+    return b"".join(
+        (
+            IDENTITY_NOTICE.encode(),
+            _SEPARATOR,
+            _dumps(_header(notice)),
+            _SEPARATOR,
+            codec.to_bytes(notice),
+        )
+    )
+
+
+@attrs.frozen
+class NoticeMessage:
+    """A parsed identity-notice message: its header and the notice's canonical bytes."""
+
+    header: dict[str, Any] = attrs.field(eq=False)
+    notice_bytes: bytes
+
+    @property
+    def resident_code(self) -> str:
+        """The resident code the notice is about."""
+        return str(self.header["resident_code"])
+
+    @property
+    def municipality(self) -> str:
+        """The 6-digit code of the notifying municipality."""
+        return str(self.header["municipality"])
+
+    def row(self, version: int, *, superseded_code: str | None = None) -> IdentityRow:
+        """The identity row for this notice as ``version`` of its code.
+
+        With ``superseded_code``, the row records that this older code was replaced
+        (a removed version of the old code carrying the same notice).
+        """
+        h = self.header
+        return IdentityRow(
+            resident_code=superseded_code or h["resident_code"],
+            version=version,
+            municipality=h["municipality"],
+            reason=h["reason"],
+            event_date=date.fromisoformat(h["event_date"]),
+            removed=True if superseded_code else h["removed"],
+            name_key=h["name_key"],
+            reading_key=h["reading_key"],
+            birth_date=date.fromisoformat(h["birth_date"]),
+            sex=h["sex"],
+            address_key=h["address_key"],
+            previous_resident_code=None if superseded_code else h["previous_resident_code"],
+            payload=self.notice_bytes,
+        )
+
+    def notice(self) -> IdentityNotice:
+        """Decode the full notice (validates every item)."""
+        return codec.from_bytes(IdentityNotice, self.notice_bytes)
+
+
+_HEADER_KEYS = frozenset(
+    {
+        "address_key",
+        "birth_date",
+        "event_date",
+        "municipality",
+        "name_key",
+        "previous_resident_code",
+        "reading_key",
+        "reason",
+        "removed",
+        "resident_code",
+        "sex",
+    }
+)
+
+
+def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
+    """Parse an identity-notice message.
+
+    With ``verify`` the notice is decoded in full and the header must be exactly
+    the one its content gives (else :class:`~jukinet.errors.TamperingDetected`);
+    without, the header is only checked for shape (the row's own validation then
+    checks every stored field).
+    """
+    kind, sep, rest = raw.partition(_SEPARATOR)
+    header_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
+    if kind != IDENTITY_NOTICE.encode() or not sep or not sep2:
+        raise InvalidFormat("not an identity-notice message", field="message")
+    try:
+        header = json.loads(header_bytes)
+    except ValueError:
+        raise InvalidFormat("the notice header is not JSON", field="message") from None
+    if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
+        raise InvalidFormat("the notice header has the wrong fields", field="message")
+    message = NoticeMessage(header, notice_bytes)
+    if verify:
+        notice = message.notice()
+        if _header(notice) != header:
+            raise TamperingDetected(
+                "the notice's index header does not match its content", field="message"
+            )
+    return message
+
+
+@attrs.frozen
+class CodeDesignation:
+    """Resident codes designated to a municipality by the national centre (住基法30条の2)."""
+
+    municipality: str
+    codes: tuple[ResidentCode, ...]
+
+
+def encode_code_designation(municipality: str, codes: Sequence[ResidentCode]) -> bytes:
+    """Frame a designation of codes."""
+    body = {"codes": [c.value for c in codes], "municipality": municipality}
+    return CODE_DESIGNATION.encode() + _SEPARATOR + _dumps(body)
+
+
+def parse_code_designation(raw: bytes) -> CodeDesignation:
+    """Parse a designation of codes; every code is validated."""
+    kind, sep, body = raw.partition(_SEPARATOR)
+    if kind != CODE_DESIGNATION.encode() or not sep:
+        raise InvalidFormat("not a code-designation message", field="message")
+    try:
+        data = json.loads(body)
+        codes = tuple(ResidentCode(c) for c in data["codes"])
+        municipality = data["municipality"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidFormat("malformed code designation", field="message") from None
+    if not isinstance(municipality, str):
+        raise InvalidFormat("malformed code designation", field="message")
+    return CodeDesignation(municipality, codes)
+
+
+@attrs.frozen
+class Ack:
+    """What a receiver answers to a sequenced envelope.
+
+    ``position`` is the last sequence number it has applied from the sender;
+    ``status`` says what happened to this envelope: ``applied``, ``duplicate``
+    (already applied: acknowledged, not applied again) or ``gap`` (earlier
+    messages are missing: the sender resends from ``position + 1``).
+    ``envelope`` is the digest of the envelope answered, so an answer cannot be
+    taken for another envelope's.
+    """
+
+    position: int
+    status: str
+    envelope: str
+
+
+def encode_ack(ack: Ack) -> bytes:
+    """Serialize an acknowledgement."""
+    return _dumps({"envelope": ack.envelope, "position": ack.position, "status": ack.status})
+
+
+def decode_ack(raw: bytes) -> Ack:
+    """Parse an acknowledgement."""
+    try:
+        data = json.loads(raw)
+        ack = Ack(int(data["position"]), str(data["status"]), str(data["envelope"]))
+    except (ValueError, KeyError, TypeError):
+        raise InvalidFormat("malformed acknowledgement", field="ack") from None
+    if ack.position < 0 or ack.status not in ("applied", "duplicate", "gap"):
+        raise InvalidFormat("malformed acknowledgement", field="ack")
+    return ack

@@ -1,0 +1,366 @@
+"""The three tiers: notices flow municipality → prefecture → centre (住基法30条の6, 30条の7)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from jukinet.domain.changes import ChangeReason
+from jukinet.domain.identity import IdentityNotice
+from jukinet.domain.names import PersonName
+from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, HouseholdMembership, Sex
+from jukinet.domain.resident_code import ResidentCode
+from jukinet.errors import (
+    BadSignature,
+    InvalidComponent,
+    InvalidState,
+    Misaddressed,
+    NotFound,
+    ReplayDetected,
+    UnknownSender,
+)
+from jukinet.storage import mapping
+from jukinet.storage.memory import MemoryStore
+from jukinet.testing import conformance
+from jukinet.testing.country import Country, build_country
+from jukinet.tiers import reconcile, wire
+from jukinet.tiers.cs import CommunicationServer, RegisterEntry
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey
+
+CHIYODA, CHUO, OSAKA_KITA = "131016", "131024", "271276"
+
+
+def _memory_store(node: NodeId | None = None) -> MemoryStore:
+    store = MemoryStore()
+    store.create_schema()
+    return store
+
+
+@pytest.fixture
+def country() -> Country:
+    c = build_country(_memory_store, [CHIYODA, CHUO, OSAKA_KITA], seed=3)
+    c.network.settle()
+    return c
+
+
+def _birth(country: Country, town: str, given: str = "太郎", born: date = date(2026, 3, 1)) -> Any:
+    municipality = country.municipality(town)
+    return municipality.register_birth(
+        name=PersonName(
+            family="山田", given=given, family_reading="ヤマダ", given_reading="タロウ"
+        ),
+        birth_date=born,
+        sex=Sex.MALE,
+        household=HouseholdMembership(household_id=f"H{given}", relationship=HEAD_OF_HOUSEHOLD),
+        address="千代田1丁目1番1号",
+        family_register=FamilyRegister(domicile="東京都千代田区千代田1番", head="山田 一郎"),
+    )
+
+
+def _upper_history(country: Country, node: NodeId, code: ResidentCode) -> list[bytes]:
+    return [row.payload for row in country.stores[node].identities.history(code.value)]
+
+
+def _notices_sent(country: Country, town: str) -> list[bytes]:
+    store = country.municipality(town).store
+    raw = store.outbox.read(str(NodeId.municipality(town).prefecture_node), limit=10_000)
+    return [wire.parse_notice(e.payload, verify=True).notice_bytes for e in raw]
+
+
+def test_a_birth_reaches_the_prefecture_and_the_centre(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    country.network.settle()
+    sent = _notices_sent(country, CHIYODA)
+    assert len(sent) == 1
+    prefecture = NodeId.prefecture("13")
+    assert _upper_history(country, prefecture, record.resident_code) == sent
+    assert _upper_history(country, CENTER, record.resident_code) == sent
+    row = country.stores[CENTER].identities.current(record.resident_code.value)
+    assert row is not None
+    assert mapping.notice(row).reason is ChangeReason.BIRTH
+    health = country.municipality(CHIYODA).health()
+    assert health.backlog == 0
+
+
+def test_every_change_is_a_new_version_never_an_overwrite(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    town = country.municipality(CHIYODA)
+    country.clock.advance(days=10)
+    town.move_within(
+        record.resident_code, address="永田町1丁目7番1号", moved_on=country.clock.today()
+    )
+    town.change_household(
+        record.resident_code,
+        household=HouseholdMembership(household_id="H2", relationship=HEAD_OF_HOUSEHOLD),
+        reason=ChangeReason.HOUSEHOLD_SEPARATION,
+        changed_on=country.clock.today(),
+    )
+    country.network.settle()
+    history = country.stores[CENTER].identities.history(record.resident_code.value)
+    # 出生 and 転居 are notified; the household change is not identity information.
+    assert [r.reason for r in history] == ["birth", "move_within"]
+    assert len(town.history(record.resident_code).versions) == 3
+
+
+def test_a_code_change_carries_the_old_code_and_ends_its_history(country: Country) -> None:
+    # 住基法30条の4; 令30条の5: the notice carries the previous code.
+    record = _birth(country, CHIYODA)
+    town = country.municipality(CHIYODA)
+    changed = town.change_resident_code(record.resident_code, requested_on=country.clock.today())
+    country.network.settle()
+    identities = country.stores[CENTER].identities
+    new = identities.current(changed.resident_code.value)
+    old = identities.current(record.resident_code.value)
+    assert new is not None
+    assert old is not None
+    assert new.previous_resident_code == record.resident_code.value
+    assert old.removed
+    assert not new.removed
+    assert town.resident(changed.resident_code) == town.resident(record.resident_code)
+
+
+def test_a_move_between_prefectures(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    country.clock.advance(days=30)
+    certificate = country.municipality(CHIYODA).move_out(
+        record.resident_code, planned_date=country.clock.today(), destination="大阪市北区梅田1-1"
+    )
+    moved = country.municipality(OSAKA_KITA).register_move_in(
+        certificate,
+        address="梅田1丁目1番1号",
+        household=HouseholdMembership(household_id="O1", relationship=HEAD_OF_HOUSEHOLD),
+        moved_in_on=country.clock.today(),
+    )
+    assert moved.resident_code == record.resident_code  # the code follows the person (30条の3)
+    country.network.settle()
+    center = country.stores[CENTER].identities
+    current = center.current(record.resident_code.value)
+    assert current is not None
+    assert current.municipality == OSAKA_KITA
+    assert not current.removed
+    tokyo = country.stores[NodeId.prefecture("13")].identities.current(record.resident_code.value)
+    assert tokyo is not None
+    assert tokyo.removed
+
+
+def test_a_late_removal_does_not_hide_the_new_registration(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    certificate = country.municipality(CHIYODA).move_out(
+        record.resident_code, planned_date=country.clock.today(), destination="中央区"
+    )
+    country.municipality(CHUO).register_move_in(
+        certificate,
+        address="銀座1丁目1番1号",
+        household=HouseholdMembership(household_id="C1", relationship=HEAD_OF_HOUSEHOLD),
+        moved_in_on=country.clock.today(),
+    )
+    # Deliver 中央区's 転入 first, then 千代田区's 転出.
+    network = country.network
+    network.crash(NodeId.municipality(CHIYODA))
+    network.settle()
+    network.restart(country.municipality(CHIYODA))
+    network.settle()
+    current = country.stores[NodeId.prefecture("13")].identities.current(record.resident_code.value)
+    assert current is not None
+    assert current.municipality == CHUO
+    assert not current.removed
+
+
+def _snapshot(country: Country) -> dict[str, Any]:
+    return {
+        str(node): conformance.snapshot(store, municipalities=[CHIYODA, CHUO, OSAKA_KITA])
+        for node, store in country.stores.items()
+    }
+
+
+def test_refused_operations_change_nothing(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    town = country.municipality(CHIYODA)
+    town.record_death(record.resident_code, died_on=country.clock.today())
+    before = _snapshot(country)
+    with pytest.raises(InvalidState):
+        town.record_death(record.resident_code, died_on=country.clock.today())
+    with pytest.raises(InvalidState):
+        town.move_within(
+            record.resident_code, address="永田町1丁目", moved_on=country.clock.today()
+        )
+    with pytest.raises(InvalidComponent, match="future"):
+        _birth(country, CHIYODA, given="次郎", born=country.clock.today() + timedelta(days=1))
+    with pytest.raises(NotFound):
+        town.record_death(ResidentCode("12345678903"), died_on=country.clock.today())
+    assert _snapshot(country) == before
+
+
+def _envelope(country: Country) -> Envelope:
+    _birth(country, CHIYODA)
+    (envelope,) = country.municipality(CHIYODA).outgoing()
+    return envelope
+
+
+def test_forged_altered_misaddressed_and_replayed_envelopes_are_refused(country: Country) -> None:
+    prefecture = country.prefecture("13")
+    envelope = _envelope(country)
+    before = conformance.snapshot(prefecture.store, municipalities=[CHIYODA])
+
+    impostor = NodeKey.generate(NodeId.municipality(CHIYODA), random.Random(99))
+    forged = impostor.seal(
+        envelope.recipient,
+        first_seq=1,
+        payload_type=envelope.payload_type,
+        payloads=envelope.payloads,
+        sent_at=envelope.sent_at,
+    )
+    with pytest.raises(BadSignature):
+        prefecture.receive(forged)
+    altered = attrs.evolve(
+        envelope, payloads=[envelope.payloads[0].replace(b"\xe5\xa4\xaa", b"\xe6\xac\xa1")]
+    )
+    with pytest.raises(BadSignature):
+        prefecture.receive(altered)
+    with pytest.raises(Misaddressed):
+        country.prefecture("27").receive(envelope)
+    stranger = NodeKey.generate(NodeId.municipality("011011"), random.Random(5))
+    with pytest.raises(UnknownSender):
+        prefecture.receive(
+            stranger.seal(
+                envelope.recipient,
+                first_seq=1,
+                payload_type=envelope.payload_type,
+                payloads=envelope.payloads,
+                sent_at=envelope.sent_at,
+            )
+        )
+    country.clock.advance(days=2)
+    with pytest.raises(ReplayDetected):
+        prefecture.receive(envelope)
+    after = conformance.snapshot(prefecture.store, municipalities=[CHIYODA])
+    # Only the refusals were recorded (in the audit log); nothing else changed.
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+    assert len(prefecture.health().refusals) == 4
+    assert len(country.prefecture("27").health().refusals) == 1
+    assert "signature is not m:131016's" in prefecture.health().refusals[0].reason
+
+
+def test_a_duplicate_is_acknowledged_and_not_applied_twice(country: Country) -> None:
+    prefecture = country.prefecture("13")
+    envelope = _envelope(country)
+    (first,) = prefecture.receive(envelope)
+    (second,) = prefecture.receive(envelope)
+    assert wire.decode_ack(first.payloads[0]).status == "applied"
+    assert wire.decode_ack(second.payloads[0]).status == "duplicate"
+    code = wire.parse_notice(envelope.payloads[0], verify=True).resident_code
+    assert len(prefecture.store.identities.history(code)) == 1
+
+
+def test_a_gap_is_reported_so_the_sender_resends(country: Country) -> None:
+    prefecture = country.prefecture("13")
+    _birth(country, CHIYODA, given="一")
+    _birth(country, CHIYODA, given="二")
+    town = country.municipality(CHIYODA)
+    (envelope,) = town.outgoing()
+    key = country.keys[town.node_id]
+    second_only = key.seal(
+        envelope.recipient,
+        first_seq=2,
+        payload_type=wire.MESSAGES,
+        payloads=envelope.payloads[1:],
+        sent_at=envelope.sent_at,
+    )
+    (answer,) = prefecture.receive(second_only)
+    ack = wire.decode_ack(answer.payloads[0])
+    assert (ack.status, ack.position) == ("gap", 0)
+    assert prefecture.store.identities.count() == 0
+
+
+def test_a_prefecture_takes_only_its_own_municipalities(country: Country) -> None:
+    _birth(country, CHIYODA)
+    (envelope,) = country.municipality(CHIYODA).outgoing()
+    osaka_town = country.keys[NodeId.municipality(OSAKA_KITA)]
+    misrouted = osaka_town.seal(
+        NodeId.prefecture("13"),
+        first_seq=1,
+        payload_type=wire.MESSAGES,
+        payloads=envelope.payloads,
+        sent_at=envelope.sent_at,
+    )
+    with pytest.raises(Misaddressed):
+        country.prefecture("13").receive(misrouted)
+
+
+def test_reconciliation_finds_and_resend_repairs_a_divergence(country: Country) -> None:
+    record = _birth(country, CHIYODA)
+    country.network.settle()
+    town = country.municipality(CHIYODA)
+    prefecture_store = country.stores[NodeId.prefecture("13")]
+    below = reconcile.snapshot_of_entries(CHIYODA, town.register_entries())
+    above = reconcile.snapshot_of_store(prefecture_store, CHIYODA)
+    assert not reconcile.compare(below, above)
+    # Corrupt the prefecture's copy: a version with another name, as if written wrongly.
+    notice = town.latest_notice(record.resident_code)
+    assert notice is not None
+    wrong = attrs.evolve(notice, info=attrs.evolve(notice.info, name=NAMES_WRONG))
+    message = wire.parse_notice(wire.encode_notice(wrong), verify=True)
+    with prefecture_store.unit_of_work() as uow:
+        version = prefecture_store.identities.last_versions([record.resident_code.value], uow)
+        prefecture_store.identities.append(
+            uow, [message.row(version[record.resident_code.value] + 1)]
+        )
+    above = reconcile.snapshot_of_store(prefecture_store, CHIYODA)
+    differences = reconcile.compare(below, above)
+    assert differences.differing == (record.resident_code.value,)
+    assert not differences.missing_above
+    town.cs.resend([ResidentCode(c) for c in differences.codes])
+    country.network.settle()
+    above = reconcile.snapshot_of_store(prefecture_store, CHIYODA)
+    assert not reconcile.compare(below, above)
+
+
+NAMES_WRONG = PersonName(
+    family="山田", given="次郎", family_reading="ヤマダ", given_reading="ジロウ"
+)
+
+
+class _VendorRegister:
+    """A minimal vendor register: it keeps only the latest notice per person."""
+
+    def __init__(self) -> None:
+        self.latest: dict[ResidentCode, IdentityNotice] = {}
+
+    def register_entries(self) -> list[RegisterEntry]:
+        return [
+            RegisterEntry(n.info, n.reason.kind.value == "removal") for n in self.latest.values()
+        ]
+
+    def latest_notice(self, resident_code: ResidentCode) -> IdentityNotice | None:
+        return self.latest.get(resident_code)
+
+
+def test_a_vendor_register_uses_the_communication_server_alone(country: Country) -> None:
+    vendor = _VendorRegister()
+    node = NodeId.municipality(CHIYODA)
+    cs = CommunicationServer(
+        CHIYODA, _memory_store(), country.keys[node], country.trust, country.clock, vendor
+    )
+    record = _birth(country, CHUO)  # any valid person, moved to the vendor's town for the test
+    info = IdentityNotice.for_change(
+        record, reason=ChangeReason.BIRTH, event_date=record.birth_date
+    )
+    notice = attrs.evolve(
+        info,
+        info=attrs.evolve(info.info, address=attrs.evolve(info.info.address, municipality=CHIYODA)),
+    )
+    vendor.latest[notice.resident_code] = notice
+    cs.notify(notice)
+    with pytest.raises(InvalidComponent, match="resident of"):
+        cs.notify(info)  # a resident of 中央区 is not the vendor's to notify
+    country.network.add(cs)
+    country.network.settle()
+    above = reconcile.snapshot_of_store(country.stores[NodeId.prefecture("13")], CHIYODA)
+    below = reconcile.snapshot_of_entries(CHIYODA, vendor.register_entries())
+    assert not reconcile.compare(below, above)
