@@ -49,6 +49,7 @@ import itertools
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -455,7 +456,7 @@ def _fresh_serial() -> int:
 # --- the suite -------------------------------------------------------------------
 
 
-class StoreConformance:
+class StoreConformance(ABC):
     """Tests every :class:`~jukinet.storage.base.Store` must pass; subclass per adapter.
 
     Hooks (override in the subclass):
@@ -485,13 +486,13 @@ class StoreConformance:
 
     # -- hooks --
 
+    @abstractmethod
     def create_store(self) -> Store:
         """Return a fresh, empty store with its schema created."""
-        raise NotImplementedError("a StoreConformance subclass must implement create_store()")
 
+    @abstractmethod
     def reopen_store(self, store: Store) -> Store:
         """Return another handle (connection) onto the same storage as ``store``."""
-        raise NotImplementedError("a StoreConformance subclass must implement reopen_store()")
 
     def create_store_without_schema(self) -> Store:
         """Return a store over fresh storage whose schema was never created."""
