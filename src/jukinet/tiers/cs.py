@@ -25,8 +25,9 @@ from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
-from jukinet.tiers.messages import CENTER, NodeId, NodeKey, TrustStore
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
+from jukinet.tiers.restore import RestoreReport, assemble, check_empty
 
 __all__ = ["CommunicationServer", "RegisterEntry", "RegisterSource"]
 
@@ -135,6 +136,45 @@ class CommunicationServer(Node):
             if notice is not None:
                 notices.append(notice)
         return self.notify_many(notices) if notices else range(0)
+
+    def restore(self, envelopes: Sequence[Envelope]) -> RestoreReport:
+        """Restore identity information and links from the upper tiers' packages
+        after this municipality lost its storage (see :mod:`jukinet.tiers.restore`).
+
+        Every envelope is checked as a received one is (signature, recipient,
+        freshness), the packages are checked and merged, and then, in one unit of
+        work and only into an empty store, the identity versions are stored, the
+        link to the prefecture resumes and the link from the centre is set. Any
+        fault raises a typed error and changes nothing.
+        """
+        envelopes = list(envelopes)
+        for envelope in envelopes:
+            if not isinstance(envelope, Envelope):
+                raise TypeError(f"expected Envelope items, got {type(envelope).__name__}")
+            self._check_envelope(envelope)
+        package = assemble(envelopes, municipality=self.node_id)
+        report = package.report
+        store = self.store
+        with store.unit_of_work() as uow:
+            check_empty(store, uow)
+            if package.rows:
+                store.identities.append(uow, package.rows)
+            if report.prefecture_link:
+                store.outbox.resume(uow, str(self.prefecture), report.prefecture_link)
+            if report.center_link:
+                store.tracking.advance(uow, str(CENTER), 1, last=report.center_link)
+            store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=self.clock.now(),
+                        action="restore.applied",
+                        subject=self.municipality,
+                        detail=json.dumps(attrs.asdict(report), sort_keys=True).encode(),
+                    )
+                ],
+            )
+        return report
 
     def _check_sender(self, sender: NodeId) -> None:
         if sender != CENTER:

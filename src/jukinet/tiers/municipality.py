@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, timedelta
 from typing import Any
 
 import attrs
 
+from jukinet.domain import codec
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeReason
 from jukinet.domain.identity import IdentityInfo, IdentityNotice
@@ -45,11 +46,12 @@ from jukinet.errors import (
 )
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry
+from jukinet.storage.records import AuditEntry, IdentityRow
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Health
+from jukinet.tiers.restore import RestoreReport
 
 __all__ = ["MoveOutCertificate", "Municipality"]
 
@@ -528,6 +530,95 @@ class Municipality:
             raise InvalidComponent(f"{count!r}", field="count", expected="a whole number >= 0")
         with self.store.unit_of_work() as uow:
             return [self._draw_code(uow) for _ in range(count)]
+
+    # --- disaster recovery ------------------------------------------------------
+
+    def restore(self, envelopes: Sequence[Envelope]) -> RestoreReport:
+        """Restore identity information and links from the prefecture's and the
+        centre's packages into this (empty) store (see :mod:`jukinet.tiers.restore`);
+        then :meth:`remake` the register."""
+        return self.cs.restore(envelopes)
+
+    def to_remake(self) -> list[IdentityInfo]:
+        """The people whom the restored identity information shows registered here and
+        whose record is not remade yet, ordered by resident code."""
+        found: list[IdentityInfo] = []
+        after: str | None = None
+        while True:
+            rows = self.store.identities.scan(municipality=self.code.value, after=after, limit=1000)
+            if not rows:
+                return found
+            for row in rows:
+                if (
+                    not row.removed
+                    and self.store.register.current_by_code(row.resident_code) is None
+                ):
+                    found.append(codec.from_bytes(IdentityNotice, row.payload).info)
+            after = rows[-1].resident_code
+
+    def remake(self, record: ResidentRecord, *, on: date | None = None) -> ResidentRecord:
+        """Remake a lost record (再製, 住基法施行令16条) after a :meth:`restore`.
+
+        The upper tiers hold only identity information, so the caller brings the
+        whole record (household, domicile … from its other sources); its identity
+        items must equal the restored ones, and the restored information must show
+        the person registered here. The record starts a new history with reason 再製
+        and, like any 記載, is notified upward.
+        """
+        if not isinstance(record, ResidentRecord):
+            raise TypeError(f"expected a ResidentRecord, got {type(record).__name__}")
+        on = self.clock.today() if on is None else on
+        self._not_future(on, "再製日")
+        if record.is_removed:
+            raise InvalidState(
+                "only a registered person's record is remade",
+                field="住民票",
+                expected="a record with status registered",
+            )
+        with self.store.unit_of_work() as uow:
+            register = self.store.register
+            if register.current_by_code(record.resident_code.value, uow) is not None:
+                raise InvalidState(
+                    f"the person with code {record.resident_code} has a record here already",
+                    field="住民票コード",
+                    expected="a person listed by to_remake()",
+                )
+            if register.current(record.internal_id, uow) is not None:
+                raise InvalidState(
+                    f"the internal number {record.internal_id} is taken",
+                    field="宛名番号",
+                    expected="an internal number not in the register",
+                )
+            restored = self._restored_here(record.resident_code.value, uow)
+            if restored is None or restored.removed:
+                raise NotFound(
+                    f"no restored identity information shows {record.resident_code} "
+                    f"registered in {self.code.full_name}",
+                    field="住民票コード",
+                    expected="a person listed by to_remake()",
+                )
+            info = codec.from_bytes(IdentityNotice, restored.payload).info
+            mine = IdentityInfo.from_record(record)
+            differing = [
+                item.name
+                for item in attrs.fields(IdentityInfo)
+                if getattr(info, item.name) != getattr(mine, item.name)
+            ]
+            if differing:
+                raise InvalidComponent(
+                    f"{', '.join(differing)} differ from the restored identity information",
+                    field="本人確認情報",
+                    expected="the identity information restored from the upper tiers",
+                )
+            self._commit(uow, None, record, ChangeReason.RECREATION_ENTRY, on, "register.remake")
+        return record
+
+    def _restored_here(self, code: str, uow: UnitOfWork) -> IdentityRow | None:
+        found = None
+        for row in self.store.identities.history(code, uow):
+            if row.municipality == self.code.value:
+                found = row
+        return found
 
     # --- machinery --------------------------------------------------------------
 

@@ -26,9 +26,9 @@ from jukinet.errors import (
 )
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, IdentityRow
-from jukinet.tiers import wire
+from jukinet.tiers import restore, wire
 from jukinet.tiers.clock import Clock
-from jukinet.tiers.messages import CENTER, NodeId, NodeKey, NodeKind, TrustStore
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
 
 __all__ = ["NationalCenter", "Prefecture", "UpperTier"]
@@ -85,6 +85,40 @@ class UpperTier(Node, ABC):
     def _forward(self, uow: UnitOfWork, messages: Sequence[bytes]) -> None:
         """Pass applied notices on (the prefecture to the centre); nothing by default."""
 
+    def restore_package(self, municipality: LocalGovernmentCode | str) -> list[Envelope]:
+        """A signed package from which a municipality that lost its storage restores
+        its identity information and its links (see :mod:`jukinet.tiers.restore`).
+
+        The identity versions and this tier's link position are read in one unit
+        of work; the making of the package is recorded in the audit log.
+        """
+        node = NodeId.municipality(municipality)
+        self._check_backup_of(node)
+        with self.store.unit_of_work() as uow:
+            rows = restore.identity_versions(self.store.identities, node.code, uow)
+            link = self._link_with(node, uow)
+            now = self.clock.now()
+            self.store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=now,
+                        action="restore.package",
+                        subject=str(node),
+                        detail=f'{{"link":{link},"versions":{len(rows)}}}'.encode(),
+                    )
+                ],
+            )
+        return restore.seal_package(self._key, node, rows, link=link, now=now, batch=self._batch)
+
+    @abstractmethod
+    def _check_backup_of(self, municipality: NodeId) -> None:
+        """Raise :class:`~jukinet.errors.Misaddressed` unless this tier backs it up."""
+
+    @abstractmethod
+    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
+        """This tier's position on its link with the municipality."""
+
 
 class Prefecture(UpperTier):
     """A prefecture server (都道府県サーバ): applies its municipalities' notices, forwards them.
@@ -133,6 +167,18 @@ class Prefecture(UpperTier):
     def _forward(self, uow: UnitOfWork, messages: Sequence[bytes]) -> None:
         self._send(uow, CENTER, messages)  # 住基法30条の7: on to the national centre
 
+    def _check_backup_of(self, municipality: NodeId) -> None:
+        if municipality.prefecture_node != self.node_id:
+            raise Misaddressed(
+                f"{self.node_id} holds no backup of {municipality}",
+                field="municipality",
+                expected=f"a municipality of prefecture {self.prefecture_code}",
+            )
+
+    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
+        # The last notice applied from the municipality: its next one is this + 1.
+        return self.store.tracking.position(str(municipality), uow)
+
 
 class NationalCenter(UpperTier):
     """The national centre (全国サーバ, J-LIS): every prefecture's notices; code designation."""
@@ -161,6 +207,13 @@ class NationalCenter(UpperTier):
 
     def _may_notify(self, sender: NodeId, municipality: str) -> bool:
         return municipality[:2] == sender.code
+
+    def _check_backup_of(self, municipality: NodeId) -> None:
+        """The centre holds every municipality's identity information."""
+
+    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
+        # What the municipality confirmed: anything later is sent to it again.
+        return self.store.outbox.acknowledged(str(municipality), uow)
 
     def designate_codes(
         self, municipality: LocalGovernmentCode | str, count: int

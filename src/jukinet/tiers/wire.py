@@ -34,25 +34,37 @@ __all__ = [
     "ACK",
     "CODE_DESIGNATION",
     "IDENTITY_NOTICE",
+    "IDENTITY_VERSION",
     "MESSAGES",
+    "RESTORE",
+    "RESTORE_HEADER",
     "Ack",
     "CodeDesignation",
     "NoticeMessage",
+    "RestoreHeader",
     "decode_ack",
     "encode_ack",
     "encode_code_designation",
+    "encode_identity_version",
     "encode_notice",
+    "encode_restore_header",
     "message_type",
     "parse_code_designation",
+    "parse_identity_version",
     "parse_notice",
+    "parse_restore_header",
 ]
 
 MESSAGES = "messages"
 """Envelope payload type of a batch of sequenced messages."""
 ACK = "ack"
 """Envelope payload type of an acknowledgement (unsequenced)."""
+RESTORE = "restore"
+"""Envelope payload type of a restore package part (unsequenced; see :mod:`jukinet.tiers.restore`)."""
 IDENTITY_NOTICE = "identity_notice"
 CODE_DESIGNATION = "code_designation"
+RESTORE_HEADER = "restore_header"
+IDENTITY_VERSION = "identity_version"
 
 _SEPARATOR = b"\n"
 
@@ -253,3 +265,95 @@ def decode_ack(raw: bytes) -> Ack:
     if ack.position < 0 or ack.status not in ("applied", "duplicate", "gap"):
         raise InvalidFormat("malformed acknowledgement", field="ack")
     return ack
+
+
+@attrs.frozen(kw_only=True)
+class RestoreHeader:
+    """The first message of each part of a restore package.
+
+    ``link`` is the position the source knows of its link with the municipality:
+    for a prefecture, the last sequence number it applied *from* the
+    municipality; for the centre, the last one the municipality acknowledged of
+    what the centre sent *to* it.
+    """
+
+    municipality: str
+    source: str
+    as_of: str
+    part: int
+    parts: int
+    versions: int
+    link: int
+
+
+_RESTORE_KEYS = frozenset(attrs.fields_dict(RestoreHeader))
+
+
+def encode_restore_header(header: RestoreHeader) -> bytes:
+    """Frame a restore-package header."""
+    return RESTORE_HEADER.encode() + _SEPARATOR + _dumps(attrs.asdict(header))
+
+
+def parse_restore_header(raw: bytes) -> RestoreHeader:
+    """Parse a restore-package header; every field is checked for type and range."""
+    kind, sep, body = raw.partition(_SEPARATOR)
+    if kind != RESTORE_HEADER.encode() or not sep:
+        raise InvalidFormat("not a restore-package header", field="message")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise InvalidFormat("the restore header is not JSON", field="message") from None
+    if not isinstance(data, dict) or set(data) != _RESTORE_KEYS:
+        raise InvalidFormat("the restore header has the wrong fields", field="message")
+    texts = ("municipality", "source", "as_of")
+    numbers = ("part", "parts", "versions", "link")
+    if not all(isinstance(data[k], str) for k in texts) or not all(
+        type(data[k]) is int and data[k] >= 0 for k in numbers
+    ):
+        raise InvalidFormat("the restore header has a field of the wrong type", field="message")
+    header = RestoreHeader(**data)
+    if not 1 <= header.part <= header.parts:
+        raise InvalidFormat(
+            f"part {header.part} of {header.parts}", field="part", expected="1 to parts"
+        )
+    return header
+
+
+def encode_identity_version(row: IdentityRow) -> bytes:
+    """Frame one stored version of identity information (for a restore package).
+
+    Only the code, the version and the notice travel: the receiver rebuilds every
+    other field of the row from the notice itself.
+    """
+    head = {"resident_code": row.resident_code, "version": row.version}
+    return IDENTITY_VERSION.encode() + _SEPARATOR + _dumps(head) + _SEPARATOR + row.payload
+
+
+def parse_identity_version(raw: bytes) -> IdentityRow:
+    """Parse a framed identity version, decoding its notice in full.
+
+    The row is rebuilt from the notice exactly as an upper tier builds it: the
+    code must be the notice's own (or the code it replaced, 住基法30条の4), else
+    :class:`~jukinet.errors.TamperingDetected`.
+    """
+    kind, sep, rest = raw.partition(_SEPARATOR)
+    head_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
+    if kind != IDENTITY_VERSION.encode() or not sep or not sep2:
+        raise InvalidFormat("not an identity-version message", field="message")
+    try:
+        head = json.loads(head_bytes)
+        code, version = head["resident_code"], head["version"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidFormat("malformed identity-version header", field="message") from None
+    if not isinstance(code, str) or type(version) is not int or version < 1:
+        raise InvalidFormat("malformed identity-version header", field="message")
+    notice = codec.from_bytes(IdentityNotice, notice_bytes)
+    message = NoticeMessage(_header(notice), notice_bytes)
+    if code == message.resident_code:
+        return message.row(version)
+    if code == message.header["previous_resident_code"]:
+        return message.row(version, superseded_code=code)
+    raise TamperingDetected(
+        f"the version is filed under {code}, which its notice does not name",
+        field="resident_code",
+    )
