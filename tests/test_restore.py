@@ -361,3 +361,19 @@ def test_a_restore_package_is_an_unsequenced_signed_envelope(factory: StoreFacto
         header = wire.parse_restore_header(envelope.payloads[0])
         assert header.municipality == CHIYODA
         assert header.source == str(envelope.sender)
+
+
+def test_a_node_that_lost_its_storage_is_reported_not_resent_forever(
+    factory: StoreFactory,
+) -> None:
+    """Without a restore the lost municipality answers the centre with a gap below what it
+    had confirmed: the centre records the refusal for the call centre (コールセンター)."""
+    disaster = _live_then_lose(factory)
+    country = disaster.country
+    country.center.designate_codes(CHIYODA, 2)
+    for _ in range(5):  # it would never settle: the centre resends what is unconfirmed
+        country.network.round()
+    assert country.municipality(CHIYODA).store.code_pool.available(CHIYODA) == 0
+    reasons = [r.reason for r in country.center.health().refusals if r.sender == str(LOST)]
+    assert reasons
+    assert "lost applied messages" in reasons[-1]

@@ -29,6 +29,7 @@ from jukinet.errors import (
     JukinetError,
     Misaddressed,
     ReplayDetected,
+    SequenceGap,
     ValidationError,
 )
 from jukinet.storage.base import Store, UnitOfWork
@@ -242,6 +243,15 @@ class Node:
         ack = wire.decode_ack(envelope.payloads[0])
         destination = str(envelope.sender)
         with self.store.unit_of_work() as uow:
+            confirmed = self.store.outbox.acknowledged(destination, uow)
+            if ack.status == "gap" and ack.position < confirmed:
+                # The receiver lost what it had confirmed: resending cannot help.
+                raise SequenceGap(
+                    f"{destination} is at {ack.position}, below the {confirmed} it confirmed:"
+                    " it lost applied messages",
+                    field="ack",
+                    expected="a receiver restored with its links (jukinet.tiers.restore)",
+                )
             try:
                 self.store.outbox.acknowledge(uow, destination, ack.position)
             except JukinetError as exc:
