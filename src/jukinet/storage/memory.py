@@ -45,9 +45,11 @@ How it works, in database terms:
   destinations of the outbox. Each destination's outbox is a list whose
   index is the sequence number minus one (minus the number it was resumed at,
   see :meth:`MemoryOutbox.resume`), which makes numbers gap-free by
-  construction; the audit log is such a list too. Acknowledged positions
-  and resumed starts are kept per destination, like the ``acked`` and
-  ``last_seq`` columns of the SQL adapters' ``outbox_heads``.
+  construction; the audit log is such a list too, with each action's
+  sequence numbers kept beside it in order (the SQL adapters' index on
+  ``audit_log (action, seq)``). Acknowledged positions and resumed starts
+  are kept per destination, like the ``acked`` and ``last_seq`` columns of
+  the SQL adapters' ``outbox_heads``.
 * For identities, besides every version per code, each municipality's newest
   word on each code is kept (the SQL adapters' ``identity_current`` table,
   keyed by code and municipality); a code's current version is derived from
@@ -61,6 +63,7 @@ How it works, in database terms:
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 from collections import Counter
@@ -212,6 +215,7 @@ class _State:
         self.pool: dict[str, str] = {}  # code ever designated -> municipality
         self.unused: dict[str, SortedSet[str]] = {}  # municipality -> unused codes
         self.audit: list[AuditRecord] = []  # index = seq - 1
+        self.audit_actions: dict[str, list[int]] = {}  # action -> its seqs, ascending
 
     def apply(self, pending: _Pending) -> None:
         """Apply a committed unit of work's changes (never fails halfway)."""
@@ -265,6 +269,8 @@ class _State:
             self.unused[self.pool[code]].discard(code)
 
         self.audit.extend(pending.audit)
+        for record in pending.audit:
+            self.audit_actions.setdefault(record.entry.action, []).append(record.seq)
 
 
 @attrs.define
@@ -392,6 +398,20 @@ class _View:
     # audit log
     def audit_records(self) -> tuple[list[AuditRecord], list[AuditRecord]]:
         return self.state.audit, self.pending.audit
+
+    def audit_by_action(self, action: str, after: int, limit: int) -> list[AuditRecord]:
+        # the committed seqs of ``action`` (its index), then the staged entries,
+        # whose seqs all follow the committed ones
+        committed = self.state.audit
+        seqs = self.state.audit_actions.get(action, [])
+        start = bisect.bisect_right(seqs, after)
+        found = [committed[seq - 1] for seq in seqs[start : start + limit]]
+        for record in self.pending.audit:
+            if len(found) >= limit:
+                break
+            if record.seq > after and record.entry.action == action:
+                found.append(record)
+        return found
 
 
 # --- the database, the store and its unit of work ----------------------------------
@@ -1217,13 +1237,22 @@ class MemoryAuditLog(AuditLog):
         return range(first, first + len(batch))
 
     def read(
-        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        action: str | None = None,
+        uow: UnitOfWork | None = None,
     ) -> list[AuditRecord]:
-        """Entries with ``seq > after``, in order, at most ``limit``."""
+        """Entries with ``seq > after``, in order, at most ``limit``; with ``action``,
+        only those whose action equals it (from a per-action index of seqs)."""
         check_int(after, "after")
         check_int(limit, "limit")
+        self.check_action(action)
 
         def read(view: _View) -> list[AuditRecord]:
+            if action is not None:
+                return view.audit_by_action(action, after, limit)
             committed, staged = view.audit_records()
             found = committed[after : after + limit]
             if len(found) < limit:

@@ -264,6 +264,8 @@ _DDL: tuple[LiteralString, ...] = (
         action TEXT NOT NULL,
         subject TEXT,
         detail BYTEA NOT NULL)""",
+    # read(action=...): an index range scan in seq order, not a scan of the log
+    "CREATE INDEX IF NOT EXISTS audit_log_action ON {s}.audit_log (action, seq)",
     # The audit log's head: one row, locked by a writer like an outbox head.
     """CREATE TABLE IF NOT EXISTS {s}.audit_head (
         id SMALLINT PRIMARY KEY CHECK (id = 1),
@@ -1123,13 +1125,23 @@ class PostgresAuditLog(_Port, AuditLog):
         return range(first, last + 1)
 
     def read(
-        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        action: str | None = None,
+        uow: UnitOfWork | None = None,
     ) -> list[AuditRecord]:
-        """Entries with ``seq > after``, in order, at most ``limit``."""
+        """Entries with ``seq > after``, in order, at most ``limit``; with ``action``,
+        only those whose action equals it (a range scan of ``audit_log_action``)."""
         check_int(after, "after")
         check_int(limit, "limit")
+        self.check_action(action)
         with self._store._reading(uow) as cur:
-            cur.execute(self._q["audit_read"], [after, limit])
+            if action is None:
+                cur.execute(self._q["audit_read"], [after, limit])
+            else:
+                cur.execute(self._q["audit_read_action"], [action, after, limit])
             found = cur.fetchall()
         return [
             AuditRecord(
@@ -1422,6 +1434,10 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         "audit_read": q(
             "SELECT seq, at AT TIME ZONE 'UTC', action, subject, detail FROM {s}.audit_log"
             " WHERE seq > %s ORDER BY seq LIMIT %s"
+        ),
+        "audit_read_action": q(
+            "SELECT seq, at AT TIME ZONE 'UTC', action, subject, detail FROM {s}.audit_log"
+            " WHERE action = %s AND seq > %s ORDER BY seq LIMIT %s"
         ),
         "audit_last_seq": q("SELECT last_seq FROM {s}.audit_head"),
     }

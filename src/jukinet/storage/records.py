@@ -12,6 +12,9 @@ Mapping from the domain types (:class:`~jukinet.domain.resident.ResidentRecord`,
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from datetime import date, datetime
 from typing import Any
@@ -22,14 +25,21 @@ from jukinet.domain import lg_code, resident_code
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 
 __all__ = [
+    "GENESIS",
     "MAX_KEY_LENGTH",
     "MAX_PAYLOAD_BYTES",
+    "PROVISION_KINDS",
+    "AgencyRow",
     "AuditEntry",
     "AuditRecord",
     "IdentityQuery",
     "IdentityRow",
     "OutboxEntry",
+    "ProvisionEntry",
+    "ProvisionRecord",
     "RegisterRow",
+    "ScheduledItem",
+    "chain_hash",
 ]
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -338,3 +348,167 @@ def check_int(value: object, field: str, *, minimum: int = 0) -> int:
     _int(field, minimum=minimum)(None, None, value)
     assert isinstance(value, int)
     return value
+
+
+# --- provision (住基法30条の9〜30条の16, 30条の32〜30条の35) ---------------------
+
+_AGENCY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+_REQUEST_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")
+_USE_KEY = re.compile(r"[1-6]-[0-9]+(の[0-9]+)*")
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+PROVISION_KINDS = frozenset(
+    {
+        "provided",
+        "refused",
+        "disclosed",
+        "correction.filed",
+        "correction.outcome",
+        "purged",
+    }
+)
+"""What a provision-log entry records: a provision, a refusal, a disclosure to the
+person (30条の32), a correction request and its outcome (30条の35), a purge."""
+
+GENESIS = "0" * 64
+"""The hash before the first entry of a provision log."""
+
+
+def _str_tuple(field: str, *, pattern: re.Pattern[str] | None = None) -> Any:
+    item = _str(field, pattern=pattern)
+
+    def check(i: object, a: object, value: object) -> None:
+        _expect(value, tuple, field)
+        assert isinstance(value, tuple)
+        if len(value) > 1000:
+            raise InvalidLength(f"{len(value)} items", field=field, expected="at most 1000")
+        for element in value:
+            item(i, a, element)
+        if len(set(value)) != len(value):
+            raise InvalidComponent("an item is repeated", field=field, expected="distinct items")
+
+    return check
+
+
+def _public_key(_i: Any, _a: Any, value: Any) -> None:
+    _expect(value, bytes, "public_key")
+    if len(value) != 32:
+        raise InvalidLength(
+            f"{len(value)} bytes", field="public_key", expected="a raw 32-byte Ed25519 key"
+        )
+
+
+def _optional_lg_code(i: Any, a: Any, value: Any) -> None:
+    if value is not None:
+        _lg_code(i, a, value)
+
+
+@attrs.frozen(kw_only=True)
+class AgencyRow:
+    """An agency registered with a provider (the centre or a prefecture).
+
+    ``agency`` is its name (the node ``a:<name>``); ``public_key`` the raw Ed25519
+    key its requests are signed with; ``recipients`` the left-column names of the
+    appended tables (別表) it may act as (e.g. ``厚生労働省及び日本年金機構``);
+    ``number_uses`` the permitted-use keys (``"1-57の3"``) for which it may also
+    receive the individual number (番号法9条1項); ``locality`` the 6-digit code of
+    the local body it is (tables 2–6), ``None`` for a national one.
+    """
+
+    agency: str = attrs.field(validator=_str("agency", max_length=48, pattern=_AGENCY_NAME))
+    public_key: bytes = attrs.field(validator=_public_key, repr=False)
+    registered_at: datetime = attrs.field(validator=_aware)
+    recipients: tuple[str, ...] = attrs.field(validator=_str_tuple("recipients"))
+    number_uses: tuple[str, ...] = attrs.field(
+        default=(), validator=_str_tuple("number_uses", pattern=_USE_KEY)
+    )
+    locality: str | None = attrs.field(default=None, validator=_optional_lg_code)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.recipients:
+            raise InvalidLength(
+                "no recipient", field="recipients", expected="at least one 別表 recipient"
+            )
+
+
+@attrs.frozen(kw_only=True)
+class ProvisionEntry:
+    """One entry of a provision log (提供記録): what left, to whom, about whom, why.
+
+    ``kind`` is one of :data:`PROVISION_KINDS`; ``request_id`` names the request
+    (or the resident's disclosure or correction request); ``agency`` the
+    requester, ``use`` the permitted-use key it relied on, ``subject`` the
+    resident code of the person, ``items`` the identity items provided (empty for
+    a refusal); ``detail`` canonical JSON with the particulars (a refusal's
+    reason …).
+    """
+
+    at: datetime = attrs.field(validator=_aware)
+    kind: str = attrs.field(validator=_one_of("kind", PROVISION_KINDS))
+    request_id: str = attrs.field(validator=_str("request_id", max_length=64, pattern=_REQUEST_ID))
+    agency: str | None = attrs.field(
+        default=None, validator=_optional_str("agency", max_length=48, pattern=_AGENCY_NAME)
+    )
+    use: str | None = attrs.field(
+        default=None, validator=_optional_str("use", max_length=32, pattern=_USE_KEY)
+    )
+    subject: str | None = attrs.field(
+        default=None, validator=_resident_code("subject", optional=True)
+    )
+    items: tuple[str, ...] = attrs.field(default=(), validator=_str_tuple("items"))
+    detail: bytes = attrs.field(default=b"{}", validator=_bytes("detail"), repr=False)
+
+
+def chain_hash(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
+    """The hash of a provision-log entry: SHA-256 over the previous entry's hash,
+    the sequence number and every field, in a canonical form. Changing, removing
+    or reordering any entry breaks the chain from there on.
+
+    >>> from datetime import UTC, datetime
+    >>> e = ProvisionEntry(at=datetime(2026, 1, 1, tzinfo=UTC), kind="refused", request_id="r1")
+    >>> len(chain_hash(GENESIS, 1, e))
+    64
+    >>> chain_hash(GENESIS, 1, e) == chain_hash(GENESIS, 2, e)
+    False
+    """
+    if not _HASH.fullmatch(prev_hash):
+        raise InvalidFormat("not a SHA-256 hex digest", field="prev_hash", expected="64 hex digits")
+    body = {
+        "agency": entry.agency,
+        "at": entry.at.isoformat(),
+        "detail": base64.b64encode(entry.detail).decode(),
+        "items": list(entry.items),
+        "kind": entry.kind,
+        "prev": prev_hash,
+        "request_id": entry.request_id,
+        "seq": seq,
+        "subject": entry.subject,
+        "use": entry.use,
+    }
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+@attrs.frozen(kw_only=True)
+class ProvisionRecord:
+    """A provision-log entry as stored: its gap-free sequence number and its chain."""
+
+    seq: int = attrs.field(validator=_int("seq", minimum=1))
+    entry: ProvisionEntry = attrs.field(
+        validator=lambda _i, _a, v: _expect(v, ProvisionEntry, "entry")
+    )
+    prev_hash: str = attrs.field(validator=_str("prev_hash", max_length=64, pattern=_HASH))
+    hash: str = attrs.field(validator=_str("hash", max_length=64, pattern=_HASH))
+
+
+@attrs.frozen(kw_only=True)
+class ScheduledItem:
+    """Work due on a date (e.g. 30 days after a planned move-out, JPKI法31条).
+
+    ``key`` is unique in the schedule; ``payload`` canonical bytes the scheduler's
+    owner reads back.
+    """
+
+    key: str = attrs.field(validator=_str("key", max_length=128))
+    due: date = attrs.field(validator=_date("due"))
+    payload: bytes = attrs.field(default=b"{}", validator=_bytes("payload"), repr=False)

@@ -271,6 +271,8 @@ _DDL = (
         subject TEXT,
         detail BLOB NOT NULL
     )""",
+    # read(action=...): an index range scan in seq order, not a scan of the log
+    "CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, seq)",
 )
 
 _MISSING_SCHEMA = "call create_schema()"
@@ -1371,17 +1373,31 @@ class SQLiteAuditLog(_Port, AuditLog):
         return range(last + 1, last + len(params) + 1)
 
     def read(
-        self, *, after: int = 0, limit: int = 1000, uow: UnitOfWork | None = None
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        action: str | None = None,
+        uow: UnitOfWork | None = None,
     ) -> list[AuditRecord]:
-        """Entries with ``seq > after``, in order, at most ``limit``."""
+        """Entries with ``seq > after``, in order, at most ``limit``; with ``action``,
+        only those whose action equals it (a range scan of ``audit_log_action``)."""
         check_int(after, "after")
         check_int(limit, "limit")
+        self.check_action(action)
         with self._store._read(uow) as conn:
-            rows = conn.execute(
-                "SELECT seq, at, action, subject, detail FROM audit_log WHERE seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (after, limit),
-            ).fetchall()
+            if action is None:
+                rows = conn.execute(
+                    "SELECT seq, at, action, subject, detail FROM audit_log WHERE seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (after, limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT seq, at, action, subject, detail FROM audit_log"
+                    " WHERE action = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (action, after, limit),
+                ).fetchall()
         return _decode(rows, _audit_record)
 
     def last_seq(self, uow: UnitOfWork | None = None) -> int:

@@ -86,6 +86,8 @@ from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     IntegrityError,
     InterfaceError,
+    InvalidFormat,
+    InvalidLength,
     JukinetError,
     ProgrammingError,
     SchemaVersionMismatch,
@@ -2079,6 +2081,139 @@ class StoreConformance(ABC):
         (record,) = store.audit.read(after=seq - 1, limit=1)
         assert record == AuditRecord(seq=seq, entry=entry)
         assert record.entry.at.utcoffset() is not None
+        # any text an entry can hold is found again by an exact-match filter
+        assert store.audit.read(after=seq - 1, action=action) == [record]
+
+    def test_audit_read_by_action_returns_only_that_action_in_order(self, store: Store) -> None:
+        # Near-misses of "register.birth" (prefix, longer, other case, LIKE and GLOB
+        # wildcards, full-width text) must not match it: the filter is exact.
+        actions = [
+            "register.birth",
+            "ack",
+            "register.birth",
+            "register",
+            "register.birth.x",
+            "Register.birth",
+            "register.%",
+            "register.*",
+            "転入",
+            "register.birth",
+            "ack",
+            "register.birth",
+        ]
+        entries = [self.rows.audit_entry(n, action=a) for n, a in enumerate(actions, 1)]
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, entries[:5])
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, entries[5:])
+        everything = read_all_audit(store)
+        assert [r.entry for r in everything] == entries
+        last = len(entries)
+        for action in set(actions):
+            expected = [r for r in everything if r.entry.action == action]
+            got = store.audit.read(action=action)
+            assert got == expected, action
+            assert [r.seq for r in got] == sorted(r.seq for r in got)
+            # after and limit count in the log's sequence numbers, as without a filter
+            for after in range(last + 2):
+                for limit in range(5):
+                    want = [r for r in expected if r.seq > after][:limit]
+                    assert store.audit.read(after=after, limit=limit, action=action) == want
+            # paging through one kind of entry by the last seq seen
+            paged: list[AuditRecord] = []
+            while batch := store.audit.read(
+                after=paged[-1].seq if paged else 0, limit=2, action=action
+            ):
+                paged.extend(batch)
+            assert paged == expected
+        births = store.audit.read(action="register.birth")
+        assert [r.seq for r in births] == [1, 3, 10, 12]
+        assert store.audit.read(action="register.birth", after=3, limit=1) == births[2:3]
+        for unknown in ("register.move_in", "registe", "birth", "REGISTER.BIRTH", "%", "*", " "):
+            assert store.audit.read(action=unknown) == [], unknown
+        assert store.audit.read(action="register.birth", after=last) == []
+        assert store.audit.read(action="register.birth", after=2**63 - 1) == []
+        assert store.audit.read(action="ack", limit=0) == []
+
+    def test_audit_read_by_action_sees_its_unit_of_work(self, store: Store) -> None:
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [self.rows.audit_entry(n, action="ack") for n in (1, 2)])
+            store.audit.append(uow, [self.rows.audit_entry(3, action="register.birth")])
+        with store.unit_of_work() as uow:
+            store.audit.append(
+                uow,
+                [
+                    self.rows.audit_entry(4, action="register.birth"),
+                    self.rows.audit_entry(5, action="ack"),
+                    self.rows.audit_entry(6, action="ack"),
+                ],
+            )
+            # committed and staged entries of one action, in seq order
+            assert [r.seq for r in store.audit.read(action="ack", uow=uow)] == [1, 2, 5, 6]
+            assert [r.seq for r in store.audit.read(action="ack", after=1, limit=2, uow=uow)] == [
+                2,
+                5,
+            ]
+            assert [r.seq for r in store.audit.read(action="ack", after=5, uow=uow)] == [6]
+            assert [r.seq for r in store.audit.read(action="register.birth", uow=uow)] == [3, 4]
+            assert store.audit.read(action="receive.refused", uow=uow) == []
+            # another handle sees committed entries only
+            assert [r.seq for r in reader.audit.read(action="ack")] == [1, 2]
+        assert [r.seq for r in reader.audit.read(action="ack")] == [1, 2, 5, 6]
+        assert [r.entry for r in reader.audit.read(action="register.birth")] == [
+            self.rows.audit_entry(3, action="register.birth"),
+            self.rows.audit_entry(4, action="register.birth"),
+        ]
+
+    def test_audit_read_by_action_bad_arguments_raise_and_change_nothing(
+        self, store: Store
+    ) -> None:
+        entry = self.rows.audit_entry(1, action="ack")
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [entry])
+        before = snapshot(store)
+        calls: list[tuple[type[JukinetError], str, Callable[[UnitOfWork | None], object]]] = [
+            # not a str
+            (InvalidFormat, "action", lambda uow: store.audit.read(action=7, uow=uow)),  # type: ignore[arg-type]
+            (InvalidFormat, "action", lambda uow: store.audit.read(action=b"ack", uow=uow)),  # type: ignore[arg-type]
+            (InvalidFormat, "action", lambda uow: store.audit.read(action=["ack"], uow=uow)),  # type: ignore[arg-type]
+            (InvalidFormat, "action", lambda uow: store.audit.read(action=True, uow=uow)),  # type: ignore[arg-type]
+            (InvalidFormat, "action", lambda uow: store.audit.read(action=entry, uow=uow)),  # type: ignore[arg-type]
+            # a str no entry could hold (AuditEntry.action's own rule)
+            (InvalidLength, "action", lambda uow: store.audit.read(action="", uow=uow)),
+            (InvalidLength, "action", lambda uow: store.audit.read(action="a" * 65, uow=uow)),
+            (InvalidFormat, "action", lambda uow: store.audit.read(action="ack\x00", uow=uow)),
+            (InvalidFormat, "action", lambda uow: store.audit.read(action="\ud800", uow=uow)),
+            # after and limit are checked with a filter too
+            (
+                ValidationError,
+                "after",
+                lambda uow: store.audit.read(after=-1, action="ack", uow=uow),
+            ),
+            (
+                ValidationError,
+                "limit",
+                lambda uow: store.audit.read(limit="1", action="ack", uow=uow),  # type: ignore[arg-type]
+            ),
+        ]
+        for error, field, call in calls:
+            with pytest.raises(error) as info:
+                call(None)
+            assert isinstance(info.value, ValidationError)
+            assert info.value.field == field
+            assert snapshot(store) == before
+        # inside a unit of work the error changes nothing either: the unit of work
+        # goes on and commits what it wrote
+        with store.unit_of_work() as uow:
+            store.audit.append(uow, [self.rows.audit_entry(2, action="ack")])
+            for error, _field, call in calls:
+                with pytest.raises(error):
+                    call(uow)
+            assert [r.seq for r in store.audit.read(action="ack", uow=uow)] == [1, 2]
+            store.outbox.append(uow, "pref13", [b"effect"])
+        assert [r.seq for r in store.audit.read(action="ack")] == [1, 2]
+        assert store.outbox.last_seq("pref13") == 1
 
     def test_audit_numbers_survive_a_rolled_back_append(self, store: Store) -> None:
         reader = self.handle(store)
@@ -2782,6 +2917,17 @@ def make_stateful_test(
             got = self.store.audit.read(after=after, limit=limit)
             assert [r.entry for r in got] == expected
             assert [r.seq for r in got] == list(range(after + 1, after + 1 + len(expected)))
+
+        @rule(
+            action=st.sampled_from(["register.birth", "ack", "register.move_in"]),
+            after=st.integers(0, 12),
+            limit=st.integers(0, 5),
+        )
+        def audit_read_action(self, action: str, after: int, limit: int) -> None:
+            numbered = list(enumerate(self.model.audit, 1))
+            expected = [(seq, e) for seq, e in numbered if seq > after and e.action == action]
+            got = self.store.audit.read(after=after, limit=limit, action=action)
+            assert [(r.seq, r.entry) for r in got] == expected[:limit]
 
         # -- code pool --
 

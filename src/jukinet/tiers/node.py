@@ -44,6 +44,8 @@ DEFAULT_BATCH = 1000
 """Messages per envelope."""
 DEFAULT_MAX_AGE = timedelta(days=1)
 """Envelopes older than this are refused as replays."""
+REFUSED = "receive.refused"
+"""The audit action of a refused envelope (what :meth:`Node.health` lists)."""
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
 """Envelopes dated further in the future than this are refused."""
 
@@ -277,7 +279,7 @@ class Node:
                 [
                     AuditEntry(
                         at=self.clock.now(),
-                        action="receive.refused",
+                        action=REFUSED,
                         subject=str(envelope.sender)[:64],
                         detail=detail,
                     )
@@ -305,20 +307,17 @@ class Node:
         found: list[Refusal] = []
         after = 0
         while True:
-            batch = self.store.audit.read(after=after, limit=1000)
+            batch = self.store.audit.read(after=after, limit=1000, action=REFUSED)
             if not batch:
                 break
             for record in batch:
-                if record.entry.action == "receive.refused":
-                    reason = json.loads(record.entry.detail).get("reason", "")
-                    found.append(
-                        Refusal(
-                            record.seq,
-                            record.entry.at.isoformat(),
-                            record.entry.subject or "",
-                            reason,
-                        )
+                reason = json.loads(record.entry.detail).get("reason", "")
+                found.append(
+                    Refusal(
+                        record.seq, record.entry.at.isoformat(), record.entry.subject or "", reason
                     )
+                )
+            found = found[-refusals:]
             after = batch[-1].seq
         return Health(
             node=str(self._id),
