@@ -13,10 +13,20 @@ they skip with a reason when it is unset. With ``JUKINET_REQUIRE_POSTGRES=1`` (s
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from jukinet.storage.base import Store
+from jukinet.storage.memory import MemoryStore
+from jukinet.storage.sqlite import SQLiteStore
+from jukinet.testing.country import StoreFactory
+from jukinet.tiers.messages import NodeId
 
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
@@ -60,3 +70,55 @@ def postgres_dsn() -> str:
     if not dsn:
         pytest.skip("JUKINET_TEST_POSTGRES_DSN is not set: PostgreSQL tests need a server")
     return dsn
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    """A factory of empty stores, one per node, on each adapter in turn (PostgreSQL:
+    a schema per store, dropped afterwards)."""
+    if request.param == "memory":
+
+        def memory(node: NodeId) -> Store:
+            store = MemoryStore()
+            store.create_schema()
+            return store
+
+        yield memory
+    elif request.param == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="jukinet-restore-") as folder:
+            stores: list[SQLiteStore] = []
+            serial = itertools.count()
+
+            def sqlite(node: NodeId) -> Store:
+                name = f"{str(node).replace(':', '_')}-{next(serial)}.db"
+                store = SQLiteStore(Path(folder) / name)
+                store.create_schema()
+                stores.append(store)
+                return store
+
+            yield sqlite
+            for store in stores:
+                store.close()
+    else:
+        import psycopg
+        from psycopg import sql
+
+        from jukinet.storage.postgres import PostgresStore
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        conn = psycopg.connect(dsn, autocommit=True)
+        run = os.urandom(4).hex()
+        schemas: list[str] = []
+        serial = itertools.count()
+
+        def postgres(node: NodeId) -> Store:
+            schema = f"jukinet_restore_{run}_{next(serial)}"
+            schemas.append(schema)
+            store = PostgresStore(conn, schema=schema)
+            store.create_schema()
+            return store
+
+        yield postgres
+        for schema in schemas:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.close()

@@ -1,5 +1,9 @@
 """Smoke tests of the benchmark runner: every benchmark runs on 200 rows and ends
 with a well-formed RESULT line. These are not timed tests; the figures are not checked.
+
+``propagate`` runs 200 notices (20 per municipality) through the prefecture to the
+centre on each backend; the benchmark itself checks that the centre holds every
+notice and that the library and the raw side wrote the same row counts.
 """
 
 from __future__ import annotations
@@ -35,6 +39,24 @@ def _check_lines(lines: list[str], name: str, backend: str) -> None:
     assert all(RESULT.fullmatch(line) for line in results)
     if name == "lookup":
         assert results[-2].startswith("RESULT name=lookup_single ")
+    if name == "propagate":
+        _check_propagate(lines, backend)
+
+
+def _check_propagate(lines: list[str], backend: str) -> None:
+    prefix = f"propagate {backend}: "
+    assert any(
+        re.fullmatch(rf"{prefix}library: [0-9.]+ s, [0-9,]+ notices/s end to end .*", line)
+        for line in lines
+    ), lines
+    assert any(
+        re.fullmatch(rf"{prefix}raw: +[0-9.]+ s, [0-9,]+ notices/s .*", line) for line in lines
+    )
+    assert any(line.startswith(f"{prefix}breakdown") for line in lines)
+    assert (
+        f"{prefix}verified: the centre holds {ROWS} identity rows; row counts equal on both sides"
+        in lines
+    )
 
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])

@@ -9,12 +9,8 @@ Runs on every storage adapter.
 
 from __future__ import annotations
 
-import itertools
-import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 import attrs
 import pytest
@@ -38,69 +34,15 @@ from jukinet.errors import (
     TamperingDetected,
 )
 from jukinet.storage.base import Store
-from jukinet.storage.memory import MemoryStore
 from jukinet.storage.records import IdentityRow
-from jukinet.storage.sqlite import SQLiteStore
 from jukinet.testing import conformance
-from jukinet.testing.country import Country, build_country
+from jukinet.testing.country import Country, StoreFactory, build_country
 from jukinet.tiers import reconcile, restore, wire
 from jukinet.tiers.messages import CENTER, Envelope, NodeId
 
 CHIYODA, CHUO, OSAKA_KITA = "131016", "131024", "271276"
 TOKYO = NodeId.prefecture("13")
 LOST = NodeId.municipality(CHIYODA)
-
-StoreFactory = Callable[[NodeId], Store]
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
-    if request.param == "memory":
-
-        def memory(node: NodeId) -> Store:
-            store = MemoryStore()
-            store.create_schema()
-            return store
-
-        yield memory
-    elif request.param == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="jukinet-restore-") as folder:
-            stores: list[SQLiteStore] = []
-            serial = itertools.count()
-
-            def sqlite(node: NodeId) -> Store:
-                name = f"{str(node).replace(':', '_')}-{next(serial)}.db"
-                store = SQLiteStore(Path(folder) / name)
-                store.create_schema()
-                stores.append(store)
-                return store
-
-            yield sqlite
-            for store in stores:
-                store.close()
-    else:
-        import psycopg
-        from psycopg import sql
-
-        from jukinet.storage.postgres import PostgresStore
-
-        dsn = request.getfixturevalue("postgres_dsn")
-        conn = psycopg.connect(dsn, autocommit=True)
-        run = os.urandom(4).hex()
-        schemas: list[str] = []
-        serial = itertools.count()
-
-        def postgres(node: NodeId) -> Store:
-            schema = f"jukinet_restore_{run}_{next(serial)}"
-            schemas.append(schema)
-            store = PostgresStore(conn, schema=schema)
-            store.create_schema()
-            return store
-
-        yield postgres
-        for schema in schemas:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        conn.close()
 
 
 def _name(given: str) -> PersonName:
@@ -169,8 +111,8 @@ def _restored_versions(store: Store, codes: list[str]) -> dict[str, list[bytes]]
     return {code: [row.payload for row in store.identities.history(code)] for code in codes}
 
 
-def test_a_municipality_restores_remakes_and_carries_on(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_a_municipality_restores_remakes_and_carries_on(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     country = disaster.country
     town = country.municipality(CHIYODA)
     report = town.restore(disaster.packages)
@@ -235,8 +177,8 @@ def _unchanged(disaster: Disaster, attempt: Callable[[], object], error: type[Ex
     assert conformance.snapshot(store, municipalities=[CHIYODA], audit=False) == before
 
 
-def test_both_packages_are_needed(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_both_packages_are_needed(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     town = disaster.country.municipality(CHIYODA)
     from_prefecture = [e for e in disaster.packages if e.sender == TOKYO]
     from_center = [e for e in disaster.packages if e.sender == CENTER]
@@ -244,8 +186,8 @@ def test_both_packages_are_needed(factory: StoreFactory) -> None:
     _unchanged(disaster, lambda: town.restore(from_center), InvalidComponent)
 
 
-def test_a_missing_or_repeated_part_is_refused(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_a_missing_or_repeated_part_is_refused(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     country = disaster.country
     town = country.municipality(CHIYODA)
     # Small parts: one version per envelope.
@@ -253,7 +195,8 @@ def test_a_missing_or_repeated_part_is_refused(factory: StoreFactory) -> None:
         country.keys[TOKYO],
         LOST,
         restore.identity_versions(country.stores[TOKYO].identities, CHIYODA),
-        link=country.stores[TOKYO].tracking.position(str(LOST)),
+        applied=country.stores[TOKYO].tracking.position(str(LOST)),
+        confirmed=country.stores[TOKYO].outbox.acknowledged(str(LOST)),
         now=country.clock.now(),
         batch=1,
     )
@@ -266,17 +209,17 @@ def test_a_missing_or_repeated_part_is_refused(factory: StoreFactory) -> None:
     assert town.restore(prefecture + center).codes == 5
 
 
-def test_an_altered_package_is_refused(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_an_altered_package_is_refused(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     town = disaster.country.municipality(CHIYODA)
     first = disaster.packages[0]
     altered = attrs.evolve(first, payloads=(*first.payloads[:-1], first.payloads[-2]))
     _unchanged(disaster, lambda: town.restore([altered, *disaster.packages[1:]]), BadSignature)
 
 
-def test_packages_that_disagree_are_refused(factory: StoreFactory) -> None:
+def test_packages_that_disagree_are_refused(store_factory: StoreFactory) -> None:
     """A version both tiers hold must be the same bytes; a forged history is refused."""
-    disaster = _live_then_lose(factory)
+    disaster = _live_then_lose(store_factory)
     country = disaster.country
     town = country.municipality(CHIYODA)
     rows = restore.identity_versions(country.stores[CENTER].identities, CHIYODA)
@@ -294,7 +237,8 @@ def test_packages_that_disagree_are_refused(factory: StoreFactory) -> None:
         country.keys[CENTER],
         LOST,
         swapped,
-        link=country.stores[CENTER].outbox.acknowledged(str(LOST)),
+        applied=0,
+        confirmed=country.stores[CENTER].outbox.acknowledged(str(LOST)),
         now=country.clock.now(),
         batch=1000,
     )
@@ -304,7 +248,8 @@ def test_packages_that_disagree_are_refused(factory: StoreFactory) -> None:
         country.keys[CENTER],
         LOST,
         [r for r in rows if r != first],
-        link=0,
+        applied=0,
+        confirmed=0,
         now=country.clock.now(),
         batch=1000,
     )
@@ -312,9 +257,9 @@ def test_packages_that_disagree_are_refused(factory: StoreFactory) -> None:
 
 
 def test_only_the_own_prefecture_and_the_centre_back_a_municipality_up(
-    factory: StoreFactory,
+    store_factory: StoreFactory,
 ) -> None:
-    disaster = _live_then_lose(factory)
+    disaster = _live_then_lose(store_factory)
     country = disaster.country
     with pytest.raises(Misaddressed):
         country.prefecture("27").restore_package(CHIYODA)
@@ -324,16 +269,16 @@ def test_only_the_own_prefecture_and_the_centre_back_a_municipality_up(
     _unchanged(disaster, lambda: town.restore([*disaster.packages, *osaka]), Misaddressed)
 
 
-def test_restoring_never_overwrites(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_restoring_never_overwrites(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     town = disaster.country.municipality(CHIYODA)
     town.restore(disaster.packages)
     _unchanged(disaster, lambda: town.restore(disaster.packages), InvalidState)
 
 
-def test_remake_checks_the_identity_items(factory: StoreFactory) -> None:
+def test_remake_checks_the_identity_items(store_factory: StoreFactory) -> None:
     """再製 (令16条) takes household and domicile from the caller, identity from the backup."""
-    disaster = _live_then_lose(factory)
+    disaster = _live_then_lose(store_factory)
     town = disaster.country.municipality(CHIYODA)
     town.restore(disaster.packages)
     record = next(iter(disaster.records.values()))
@@ -353,8 +298,8 @@ def _unknown_code(disaster: Disaster) -> ResidentCode:
     return code
 
 
-def test_a_restore_package_is_an_unsequenced_signed_envelope(factory: StoreFactory) -> None:
-    disaster = _live_then_lose(factory)
+def test_a_restore_package_is_an_unsequenced_signed_envelope(store_factory: StoreFactory) -> None:
+    disaster = _live_then_lose(store_factory)
     for envelope in disaster.packages:
         assert envelope.payload_type == wire.RESTORE
         assert envelope.recipient == LOST
@@ -364,11 +309,11 @@ def test_a_restore_package_is_an_unsequenced_signed_envelope(factory: StoreFacto
 
 
 def test_a_node_that_lost_its_storage_is_reported_not_resent_forever(
-    factory: StoreFactory,
+    store_factory: StoreFactory,
 ) -> None:
     """Without a restore the lost municipality answers the centre with a gap below what it
     had confirmed: the centre records the refusal for the call centre (コールセンター)."""
-    disaster = _live_then_lose(factory)
+    disaster = _live_then_lose(store_factory)
     country = disaster.country
     country.center.designate_codes(CHIYODA, 2)
     for _ in range(5):  # it would never settle: the centre resends what is unconfirmed

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import threading
+from datetime import date, timedelta
 
+import attrs
 import pytest
 
 from jukinet.domain.changes import ChangeReason
 from jukinet.errors import InterfaceError, OperationalError
 from jukinet.storage.base import Store
 from jukinet.storage.memory import (
+    MemoryAgencyRegistry,
     MemoryAuditLog,
     MemoryCodePool,
     MemoryDatabase,
     MemoryIdentityStore,
     MemoryOutbox,
+    MemoryProvisionLog,
     MemoryRegister,
+    MemorySchedule,
     MemoryStore,
     MemoryTracking,
 )
@@ -49,6 +54,35 @@ class TestMemoryStore(StoreConformance):
     def set_schema_version(self, store: Store, version: int) -> None:
         assert isinstance(store, MemoryStore)
         store.database.meta["schema_version"] = str(version)
+
+    def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+        # The committed records, changed in place; the head and anchor are left
+        # alone and the indexes rebuilt, as a database's indexes follow its table.
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            state = database._state
+            assert state is not None
+            log = state.provision
+            if how == "alter":
+                record = log[seq]
+                entry = attrs.evolve(record.entry, detail=b'{"tampered":true}')
+                log[seq] = attrs.evolve(record, entry=entry)
+            elif how == "delete":
+                del log[seq]
+            elif how == "swap":
+                first, second = log[seq], log[seq + 1]
+                log[seq] = attrs.evolve(second, seq=seq)
+                log[seq + 1] = attrs.evolve(first, seq=seq + 1)
+            elif how == "truncate":
+                for later in list(log.irange(minimum=seq)):
+                    del log[later]
+            else:
+                raise AssertionError(f"unknown tampering {how!r}")
+            state.provision_subjects.clear()
+            state.provision_requests.clear()
+            for kept in log.values():
+                state._index_provision(kept)
 
 
 TestMemoryStoreStateful = make_stateful_test(_store).TestCase
@@ -141,6 +175,9 @@ def test_the_ports_are_the_memory_classes() -> None:
         store.tracking,
         store.code_pool,
         store.audit,
+        store.agencies,
+        store.provision_log,
+        store.schedule,
     )
     classes = (
         MemoryRegister,
@@ -149,6 +186,9 @@ def test_the_ports_are_the_memory_classes() -> None:
         MemoryTracking,
         MemoryCodePool,
         MemoryAuditLog,
+        MemoryAgencyRegistry,
+        MemoryProvisionLog,
+        MemorySchedule,
     )
     assert all(isinstance(port, cls) for port, cls in zip(ports, classes, strict=True))
 
@@ -179,3 +219,42 @@ def test_the_identity_indexes_drop_replaced_words() -> None:
     with store.unit_of_work() as uow:
         store.identities.append(uow, [rows.identity_row(code, 4, municipality=b, removed=True)])
     assert state.id_search == {}
+
+
+def test_the_provision_and_schedule_indexes_drop_what_is_removed() -> None:
+    # A purge removes the records from the log and from both indexes; a cancelled
+    # item leaves the (due, key) index; a cancelled and re-added key is indexed
+    # under its new date only.
+    store = _store()
+    entries = [rows.provision_entry(n) for n in range(1, 5)]
+    with store.unit_of_work() as uow:
+        records = store.provision_log.append(uow, entries)
+        store.schedule.add(uow, [rows.scheduled_item(n) for n in (1, 2)])
+    state = store.database._state
+    assert state is not None
+    assert list(state.provision) == [1, 2, 3, 4]
+    assert {k: list(v) for k, v in state.provision_requests.items()} == {
+        f"req-{n}": [n] for n in range(1, 5)
+    }
+    with store.unit_of_work() as uow:
+        assert store.provision_log.purge(uow, before=entries[2].at) == 2
+        moved = attrs.evolve(rows.scheduled_item(2), due=date(2030, 1, 1))
+        assert store.schedule.cancel(uow, ["jpki:0001", "jpki:0002"]) == 2
+        store.schedule.add(uow, [moved])
+    assert list(state.provision) == [3, 4]
+    assert state.provision_anchor == (2, records[1].hash)
+    assert state.provision_head == (4, records[3].hash)
+    assert sorted(state.provision_requests) == ["req-3", "req-4"]
+    subjects = {e.subject for e in entries[2:]}
+    assert {k: list(v) for k, v in state.provision_subjects.items()} == {
+        s: [r.seq for r in records[2:] if r.entry.subject == s] for s in subjects
+    }
+    assert list(state.schedule_due) == [(date(2030, 1, 1), "jpki:0002")]
+    assert state.schedule == {"jpki:0002": moved}
+    with store.unit_of_work() as uow:
+        later = entries[3].at + timedelta(seconds=1)
+        assert store.provision_log.purge(uow, before=later) == 2
+    assert list(state.provision) == []
+    assert state.provision_subjects == {}
+    assert state.provision_requests == {}
+    assert state.provision_head == state.provision_anchor == (4, records[3].hash)

@@ -161,6 +161,48 @@ class _PostgresConformance(StoreConformance):
                 [str(version)],
             )
 
+    def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+        # Raw SQL on a connection of its own, as someone with database access: the
+        # head and anchor rows (provision_meta) are left alone.
+        assert isinstance(store, PostgresStore)
+        table = sql.Identifier(store.schema, "provision_log")
+        with (
+            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
+            admin.transaction(),
+        ):
+            if how == "alter":
+                admin.execute(
+                    sql.SQL("UPDATE {} SET detail = %s WHERE seq = %s").format(table),
+                    [b'{"tampered":true}', seq],
+                )
+            elif how == "delete":
+                admin.execute(sql.SQL("DELETE FROM {} WHERE seq = %s").format(table), [seq])
+            elif how == "truncate":
+                admin.execute(sql.SQL("DELETE FROM {} WHERE seq >= %s").format(table), [seq])
+            elif how == "swap":
+                # every stored column but seq changes places: delete both, insert swapped
+                cursor = admin.execute(
+                    sql.SQL("SELECT * FROM {} WHERE seq IN (%s, %s) ORDER BY seq").format(table),
+                    [seq, seq + 1],
+                )
+                assert cursor.description is not None
+                columns = [column.name for column in cursor.description]
+                first, second = cursor.fetchall()
+                admin.execute(
+                    sql.SQL("DELETE FROM {} WHERE seq IN (%s, %s)").format(table), [seq, seq + 1]
+                )
+                insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    table,
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                    sql.SQL(", ").join(sql.Placeholder() for _ in columns),
+                )
+                for row, number in ((second, seq), (first, seq + 1)):
+                    values = list(row)
+                    values[columns.index("seq")] = number
+                    admin.execute(insert, values)
+            else:
+                raise AssertionError(f"unknown tampering {how!r}")
+
     def dispose(self, store: Store) -> None:
         assert isinstance(store, PostgresStore)
         store.close()

@@ -44,6 +44,44 @@ def _set_version(store: Store, version: int) -> None:
         )
 
 
+def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
+    """Change the stored provision log with raw SQL, as someone with the file would:
+    the head and anchor rows (``provision_meta``) are left alone."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if how == "alter":
+                conn.execute(
+                    "UPDATE provision_log SET detail = ? WHERE seq = ?",
+                    (b'{"tampered":true}', seq),
+                )
+            elif how == "delete":
+                conn.execute("DELETE FROM provision_log WHERE seq = ?", (seq,))
+            elif how == "truncate":
+                conn.execute("DELETE FROM provision_log WHERE seq >= ?", (seq,))
+            elif how == "swap":
+                # every stored column but seq changes places: delete both, insert swapped
+                cursor = conn.execute(
+                    "SELECT * FROM provision_log WHERE seq IN (?, ?) ORDER BY seq", (seq, seq + 1)
+                )
+                columns = [d[0] for d in cursor.description]
+                first, second = cursor.fetchall()
+                conn.execute("DELETE FROM provision_log WHERE seq IN (?, ?)", (seq, seq + 1))
+                names = ", ".join(f'"{c}"' for c in columns)
+                marks = ", ".join("?" for _ in columns)
+                for row, number in ((second, seq), (first, seq + 1)):
+                    values = list(row)
+                    values[columns.index("seq")] = number
+                    conn.execute(f"INSERT INTO provision_log ({names}) VALUES ({marks})", values)
+            else:
+                raise AssertionError(f"unknown tampering {how!r}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
 class _TempFiles:
     """File stores in their own temporary directories, removed on dispose."""
 
@@ -84,6 +122,9 @@ class TestSQLiteFileStore(StoreConformance):
     def set_schema_version(self, store: Store, version: int) -> None:
         _set_version(store, version)
 
+    def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+        _tamper_provision_log(store, how, seq)
+
     def dispose(self, store: Store) -> None:
         _files.dispose(store)
 
@@ -110,6 +151,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def set_schema_version(self, store: Store, version: int) -> None:
         _set_version(store, version)
+
+    def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+        _tamper_provision_log(store, how, seq)
 
 
 TestSQLiteFileStoreStateful = make_stateful_test(_files.create, _files.dispose).TestCase

@@ -57,11 +57,15 @@ __all__ = [
     "ProcedureError",
     "ProgrammingError",
     "ReplayDetected",
+    "RequestNotAuthentic",
+    "RequestReplayed",
     "SchemaVersionMismatch",
     "SequenceGap",
     "StorageError",
     "TamperingDetected",
+    "UnknownAgency",
     "UnknownSender",
+    "UseNotPermitted",
     "ValidationError",
     "WrongPin",
 ]
@@ -145,6 +149,31 @@ class NotPermitted(PolicyError):
     """A recipient asked for something its 別表 row does not allow."""
 
     message = "the request is not permitted for this recipient and task"
+
+
+class UnknownAgency(NotPermitted):
+    """The requesting agency is not registered with this provider."""
+
+    message = "the agency is not registered with this provider"
+
+
+class UseNotPermitted(NotPermitted):
+    """The agency may not act under the 別表 row it names, or the provider does not
+    provide under that table (住基法30条の9〜30条の15)."""
+
+    message = "the agency may not act under this row of the appended tables"
+
+
+class RequestNotAuthentic(NotPermitted):
+    """The request is not signed by the agency's registered key, or is misaddressed."""
+
+    message = "the request is not signed by the registered agency key"
+
+
+class RequestReplayed(NotPermitted):
+    """The request was made before (its id is in the provision log) or is too old."""
+
+    message = "the request was replayed"
 
 
 # --- procedure -------------------------------------------------------------

@@ -39,31 +39,39 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from datetime import date, datetime
 
 import attrs
 
 from jukinet.storage.records import (
+    AgencyRow,
     AuditEntry,
     AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    ProvisionEntry,
+    ProvisionRecord,
     RegisterRow,
+    ScheduledItem,
 )
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AgencyRegistry",
     "AuditLog",
     "CodePool",
     "IdentityStore",
     "Outbox",
+    "ProvisionLog",
     "Register",
+    "Schedule",
     "Store",
     "Tracking",
     "UnitOfWork",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of the database schema this code reads and writes."""
 
 
@@ -389,6 +397,104 @@ class AuditLog(ABC):
         """The highest sequence number written (0 if none)."""
 
 
+class AgencyRegistry(ABC):
+    """The agencies registered with a provider (the centre, or a prefecture for its own
+    tables), each with its signing key and the recipients it may act as (住基法30条の9〜30条の15).
+    """
+
+    @abstractmethod
+    def register(self, uow: UnitOfWork, row: AgencyRow) -> None:
+        """Register an agency. A name registered before is an IntegrityError (keys are
+        never silently replaced); nothing is written then.
+        """
+
+    @abstractmethod
+    def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
+        """The agency's registration, or None."""
+
+    @abstractmethod
+    def list(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AgencyRow]:
+        """Registrations ordered by name (code point order), after ``after``, at most ``limit``."""
+
+
+class ProvisionLog(ABC):
+    """A provider's provision log (提供記録): append-only and hash-chained.
+
+    Each record commits to the one before (:func:`~jukinet.storage.records.chain_hash`),
+    so a changed, removed or reordered record is found by recomputing the chain
+    from :meth:`anchor`. Sequence numbers are gap-free in commit order. Kept 7
+    years, then removed from the oldest end by :meth:`purge`, which moves the
+    anchor (the caller logs the purge itself).
+    """
+
+    @abstractmethod
+    def append(self, uow: UnitOfWork, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
+        """Append entries after the head, chaining each to the one before; returns the
+        stored records. Concurrent appenders are serialized (the head is read and
+        written in the unit of work), so the chain never forks.
+        """
+
+    @abstractmethod
+    def read(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        subject: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> list[ProvisionRecord]:
+        """Committed records with ``seq > after`` in ``seq`` order, at most ``limit``;
+        with ``subject`` (a resident code) only that person's, from an index on
+        (subject, seq). Records are returned exactly as stored (never re-hashed), so
+        a reader can check them.
+        """
+
+    @abstractmethod
+    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether any record carries this request id (replays are refused), from an index."""
+
+    @abstractmethod
+    def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The last sequence number and its hash; ``(anchor)`` when no record is kept."""
+
+    @abstractmethod
+    def anchor(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The sequence number and hash just before the oldest kept record:
+        ``(0, GENESIS)`` until a purge."""
+
+    @abstractmethod
+    def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
+        """Remove records from the oldest end while their ``at`` is before ``before``
+        (stopping at the first later one, so only a prefix goes), move the anchor to
+        the last removed record; returns how many went.
+        """
+
+
+class Schedule(ABC):
+    """Work due on a date, by unique key (e.g. a JPKI deadline, JPKI法31条)."""
+
+    @abstractmethod
+    def add(self, uow: UnitOfWork, items: Sequence[ScheduledItem]) -> None:
+        """Add items; a key already scheduled (or repeated in ``items``) is an
+        IntegrityError and nothing is added."""
+
+    @abstractmethod
+    def cancel(self, uow: UnitOfWork, keys: Sequence[str]) -> int:
+        """Remove the items with these keys (absent keys are skipped); returns how many."""
+
+    @abstractmethod
+    def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
+        """The item with this key, or None."""
+
+    @abstractmethod
+    def due(
+        self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[ScheduledItem]:
+        """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
+
+
 class Store(ABC):
     """A node's storage: its ports and its units of work.
 
@@ -427,6 +533,21 @@ class Store(ABC):
     @abstractmethod
     def audit(self) -> AuditLog:
         """The audit-log port."""
+
+    @property
+    @abstractmethod
+    def agencies(self) -> AgencyRegistry:
+        """The agency-registry port."""
+
+    @property
+    @abstractmethod
+    def provision_log(self) -> ProvisionLog:
+        """The provision-log port."""
+
+    @property
+    @abstractmethod
+    def schedule(self) -> Schedule:
+        """The schedule port."""
 
     @abstractmethod
     def create_schema(self) -> None:

@@ -50,6 +50,14 @@ How it works, in database terms:
   ``audit_log (action, seq)``). Acknowledged positions and resumed starts
   are kept per destination, like the ``acked`` and ``last_seq`` columns of
   the SQL adapters' ``outbox_heads``.
+* The provision log is a sorted mapping from sequence number to record (the
+  SQL adapters' ``provision_log``), with its head and anchor kept apart (their
+  ``provision_meta``), so a record removed behind the port's back leaves the
+  head naming it; indexes give each subject's and each request id's sequence
+  numbers. A purge inside a unit of work is staged as the new anchor: every
+  record up to it, committed or staged, is gone for that unit of work's reads
+  and at commit. Agencies are kept by name, scheduled items by key with an
+  index on (due, key); a cancelled item is staged as a tombstone.
 * For identities, besides every version per code, each municipality's newest
   word on each code is kept (the SQL adapters' ``identity_current`` table,
   keyed by code and municipality); a code's current version is derived from
@@ -65,11 +73,12 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import attrs
@@ -79,28 +88,38 @@ from jukinet.errors import (
     IntegrityError,
     InterfaceError,
     InvalidComponent,
+    InvalidFormat,
     OperationalError,
     ProgrammingError,
     SchemaVersionMismatch,
 )
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AgencyRegistry,
     AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
+    ProvisionLog,
     Register,
+    Schedule,
     Store,
     Tracking,
     UnitOfWork,
 )
 from jukinet.storage.records import (
+    GENESIS,
+    AgencyRow,
     AuditEntry,
     AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    ProvisionEntry,
+    ProvisionRecord,
     RegisterRow,
+    ScheduledItem,
+    chain_hash,
     check_household_id,
     check_int,
     check_internal_id,
@@ -111,12 +130,15 @@ from jukinet.storage.records import (
 )
 
 __all__ = [
+    "MemoryAgencyRegistry",
     "MemoryAuditLog",
     "MemoryCodePool",
     "MemoryDatabase",
     "MemoryIdentityStore",
     "MemoryOutbox",
+    "MemoryProvisionLog",
     "MemoryRegister",
+    "MemorySchedule",
     "MemoryStore",
     "MemoryTracking",
     "MemoryUnitOfWork",
@@ -148,6 +170,30 @@ def _rows(value: object, cls: type[_T], what: str) -> list[_T]:
                 expected=f"{cls.__name__} instances from jukinet.storage.records",
             )
     return list(items)
+
+
+def _check_field(cls: type, name: str, value: object) -> None:
+    """Validate ``value`` by the rule of the record field ``cls.name`` (its own error)."""
+    field = attrs.fields_dict(cls)[name]
+    validate: Callable[..., object] | None = field.validator
+    assert validate is not None
+    validate(None, field, value)
+
+
+def _check_aware(value: object, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidFormat(
+            f"got {type(value).__name__}", field=field, expected="an aware datetime"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidFormat("the time has no time zone", field=field, expected="an aware datetime")
+    return value
+
+
+def _check_date(value: object, field: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidFormat(f"got {type(value).__name__}", field=field, expected="a date")
+    return value
 
 
 def _codes(value: object, field: str = "resident_codes") -> list[str]:
@@ -216,6 +262,16 @@ class _State:
         self.unused: dict[str, SortedSet[str]] = {}  # municipality -> unused codes
         self.audit: list[AuditRecord] = []  # index = seq - 1
         self.audit_actions: dict[str, list[int]] = {}  # action -> its seqs, ascending
+        self.agencies: SortedDict[str, AgencyRow] = SortedDict()
+        # provision log: kept records by seq; head and anchor stored apart (the
+        # provision_meta rows), indexes by subject and by request id
+        self.provision: SortedDict[int, ProvisionRecord] = SortedDict()
+        self.provision_head: tuple[int, str] = (0, GENESIS)
+        self.provision_anchor: tuple[int, str] = (0, GENESIS)
+        self.provision_subjects: dict[str, SortedSet[int]] = {}
+        self.provision_requests: dict[str, SortedSet[int]] = {}
+        self.schedule: dict[str, ScheduledItem] = {}
+        self.schedule_due: SortedSet[tuple[date, str]] = SortedSet()
 
     def apply(self, pending: _Pending) -> None:
         """Apply a committed unit of work's changes (never fails halfway)."""
@@ -272,6 +328,49 @@ class _State:
         for record in pending.audit:
             self.audit_actions.setdefault(record.entry.action, []).append(record.seq)
 
+        self.agencies.update(pending.agencies)
+
+        anchor = pending.provision_anchor
+        if anchor is not None:
+            for seq in list(self.provision.irange(maximum=anchor[0])):
+                self._unindex_provision(self.provision.pop(seq))
+            self.provision_anchor = anchor
+        for provision in pending.provision:
+            if anchor is None or provision.seq > anchor[0]:
+                self.provision[provision.seq] = provision
+                self._index_provision(provision)
+        if pending.provision:
+            last = pending.provision[-1]
+            self.provision_head = (last.seq, last.hash)
+
+        for item_key, item in pending.schedule.items():
+            replaced = self.schedule.pop(item_key, None)
+            if replaced is not None:
+                self.schedule_due.discard((replaced.due, item_key))
+            if item is not None:
+                self.schedule[item_key] = item
+                self.schedule_due.add((item.due, item_key))
+
+    def _index_provision(self, record: ProvisionRecord) -> None:
+        entry = record.entry
+        if entry.subject is not None:
+            self.provision_subjects.setdefault(entry.subject, SortedSet()).add(record.seq)
+        self.provision_requests.setdefault(entry.request_id, SortedSet()).add(record.seq)
+
+    def _unindex_provision(self, record: ProvisionRecord) -> None:
+        entry = record.entry
+        for index, key in (
+            (self.provision_subjects, entry.subject),
+            (self.provision_requests, entry.request_id),
+        ):
+            if key is None:
+                continue
+            seqs = index.get(key)
+            if seqs is not None:
+                seqs.discard(record.seq)
+                if not seqs:
+                    del index[key]
+
 
 @attrs.define
 class _Pending:
@@ -289,6 +388,10 @@ class _Pending:
     pool: dict[str, str] = attrs.Factory(dict)  # newly designated code -> municipality
     used: set[str] = attrs.Factory(set)  # codes marked used in this unit of work
     audit: list[AuditRecord] = attrs.Factory(list)
+    agencies: dict[str, AgencyRow] = attrs.Factory(dict)
+    provision: list[ProvisionRecord] = attrs.Factory(list)  # appended, in seq order
+    provision_anchor: tuple[int, str] | None = None  # set by a purge: every seq up to it goes
+    schedule: dict[str, ScheduledItem | None] = attrs.Factory(dict)  # None: cancelled
 
 
 _NOTHING_STAGED = _Pending()
@@ -413,6 +516,74 @@ class _View:
                 found.append(record)
         return found
 
+    # agencies
+    def agency(self, name: str) -> AgencyRow | None:
+        row = self.pending.agencies.get(name)
+        return row if row is not None else self.state.agencies.get(name)
+
+    def agency_names(self, after: str | None) -> Iterator[str]:
+        committed = self.state.agencies.irange(minimum=after, inclusive=(False, False))
+        staged = sorted(k for k in self.pending.agencies if after is None or k > after)
+        return _merge_sorted(committed, staged)
+
+    # provision log
+    def provision_head(self) -> tuple[int, str]:
+        staged = self.pending.provision
+        return (staged[-1].seq, staged[-1].hash) if staged else self.state.provision_head
+
+    def provision_anchor(self) -> tuple[int, str]:
+        anchor = self.pending.provision_anchor
+        return anchor if anchor is not None else self.state.provision_anchor
+
+    def provision_records(
+        self, after: int, subject: str | None = None
+    ) -> Iterator[ProvisionRecord]:
+        """Kept records with ``seq > after`` in seq order (only ``subject``'s, if given)."""
+        start = max(after, self.provision_anchor()[0]) + 1
+        state = self.state
+        if subject is None:
+            for seq in state.provision.irange(minimum=start):
+                yield state.provision[seq]
+        else:
+            seqs = state.provision_subjects.get(subject, SortedSet())
+            for seq in seqs.irange(minimum=start):
+                yield state.provision[seq]
+        for record in self.pending.provision:
+            if record.seq >= start and (subject is None or record.entry.subject == subject):
+                yield record
+
+    def has_request(self, request_id: str) -> bool:
+        anchor = self.provision_anchor()[0]
+        seqs = self.state.provision_requests.get(request_id)
+        if seqs and seqs[-1] > anchor:
+            return True
+        return any(
+            r.seq > anchor and r.entry.request_id == request_id for r in self.pending.provision
+        )
+
+    # schedule
+    def scheduled(self, key: str) -> ScheduledItem | None:
+        if key in self.pending.schedule:
+            return self.pending.schedule[key]
+        return self.state.schedule.get(key)
+
+    def due(self, on: date, limit: int) -> list[ScheduledItem]:
+        staged = self.pending.schedule
+        committed = (
+            (due, key)
+            for due, key in itertools.takewhile(lambda i: i[0] <= on, self.state.schedule_due)
+            if key not in staged
+        )
+        added = sorted((i.due, k) for k, i in staged.items() if i is not None and i.due <= on)
+        found: list[ScheduledItem] = []
+        for _, key in heapq.merge(committed, added):
+            if len(found) >= limit:
+                break
+            item = self.scheduled(key)
+            assert item is not None
+            found.append(item)
+        return found
+
 
 # --- the database, the store and its unit of work ----------------------------------
 
@@ -426,7 +597,7 @@ class MemoryDatabase:
 
     def __init__(self) -> None:
         self.meta: dict[str, str] = {}
-        """``{"schema_version": "1"}`` once the schema exists (empty before)."""
+        """``{"schema_version": str(SCHEMA_VERSION)}`` once the schema exists (empty before)."""
         self._state: _State | None = None
         self._state_lock = threading.Lock()  # short: reads and commits
         self._write_lock = threading.Lock()  # long: held by a unit of work
@@ -492,6 +663,9 @@ class MemoryStore(Store):
         self._tracking = MemoryTracking(self)
         self._code_pool = MemoryCodePool(self)
         self._audit = MemoryAuditLog(self)
+        self._agencies = MemoryAgencyRegistry(self)
+        self._provision_log = MemoryProvisionLog(self)
+        self._schedule = MemorySchedule(self)
 
     @property
     def database(self) -> MemoryDatabase:
@@ -527,6 +701,21 @@ class MemoryStore(Store):
     def audit(self) -> MemoryAuditLog:
         """The audit-log port."""
         return self._audit
+
+    @property
+    def agencies(self) -> MemoryAgencyRegistry:
+        """The agency-registry port."""
+        return self._agencies
+
+    @property
+    def provision_log(self) -> MemoryProvisionLog:
+        """The provision-log port."""
+        return self._provision_log
+
+    @property
+    def schedule(self) -> MemorySchedule:
+        """The schedule port."""
+        return self._schedule
 
     def create_schema(self) -> None:
         """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`."""
@@ -1270,3 +1459,165 @@ class MemoryAuditLog(AuditLog):
             return len(committed) + len(staged)
 
         return self._store._read(uow, read)
+
+
+class MemoryAgencyRegistry(AgencyRegistry):
+    """The agencies registered with a :class:`MemoryStore`'s node, by name
+    (住基法30条の9〜30条の15: who may receive identity information, and for what).
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def register(self, uow: UnitOfWork, row: AgencyRow) -> None:
+        """Register an agency; a name registered before is an IntegrityError."""
+        (agency,) = _rows((row,), AgencyRow, "row")
+        view, pending = self._store._write(uow)
+        if view.agency(agency.agency) is not None:
+            raise IntegrityError(
+                f"agency {agency.agency} is already registered",
+                field="agency",
+                expected="a name not registered before (a key is never replaced)",
+            )
+        pending.agencies[agency.agency] = agency
+
+    def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
+        """The agency's registration, or None."""
+        _check_field(AgencyRow, "agency", agency)
+        return self._store._read(uow, lambda v: v.agency(agency))
+
+    def list(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AgencyRow]:
+        """Registrations ordered by name (code point order), after ``after``, at most ``limit``."""
+        if after is not None:
+            _check_field(AgencyRow, "agency", after)
+        check_int(limit, "limit")
+
+        def read(view: _View) -> list[AgencyRow]:
+            found: list[AgencyRow] = []
+            for name in itertools.islice(view.agency_names(after), limit):
+                row = view.agency(name)
+                assert row is not None
+                found.append(row)
+            return found
+
+        return self._store._read(uow, read)
+
+
+class MemoryProvisionLog(ProvisionLog):
+    """The provision log (提供記録) of a :class:`MemoryStore`: append-only, hash-chained.
+
+    A unit of work holds the write lock, so it reads the head and appends after
+    it with no other appender in between: the chain never forks, and sequence
+    numbers are gap-free in commit order. Records are kept as given to
+    :meth:`append` and read back as stored (never re-hashed).
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def append(self, uow: UnitOfWork, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
+        """Append entries after the head, chaining each; returns the stored records."""
+        batch = _rows(entries, ProvisionEntry, "entries")
+        view, pending = self._store._write(uow)
+        seq, previous = view.provision_head()
+        records: list[ProvisionRecord] = []
+        for entry in batch:
+            seq += 1
+            digest = chain_hash(previous, seq, entry)
+            records.append(ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest))
+            previous = digest
+        pending.provision.extend(records)
+        return records
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        subject: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> list[ProvisionRecord]:
+        """Records with ``seq > after`` in ``seq`` order, at most ``limit``; with
+        ``subject``, only that person's (from an index of their seqs)."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+        if subject is not None:
+            check_resident_code(subject, "subject")
+        return self._store._read(
+            uow, lambda v: list(itertools.islice(v.provision_records(after, subject), limit))
+        )
+
+    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether any kept record carries this request id."""
+        _check_field(ProvisionEntry, "request_id", request_id)
+        return self._store._read(uow, lambda v: v.has_request(request_id))
+
+    def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored head: the last sequence number given and its hash."""
+        return self._store._read(uow, lambda v: v.provision_head())
+
+    def anchor(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored anchor: the last purged record's (seq, hash), ``(0, GENESIS)`` before."""
+        return self._store._read(uow, lambda v: v.provision_anchor())
+
+    def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
+        """Remove the oldest records while their ``at`` is before ``before``; moves the
+        anchor to the last one removed and returns how many went."""
+        _check_aware(before, "before")
+        view, pending = self._store._write(uow)
+        last: ProvisionRecord | None = None
+        count = 0
+        for record in view.provision_records(0):
+            if record.entry.at >= before:
+                break
+            last, count = record, count + 1
+        if last is not None:
+            pending.provision_anchor = (last.seq, last.hash)
+        return count
+
+
+class MemorySchedule(Schedule):
+    """Work due on a date in a :class:`MemoryStore`, by unique key (e.g. JPKI法31条)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def add(self, uow: UnitOfWork, items: Sequence[ScheduledItem]) -> None:
+        """Add items; a key already scheduled or repeated refuses the lot (IntegrityError)."""
+        batch = _rows(items, ScheduledItem, "items")
+        view, pending = self._store._write(uow)
+        seen: set[str] = set()
+        for item in batch:
+            if item.key in seen or view.scheduled(item.key) is not None:
+                raise IntegrityError(
+                    f"{item.key!r} is already scheduled",
+                    field="key",
+                    expected="a key not scheduled (nor repeated in the call)",
+                )
+            seen.add(item.key)
+        pending.schedule.update((item.key, item) for item in batch)
+
+    def cancel(self, uow: UnitOfWork, keys: Sequence[str]) -> int:
+        """Remove the items with these keys (absent ones are skipped); returns how many."""
+        batch = _sequence(keys, "keys")
+        for key in batch:
+            _check_field(ScheduledItem, "key", key)
+        view, pending = self._store._write(uow)
+        present = [key for key in dict.fromkeys(batch) if view.scheduled(key) is not None]
+        pending.schedule.update(dict.fromkeys(present))
+        return len(present)
+
+    def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
+        """The item with this key, or None."""
+        _check_field(ScheduledItem, "key", key)
+        return self._store._read(uow, lambda v: v.scheduled(key))
+
+    def due(
+        self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[ScheduledItem]:
+        """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
+        _check_date(on, "on")
+        check_int(limit, "limit")
+        return self._store._read(uow, lambda v: v.due(on, limit))

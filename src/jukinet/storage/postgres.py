@@ -38,15 +38,18 @@ Design notes:
 * Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
   SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
   lock so two processes may race to create it). The version is the row
-  ``('schema_version', '1')`` of ``jukinet_meta``, checked on first use.
+  ``('schema_version', '2')`` of ``jukinet_meta``, checked on first use with
+  the presence of every table of that version.
 * Every write call runs inside a savepoint of its unit of work, so a call that
   fails writes nothing and the unit of work stays usable; the whole unit of
   work commits or rolls back when its ``with`` block ends.
-* Text key columns use ``COLLATE "C"``, so orderings (``scan``, ``destinations``)
-  are by code point, as in the other adapters, whatever the database locale.
-* Gap-free, commit-ordered numbers (the outbox per destination, the audit log)
-  come from a head row that a writer locks until its unit of work ends
-  (``outbox_heads``, ``audit_head``).
+* Text key columns use ``COLLATE "C"``, so orderings (``scan``, ``destinations``,
+  agencies, schedule keys) are by code point, as in the other adapters,
+  whatever the database locale.
+* Gap-free, commit-ordered numbers (the outbox per destination, the audit log,
+  the provision log) come from a head row that a writer locks until its unit
+  of work ends (``outbox_heads``, ``audit_head``, ``provision_meta``); the
+  provision log's head row also carries the hash its next record chains to.
 * Statements are composed once per store with :class:`psycopg.sql.Identifier`
   for the schema and rendered to bytes at the store's first use of a
   connection (quoting needs one), so no statement is rendered per call.
@@ -55,15 +58,17 @@ Design notes:
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from operator import attrgetter
 from typing import Any, LiteralString, TypeVar
 
+import attrs
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
@@ -73,22 +78,31 @@ from psycopg_pool import ConnectionPool
 from jukinet import errors
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AgencyRegistry,
     AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
+    ProvisionLog,
     Register,
+    Schedule,
     Store,
     Tracking,
     UnitOfWork,
 )
 from jukinet.storage.records import (
+    GENESIS,
+    AgencyRow,
     AuditEntry,
     AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    ProvisionEntry,
+    ProvisionRecord,
     RegisterRow,
+    ScheduledItem,
+    chain_hash,
     check_household_id,
     check_int,
     check_internal_id,
@@ -99,11 +113,14 @@ from jukinet.storage.records import (
 )
 
 __all__ = [
+    "PostgresAgencyRegistry",
     "PostgresAuditLog",
     "PostgresCodePool",
     "PostgresIdentityStore",
     "PostgresOutbox",
+    "PostgresProvisionLog",
     "PostgresRegister",
+    "PostgresSchedule",
     "PostgresStore",
     "PostgresTracking",
     "PostgresUnitOfWork",
@@ -270,6 +287,64 @@ _DDL: tuple[LiteralString, ...] = (
     """CREATE TABLE IF NOT EXISTS {s}.audit_head (
         id SMALLINT PRIMARY KEY CHECK (id = 1),
         last_seq BIGINT NOT NULL)""",
+    # --- version 2: provision (住基法30条の9〜30条の16, 30条の32〜30条の35) ---
+    """CREATE TABLE IF NOT EXISTS {s}.agencies (
+        agency TEXT COLLATE "C" PRIMARY KEY,
+        public_key BYTEA NOT NULL,
+        registered_at TIMESTAMPTZ NOT NULL,
+        recipients TEXT NOT NULL,
+        number_uses TEXT NOT NULL,
+        locality TEXT COLLATE "C")""",
+    # ``at`` is the instant (for purge) and ``at_offset`` the writer's UTC
+    # offset: together they give back the very datetime written, whose
+    # isoformat() the record's hash covers.
+    """CREATE TABLE IF NOT EXISTS {s}.provision_log (
+        seq BIGINT PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL,
+        at_offset INTERVAL NOT NULL,
+        kind TEXT NOT NULL,
+        request_id TEXT COLLATE "C" NOT NULL,
+        agency TEXT COLLATE "C",
+        "use" TEXT COLLATE "C",
+        subject TEXT COLLATE "C",
+        items TEXT NOT NULL,
+        detail BYTEA NOT NULL,
+        prev_hash TEXT COLLATE "C" NOT NULL,
+        hash TEXT COLLATE "C" NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS provision_log_subject ON {s}.provision_log (subject, seq)",
+    "CREATE INDEX IF NOT EXISTS provision_log_request_id ON {s}.provision_log (request_id)",
+    # The provision log's head and anchor: the rows 'head' and 'anchor'. Appenders
+    # and purges lock the head row first.
+    """CREATE TABLE IF NOT EXISTS {s}.provision_meta (
+        name TEXT COLLATE "C" PRIMARY KEY CHECK (name IN ('head', 'anchor')),
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {s}.schedule (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        due DATE NOT NULL,
+        payload BYTEA NOT NULL)""",
+    # due(on): an index range scan in (due, key) order
+    "CREATE INDEX IF NOT EXISTS schedule_due ON {s}.schedule (due, key)",
+)
+
+# Every table a schema of this version has (check_schema requires them all).
+_TABLES = (
+    "jukinet_meta",
+    "register_versions",
+    "register_current",
+    "register_codes",
+    "identity_versions",
+    "identity_current",
+    "outbox",
+    "outbox_heads",
+    "tracking",
+    "code_pool",
+    "audit_log",
+    "audit_head",
+    "agencies",
+    "provision_log",
+    "provision_meta",
+    "schedule",
 )
 
 
@@ -377,6 +452,69 @@ def _check_schema_name(schema: object) -> str:
     return schema
 
 
+def _check_field(cls: type[attrs.AttrsInstance], name: str, value: object) -> None:
+    """Check an argument as the record ``cls`` checks its field ``name`` (the same error
+    a record holding that value would raise)."""
+    field = getattr(attrs.fields(cls), name)
+    validate = field.validator
+    assert validate is not None
+    validate(None, field, value)
+
+
+def _check_aware(value: object, argument: str) -> datetime:
+    """``value`` if it is an aware datetime, else InvalidFormat naming ``argument``."""
+    if not isinstance(value, datetime):
+        raise errors.InvalidFormat(
+            f"got {type(value).__name__}", field=argument, expected="an aware datetime"
+        )
+    if value.utcoffset() is None:
+        raise errors.InvalidFormat(
+            "the time has no time zone", field=argument, expected="an aware datetime"
+        )
+    return value
+
+
+def _keys(keys: object) -> list[str]:
+    """A list of schedule keys: not a sequence is an InterfaceError; each key is checked
+    as :attr:`ScheduledItem.key` checks it (a bad key, a non-``str`` too, is a
+    ValidationError)."""
+    if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Iterable):
+        raise errors.InterfaceError(
+            f"got {type(keys).__name__}", field="keys", expected="a sequence of str"
+        )
+    items = list(keys)
+    for key in items:
+        _check_field(ScheduledItem, "key", key)
+    return items
+
+
+def _wall(at: datetime) -> tuple[datetime, timedelta]:
+    """An aware datetime as its wall-clock time and its UTC offset.
+
+    ``provision_log`` keeps both (the instant is computed from them in SQL), so
+    a read gives back a datetime with the same ``isoformat()``, which the
+    record's hash covers, for any instant of years 1 to 9999 in any offset.
+    """
+    offset = at.utcoffset()
+    assert offset is not None
+    return at.replace(tzinfo=None, fold=0), offset
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    """A tuple of strings as compact JSON text (non-ASCII kept as it is)."""
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_tuple(text: str) -> tuple[str, ...]:
+    """The inverse of :func:`_json_list`."""
+    return tuple(json.loads(text))
+
+
+def _aware(wall: datetime, offset: timedelta) -> datetime:
+    """The inverse of :func:`_wall`: a datetime of that fixed offset."""
+    return wall.replace(tzinfo=UTC if not offset else timezone(offset))
+
+
 # --- rows from the database ----------------------------------------------------
 
 
@@ -426,6 +564,55 @@ def _identity_row(values: Sequence[Any]) -> IdentityRow:
         previous_resident_code=previous,
         payload=bytes(payload),
     )
+
+
+def _agency_row(values: Sequence[Any]) -> AgencyRow:
+    agency, public_key, registered_at, recipients, number_uses, locality = values
+    return AgencyRow(
+        agency=agency,
+        public_key=bytes(public_key),
+        registered_at=registered_at.replace(tzinfo=UTC),
+        recipients=_json_tuple(recipients),
+        number_uses=_json_tuple(number_uses),
+        locality=locality,
+    )
+
+
+def _provision_record(values: Sequence[Any]) -> ProvisionRecord:
+    (
+        seq,
+        wall,
+        offset,
+        kind,
+        request_id,
+        agency,
+        use,
+        subject,
+        items,
+        detail,
+        prev_hash,
+        hash_,
+    ) = values
+    return ProvisionRecord(
+        seq=seq,
+        entry=ProvisionEntry(
+            at=_aware(wall, offset),
+            kind=kind,
+            request_id=request_id,
+            agency=agency,
+            use=use,
+            subject=subject,
+            items=_json_tuple(items),
+            detail=bytes(detail),
+        ),
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+def _scheduled_item(values: Sequence[Any]) -> ScheduledItem:
+    key, due, payload = values
+    return ScheduledItem(key=key, due=due, payload=bytes(payload))
 
 
 def _columns(names: Sequence[str], prefix: str | None = None) -> sql.Composable:
@@ -1164,6 +1351,281 @@ class PostgresAuditLog(_Port, AuditLog):
         return 0 if found is None else int(found[0])
 
 
+class PostgresAgencyRegistry(_Port, AgencyRegistry):
+    """The agencies registered with a provider (``agencies``, 住基法30条の9〜30条の15).
+
+    ``recipients`` and ``number_uses`` are JSON text; ``registered_at``
+    is a ``TIMESTAMPTZ`` read back in UTC, like the audit log's ``at``.
+    """
+
+    __slots__ = ()
+
+    def register(self, uow: UnitOfWork, row: AgencyRow) -> None:
+        """Register an agency; a name registered before is an IntegrityError.
+
+        ``INSERT .. ON CONFLICT (agency) DO NOTHING``: a racing registration of
+        the same name waits for the first to end, then inserts nothing, and the
+        call is refused (the first key is never replaced).
+        """
+        self._store._connection_of(uow)
+        if not isinstance(row, AgencyRow):
+            raise errors.InterfaceError(
+                f"got {type(row).__name__}", field="row", expected="an AgencyRow"
+            )
+        values = (
+            row.agency,
+            row.public_key,
+            _utc(row.registered_at),
+            _json_list(row.recipients),
+            _json_list(row.number_uses),
+            row.locality,
+        )
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["agency_insert"], values)
+            if cur.rowcount == 1:
+                return
+        raise errors.IntegrityError(
+            f"agency {row.agency} is registered already",
+            field="agency",
+            expected="a name not registered before (keys are never replaced)",
+        )
+
+    def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
+        """The agency's registration, or None."""
+        _check_field(AgencyRow, "agency", agency)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["agency_get"], [agency])
+            found = cur.fetchone()
+        return None if found is None else _agency_row(found)
+
+    def list(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[AgencyRow]:
+        """Registrations ordered by name (code point order, ``COLLATE "C"``), after
+        ``after``, at most ``limit``."""
+        if after is not None:
+            _check_field(AgencyRow, "agency", after)
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["agency_list"], [after, limit])
+            found = cur.fetchall()
+        return [_agency_row(values) for values in found]
+
+
+class PostgresProvisionLog(_Port, ProvisionLog):
+    """A provider's provision log (提供記録: provisions under 住基法30条の9〜30条の15,
+    disclosures 30条の32, corrections 30条の35) in ``provision_log``.
+
+    The head and the anchor are the rows ``'head'`` and ``'anchor'`` of
+    ``provision_meta`` (``(seq, hash)``, both ``(0, GENESIS)`` at first).
+    :meth:`append` and :meth:`purge` lock the head row first (``SELECT .. FOR
+    UPDATE``), so appenders and purges take turns until their unit of work
+    ends: each appender chains to the head the one before committed (READ
+    COMMITTED re-reads the locked row's newest version), the chain never
+    forks, and sequence numbers are gap-free in commit order (a rolled-back
+    appender's numbers are reused).
+
+    ``at`` is kept as an instant (``TIMESTAMPTZ``, what :meth:`purge`
+    compares) plus the writer's UTC offset (``at_offset``), so a read gives
+    back the datetime whose ``isoformat()`` the hash covers; ``items`` is JSON
+    text. Records are read exactly as stored, never re-hashed: a changed row
+    shows up in :func:`~jukinet.storage.records.verify_chain`.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
+        """Append entries after the head, each chained to the one before; returns the
+        stored records (nothing is written for an empty list)."""
+        self._store._connection_of(uow)
+        items = _records(entries, ProvisionEntry, "entries")
+        if not items:
+            return []
+        walls = [_wall(entry.at) for entry in items]
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["provision_lock_head"])
+            seq, previous = self._meta(cur.fetchone(), "head")
+            records: list[ProvisionRecord] = []
+            values = []
+            for entry, (wall, offset) in zip(items, walls, strict=True):
+                seq += 1
+                digest = chain_hash(previous, seq, entry)
+                records.append(
+                    ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest)
+                )
+                values.append(
+                    (
+                        seq,
+                        wall,
+                        offset,
+                        offset,
+                        entry.kind,
+                        entry.request_id,
+                        entry.agency,
+                        entry.use,
+                        entry.subject,
+                        _json_list(entry.items),
+                        entry.detail,
+                        previous,
+                        digest,
+                    )
+                )
+                previous = digest
+            cur.executemany(q["provision_insert"], values)
+            cur.execute(q["provision_set_meta"], [seq, previous, "head"])
+        return records
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        subject: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> list[ProvisionRecord]:
+        """Records with ``seq > after`` in ``seq`` order, at most ``limit``, as stored;
+        with ``subject``, that person's only (a range scan of ``provision_log_subject``)."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+        if subject is not None:
+            check_resident_code(subject, "subject")
+        with self._store._reading(uow) as cur:
+            if subject is None:
+                cur.execute(self._q["provision_read"], [after, limit])
+            else:
+                cur.execute(self._q["provision_read_subject"], [subject, after, limit])
+            found = cur.fetchall()
+        return [_provision_record(values) for values in found]
+
+    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether any kept record carries this request id (``provision_log_request_id``)."""
+        _check_field(ProvisionEntry, "request_id", request_id)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["provision_has_request"], [request_id])
+            found = cur.fetchone()
+        return bool(found and found[0])
+
+    def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored head (not ``max(seq)``): the last sequence number and its hash."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["provision_meta"], ["head"])
+            return self._meta(cur.fetchone(), "head")
+
+    def anchor(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored anchor: ``(0, GENESIS)`` until a purge, then the last purged record's."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["provision_meta"], ["anchor"])
+            return self._meta(cur.fetchone(), "anchor")
+
+    def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
+        """Remove the oldest records while their ``at`` is before ``before`` and move
+        the anchor to the last one removed; returns how many went.
+
+        With the head row locked (appenders wait): the first record (in ``seq``
+        order) whose ``at`` is not before ``before`` is found by a scan of the
+        primary key from the oldest end (as long as what is purged), then every
+        record below it goes and the anchor row takes the last one's
+        ``(seq, hash)``.
+        """
+        self._store._connection_of(uow)
+        wall, offset = _wall(_check_aware(before, "before"))
+        q = self._q
+        with self._store._writing(uow) as cur:
+            cur.execute(q["provision_lock_head"])
+            head_seq, _ = self._meta(cur.fetchone(), "head")
+            cur.execute(q["provision_purge_stop"], [wall, offset])
+            found = cur.fetchone()
+            stop = head_seq + 1 if found is None else int(found[0])
+            cur.execute(q["provision_purge_last"], [stop])
+            last = cur.fetchone()
+            if last is None:
+                return 0
+            cur.execute(q["provision_purge"], [stop])
+            count = cur.rowcount
+            cur.execute(q["provision_set_meta"], [last[0], last[1], "anchor"])
+        return count
+
+    def _meta(self, found: Sequence[Any] | None, name: str) -> tuple[int, str]:
+        if found is None:
+            raise errors.ProgrammingError(
+                f"the provision log of schema {self._store.schema!r} has no {name} row"
+                " in provision_meta: the schema is damaged",
+                field="provision_meta",
+                expected=f"the {name!r} row create_schema() writes",
+            )
+        seq, hash_ = found
+        return int(seq), str(hash_)
+
+
+class PostgresSchedule(_Port, Schedule):
+    """Work due on a date, by unique key (``schedule``, e.g. JPKI法31条 deadlines)."""
+
+    __slots__ = ()
+
+    def add(self, uow: UnitOfWork, items: Sequence[ScheduledItem]) -> None:
+        """Add items in one ``INSERT .. SELECT FROM unnest(..) ON CONFLICT DO NOTHING``;
+        a key already scheduled (or repeated in ``items``) is an IntegrityError and
+        nothing is added."""
+        self._store._connection_of(uow)
+        rows = _records(items, ScheduledItem, "items")
+        keys = [item.key for item in rows]
+        seen: set[str] = set()
+        for key in keys:
+            if key in seen:
+                raise errors.IntegrityError(
+                    f"schedule key {key!r} appears twice", field="items", expected="each key once"
+                )
+            seen.add(key)
+        if not rows:
+            return
+        with self._store._writing(uow) as cur:
+            cur.execute(
+                self._q["schedule_add"],
+                [keys, [item.due for item in rows], [item.payload for item in rows]],
+            )
+            if cur.rowcount == len(rows):
+                return
+            added = {key for (key,) in cur.fetchall()}
+            taken = next(key for key in keys if key not in added)
+            # raised inside the savepoint, which rolls back the keys that were added
+            raise errors.IntegrityError(
+                f"schedule key {taken!r} is scheduled already",
+                field="items",
+                expected="keys not in the schedule",
+            )
+
+    def cancel(self, uow: UnitOfWork, keys: Sequence[str]) -> int:
+        """Remove the items with these keys (absent keys are skipped); returns how many."""
+        self._store._connection_of(uow)
+        items = _keys(keys)
+        if not items:
+            return 0
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["schedule_cancel"], [items])
+            return cur.rowcount
+
+    def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
+        """The item with this key, or None."""
+        _check_field(ScheduledItem, "key", key)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["schedule_get"], [key])
+            found = cur.fetchone()
+        return None if found is None else _scheduled_item(found)
+
+    def due(
+        self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[ScheduledItem]:
+        """Items due on or before ``on``, ordered by (due, key in code point order), at
+        most ``limit`` (a range scan of ``schedule_due``)."""
+        _check_field(ScheduledItem, "due", on)
+        check_int(limit, "limit")
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["schedule_due"], [on, limit])
+            found = cur.fetchall()
+        return [_scheduled_item(values) for values in found]
+
+
 def _utc(at: datetime) -> datetime:
     """``at`` as a UTC datetime; an instant outside years 1-9999 UTC is a DataError."""
     try:
@@ -1209,6 +1671,14 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
     reg_current = _columns(_REGISTER_CURRENT_COLUMNS)
     ident_current = _columns(_IDENTITY_CURRENT_COLUMNS)
 
+    agency = sql.SQL(
+        "agency, public_key, registered_at AT TIME ZONE 'UTC', recipients, number_uses, locality"
+    )
+    provision = sql.SQL(
+        "seq, (at AT TIME ZONE 'UTC') + at_offset, at_offset, kind, request_id, agency, \"use\","
+        " subject, items, detail, prev_hash, hash"
+    )
+
     def q(text: LiteralString) -> sql.Composed:
         return sql.SQL(text).format(
             s=s,
@@ -1218,6 +1688,8 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             ident_v=ident_v,
             reg_current=reg_current,
             ident_current=ident_current,
+            agency=agency,
+            provision=provision,
         )
 
     register_join = (
@@ -1440,6 +1912,69 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             " WHERE action = %s AND seq > %s ORDER BY seq LIMIT %s"
         ),
         "audit_last_seq": q("SELECT last_seq FROM {s}.audit_head"),
+        # agencies
+        "agency_insert": q(
+            "INSERT INTO {s}.agencies"
+            " (agency, public_key, registered_at, recipients, number_uses, locality)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (agency) DO NOTHING"
+        ),
+        "agency_get": q("SELECT {agency} FROM {s}.agencies WHERE agency = %s"),
+        "agency_list": q(
+            "SELECT {agency} FROM {s}.agencies"
+            " WHERE agency > coalesce(%s::text, '') ORDER BY agency LIMIT %s"
+        ),
+        # provision log: the instant is computed from the wall time and the offset
+        # in SQL (timestamp arithmetic, whatever the session's TimeZone), and the
+        # wall time read back the same way, so no instant has to fit Python's years
+        "provision_meta_init": q(
+            "INSERT INTO {s}.provision_meta (name, seq, hash)"
+            " VALUES ('head', 0, %s), ('anchor', 0, %s) ON CONFLICT (name) DO NOTHING"
+        ),
+        "provision_meta": q("SELECT seq, hash FROM {s}.provision_meta WHERE name = %s"),
+        "provision_lock_head": q(
+            "SELECT seq, hash FROM {s}.provision_meta WHERE name = 'head' FOR UPDATE"
+        ),
+        "provision_set_meta": q(
+            "UPDATE {s}.provision_meta SET seq = %s, hash = %s WHERE name = %s"
+        ),
+        "provision_insert": q(
+            'INSERT INTO {s}.provision_log (seq, at, at_offset, kind, request_id, agency, "use",'
+            " subject, items, detail, prev_hash, hash)"
+            " VALUES (%s, (%s::timestamp - %s::interval) AT TIME ZONE 'UTC', %s::interval,"
+            " %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ),
+        "provision_read": q(
+            "SELECT {provision} FROM {s}.provision_log WHERE seq > %s ORDER BY seq LIMIT %s"
+        ),
+        "provision_read_subject": q(
+            "SELECT {provision} FROM {s}.provision_log WHERE subject = %s AND seq > %s"
+            " ORDER BY seq LIMIT %s"
+        ),
+        "provision_has_request": q(
+            "SELECT EXISTS (SELECT 1 FROM {s}.provision_log WHERE request_id = %s)"
+        ),
+        # purge: the first record not before the cut-off, by the primary key from the
+        # oldest end; then the last record below it, and every record below it
+        "provision_purge_stop": q(
+            "SELECT seq FROM {s}.provision_log"
+            " WHERE NOT (at < (%s::timestamp - %s::interval) AT TIME ZONE 'UTC')"
+            " ORDER BY seq LIMIT 1"
+        ),
+        "provision_purge_last": q(
+            "SELECT seq, hash FROM {s}.provision_log WHERE seq < %s ORDER BY seq DESC LIMIT 1"
+        ),
+        "provision_purge": q("DELETE FROM {s}.provision_log WHERE seq < %s"),
+        # schedule
+        "schedule_add": q(
+            "INSERT INTO {s}.schedule (key, due, payload)"
+            " SELECT * FROM unnest(%s::text[], %s::date[], %s::bytea[])"
+            " ON CONFLICT (key) DO NOTHING RETURNING key"
+        ),
+        "schedule_cancel": q("DELETE FROM {s}.schedule WHERE key = ANY(%s::text[])"),
+        "schedule_get": q("SELECT key, due, payload FROM {s}.schedule WHERE key = %s"),
+        "schedule_due": q(
+            "SELECT key, due, payload FROM {s}.schedule WHERE due <= %s ORDER BY due, key LIMIT %s"
+        ),
     }
 
 
@@ -1524,6 +2059,9 @@ class PostgresStore(Store):
         self._tracking = PostgresTracking(self)
         self._code_pool = PostgresCodePool(self)
         self._audit = PostgresAuditLog(self)
+        self._agencies = PostgresAgencyRegistry(self)
+        self._provision_log = PostgresProvisionLog(self)
+        self._schedule = PostgresSchedule(self)
 
     def __repr__(self) -> str:
         kind = "pool" if self._pool is not None else "connection"
@@ -1564,6 +2102,21 @@ class PostgresStore(Store):
         """The audit-log port."""
         return self._audit
 
+    @property
+    def agencies(self) -> PostgresAgencyRegistry:
+        """The agency-registry port."""
+        return self._agencies
+
+    @property
+    def provision_log(self) -> PostgresProvisionLog:
+        """The provision-log port."""
+        return self._provision_log
+
+    @property
+    def schedule(self) -> PostgresSchedule:
+        """The schedule port."""
+        return self._schedule
+
     # -- schema ---------------------------------------------------------------------
 
     def create_schema(self) -> None:
@@ -1584,15 +2137,18 @@ class PostgresStore(Store):
             for statement in _DDL:
                 cur.execute(sql.SQL(statement).format(s=s))
             cur.execute(self._sql["meta_insert"], [str(SCHEMA_VERSION)])
+            cur.execute(self._sql["provision_meta_init"], [GENESIS, GENESIS])
             self._verify_schema(cur)
         self._schema_checked = True
 
     def check_schema(self) -> None:
-        """Raise unless the schema exists at :data:`~jukinet.storage.base.SCHEMA_VERSION`.
+        """Raise unless the schema exists at :data:`~jukinet.storage.base.SCHEMA_VERSION`
+        with every table of that version.
 
         A missing schema is a :class:`~jukinet.errors.ProgrammingError` telling
         to call :meth:`create_schema`; another version a
-        :class:`~jukinet.errors.SchemaVersionMismatch` naming both versions.
+        :class:`~jukinet.errors.SchemaVersionMismatch` naming both versions; a
+        missing table a :class:`~jukinet.errors.ProgrammingError` naming it.
         """
         with self._reading(None, check=False) as cur:
             self._verify_schema(cur)
@@ -1600,12 +2156,13 @@ class PostgresStore(Store):
 
     def _verify_schema(self, cur: _Cursor) -> None:
         cur.execute(
-            "SELECT 1 FROM pg_catalog.pg_class c"
+            "SELECT c.relname FROM pg_catalog.pg_class c"
             " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s AND c.relname = 'jukinet_meta'",
-            [self._schema],
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')",
+            [self._schema, list(_TABLES)],
         )
-        if cur.fetchone() is None:
+        tables = {str(name) for (name,) in cur.fetchall()}
+        if "jukinet_meta" not in tables:
             raise errors.ProgrammingError(
                 f"the jukinet schema {self._schema!r} does not exist in this database: "
                 "call create_schema() first"
@@ -1619,6 +2176,13 @@ class PostgresStore(Store):
                 f"this code reads and writes version {SCHEMA_VERSION}",
                 field="schema_version",
                 expected=str(SCHEMA_VERSION),
+            )
+        missing = [name for name in _TABLES if name not in tables]
+        if missing:
+            raise errors.ProgrammingError(
+                f"the jukinet schema {self._schema!r} lacks the table(s) {', '.join(missing)}",
+                field="schema",
+                expected=f"every table of schema version {SCHEMA_VERSION} (create_schema())",
             )
 
     # -- units of work --------------------------------------------------------------

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ __all__ = [
     "AgencyRow",
     "AuditEntry",
     "AuditRecord",
+    "ChainFault",
     "IdentityQuery",
     "IdentityRow",
     "OutboxEntry",
@@ -40,6 +42,7 @@ __all__ = [
     "RegisterRow",
     "ScheduledItem",
     "chain_hash",
+    "verify_chain",
 ]
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -499,6 +502,42 @@ class ProvisionRecord:
     )
     prev_hash: str = attrs.field(validator=_str("prev_hash", max_length=64, pattern=_HASH))
     hash: str = attrs.field(validator=_str("hash", max_length=64, pattern=_HASH))
+
+
+@attrs.frozen
+class ChainFault:
+    """Where a provision log's chain is broken, and how."""
+
+    seq: int
+    problem: str
+    """``altered`` (the record's content no longer gives its hash), ``relinked``
+    (it does not follow the record before), ``missing`` (sequence numbers skip),
+    ``out of order`` or ``truncated`` (the head names a record that is gone)."""
+
+
+def verify_chain(
+    anchor: tuple[int, str], records: Iterable[ProvisionRecord], head: tuple[int, str]
+) -> list[ChainFault]:
+    """Recompute a provision log's chain from its ``anchor`` to its ``head``.
+
+    Returns every fault found, in order (an empty list: the log is intact).
+    Records must come as stored, in ``seq`` order.
+    """
+    faults: list[ChainFault] = []
+    expected, previous = anchor[0] + 1, anchor[1]
+    for record in records:
+        if record.seq > expected:
+            faults.append(ChainFault(expected, "missing"))
+        elif record.seq < expected:
+            faults.append(ChainFault(record.seq, "out of order"))
+        if record.prev_hash != previous:
+            faults.append(ChainFault(record.seq, "relinked"))
+        if chain_hash(record.prev_hash, record.seq, record.entry) != record.hash:
+            faults.append(ChainFault(record.seq, "altered"))
+        expected, previous = record.seq + 1, record.hash
+    if (expected - 1, previous) != head:
+        faults.append(ChainFault(head[0], "truncated" if head[0] >= expected else "altered"))
+    return faults
 
 
 @attrs.frozen(kw_only=True)

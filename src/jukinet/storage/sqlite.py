@@ -80,6 +80,14 @@ Identities
     version is chosen among a code's rows (not removed first, then the
     highest version) by a correlated sub-query on the primary key.
 
+Provision log
+    ``provision_log`` holds the hash-chained records (提供記録) as written;
+    the two ``provision_meta`` rows hold the head and the anchor, so a
+    truncated log is seen (the head names a record that is gone).
+    :meth:`SQLiteProvisionLog.append` reads and moves the head inside the
+    unit of work, whose ``BEGIN IMMEDIATE`` serializes appenders: the chain
+    never forks.
+
 Driver errors
     Every :class:`sqlite3.Error` is translated into the
     :mod:`jukinet.errors` class of the same PEP 249 name in one place
@@ -88,6 +96,8 @@ Driver errors
 
 from __future__ import annotations
 
+import builtins
+import json
 import os
 import shutil
 import sqlite3
@@ -99,6 +109,8 @@ from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import attrs
+
 from jukinet.errors import (
     DatabaseError,
     DataError,
@@ -106,6 +118,7 @@ from jukinet.errors import (
     InterfaceError,
     InternalError,
     InvalidComponent,
+    InvalidFormat,
     InvalidLength,
     NotSupportedError,
     OperationalError,
@@ -115,23 +128,32 @@ from jukinet.errors import (
 )
 from jukinet.storage.base import (
     SCHEMA_VERSION,
+    AgencyRegistry,
     AuditLog,
     CodePool,
     IdentityStore,
     Outbox,
+    ProvisionLog,
     Register,
+    Schedule,
     Store,
     Tracking,
     UnitOfWork,
     chunks,
 )
 from jukinet.storage.records import (
+    GENESIS,
+    AgencyRow,
     AuditEntry,
     AuditRecord,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    ProvisionEntry,
+    ProvisionRecord,
     RegisterRow,
+    ScheduledItem,
+    chain_hash,
     check_household_id,
     check_int,
     check_internal_id,
@@ -144,11 +166,14 @@ from jukinet.storage.records import (
 __all__ = [
     "CHUNK_SIZE",
     "DEFAULT_BUSY_TIMEOUT",
+    "SQLiteAgencyRegistry",
     "SQLiteAuditLog",
     "SQLiteCodePool",
     "SQLiteIdentityStore",
     "SQLiteOutbox",
+    "SQLiteProvisionLog",
     "SQLiteRegister",
+    "SQLiteSchedule",
     "SQLiteStore",
     "SQLiteTracking",
     "SQLiteUnitOfWork",
@@ -178,6 +203,10 @@ _TABLES = (
     "tracking",
     "code_pool",
     "audit_log",
+    "agencies",
+    "provision_log",
+    "provision_meta",
+    "schedule",
 )
 
 _DDL = (
@@ -273,6 +302,43 @@ _DDL = (
     )""",
     # read(action=...): an index range scan in seq order, not a scan of the log
     "CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, seq)",
+    # list(): the primary key in code point order (BINARY collation compares UTF-8 bytes)
+    """CREATE TABLE IF NOT EXISTS agencies (
+        agency TEXT NOT NULL PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        registered_at TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        number_uses TEXT NOT NULL,
+        locality TEXT
+    ) WITHOUT ROWID""",
+    # Rows are never updated by the adapter; hashes are stored, never recomputed.
+    """CREATE TABLE IF NOT EXISTS provision_log (
+        seq INTEGER NOT NULL PRIMARY KEY CHECK (seq >= 1),
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        agency TEXT,
+        "use" TEXT,
+        subject TEXT,
+        items TEXT NOT NULL,
+        detail BLOB NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS provision_log_subject ON provision_log (subject, seq)",
+    "CREATE INDEX IF NOT EXISTS provision_log_request_id ON provision_log (request_id)",
+    # Two rows: 'head' (the last seq given and its hash) and 'anchor' (the last purged).
+    """CREATE TABLE IF NOT EXISTS provision_meta (
+        name TEXT NOT NULL PRIMARY KEY CHECK (name IN ('head', 'anchor')),
+        seq INTEGER NOT NULL CHECK (seq >= 0),
+        hash TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS schedule (
+        key TEXT NOT NULL PRIMARY KEY,
+        due TEXT NOT NULL,
+        payload BLOB NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (due, key)",
 )
 
 _MISSING_SCHEMA = "call create_schema()"
@@ -295,6 +361,9 @@ _UNIQUE_MESSAGES = {
         "the resident code was designated before; codes are never designated twice"
         " (住基法30条の2第2項)"
     ),
+    "agencies.agency": "the agency is already registered; its key is never replaced",
+    "provision_log.seq": "that provision-log sequence number is already taken",
+    "schedule.key": "the key is already scheduled",
 }
 
 
@@ -1407,6 +1476,341 @@ class SQLiteAuditLog(_Port, AuditLog):
         return int(row[0])
 
 
+# --- provision ports (住基法30条の9〜30条の16, 30条の32〜30条の35) ---------------
+
+
+def _check_field(cls: Any, name: str, value: object) -> None:
+    """Validate an argument as the record's field ``name`` is validated (same errors)."""
+    field = attrs.fields_dict(cls)[name]
+    validate: Callable[..., object] | None = field.validator
+    assert validate is not None
+    validate(None, field, value)
+
+
+def _check_aware(value: object, field: str) -> datetime:
+    """An aware datetime argument, else InvalidFormat."""
+    if not isinstance(value, datetime):
+        raise InvalidFormat(
+            f"got {type(value).__name__}", field=field, expected="an aware datetime"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidFormat("the time has no time zone", field=field, expected="an aware datetime")
+    return value
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def _json_tuple(text: Any) -> tuple[str, ...]:
+    """A stored JSON array as a tuple (a ValueError, hence a DataError, if it is not one)."""
+    value = json.loads(text)
+    if not isinstance(value, list):
+        raise ValueError(f"expected a JSON array, found {type(value).__name__}")
+    return tuple(value)
+
+
+_AGENCY_COLUMNS = "agency, public_key, registered_at, recipients, number_uses, locality"
+
+
+def _agency_row(r: Any) -> AgencyRow:
+    return AgencyRow(
+        agency=r[0],
+        public_key=r[1],
+        registered_at=datetime.fromisoformat(r[2]),
+        recipients=_json_tuple(r[3]),
+        number_uses=_json_tuple(r[4]),
+        locality=r[5],
+    )
+
+
+class SQLiteAgencyRegistry(_Port, AgencyRegistry):
+    """Agencies registered with a provider (住基法30条の9〜30条の15), in ``agencies``.
+
+    ``recipients`` and ``number_uses`` are JSON arrays (UTF-8 text),
+    ``registered_at`` ISO 8601 text with its UTC offset (as the audit log's
+    ``at``), ``public_key`` the raw key as a BLOB.
+    """
+
+    __slots__ = ()
+
+    def register(self, uow: UnitOfWork, row: AgencyRow) -> None:
+        """Register an agency; a name registered before is an IntegrityError, nothing written."""
+        if not isinstance(row, AgencyRow):
+            raise InterfaceError(f"got {type(row).__name__}", field="row", expected="an AgencyRow")
+        params = (
+            row.agency,
+            row.public_key,
+            row.registered_at.isoformat(),
+            _json_list(row.recipients),
+            _json_list(row.number_uses),
+            row.locality,
+        )
+        with self._store._write(uow) as conn:
+            conn.execute(
+                f"INSERT INTO agencies ({_AGENCY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", params
+            )
+
+    def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
+        """The agency's registration, or None."""
+        _check_field(AgencyRow, "agency", agency)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE agency = ?", (agency,)
+            ).fetchall()
+        found = _decode(rows, _agency_row)
+        return found[0] if found else None
+
+    def list(
+        self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> builtins.list[AgencyRow]:
+        """Registrations ordered by name (code point order), after ``after``, at most ``limit``."""
+        if after is not None:
+            _check_field(AgencyRow, "agency", after)
+        check_int(limit, "limit")
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE agency > ? ORDER BY agency LIMIT ?",
+                ("" if after is None else after, limit),
+            ).fetchall()
+        return _decode(rows, _agency_row)
+
+
+_PROVISION_COLUMNS = (
+    'seq, at, kind, request_id, agency, "use", subject, items, detail, prev_hash, hash'
+)
+
+
+def _provision_record(r: Any) -> ProvisionRecord:
+    return ProvisionRecord(
+        seq=r[0],
+        entry=ProvisionEntry(
+            at=datetime.fromisoformat(r[1]),
+            kind=r[2],
+            request_id=r[3],
+            agency=r[4],
+            use=r[5],
+            subject=r[6],
+            items=_json_tuple(r[7]),
+            detail=r[8],
+        ),
+        prev_hash=r[9],
+        hash=r[10],
+    )
+
+
+def _provision_params(r: ProvisionRecord) -> tuple[Any, ...]:
+    e = r.entry
+    return (
+        r.seq,
+        e.at.isoformat(),
+        e.kind,
+        e.request_id,
+        e.agency,
+        e.use,
+        e.subject,
+        _json_list(e.items),
+        e.detail,
+        r.prev_hash,
+        r.hash,
+    )
+
+
+def _provision_meta(conn: sqlite3.Connection, name: str) -> tuple[int, str]:
+    """The stored ``head`` or ``anchor`` of the provision log; a missing or malformed row is a
+    DataError."""
+    row = conn.execute("SELECT seq, hash FROM provision_meta WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise DataError(f"the provision log's {name} row (provision_meta) is missing")
+    seq, hash_ = row
+    try:
+        check_int(seq, "seq")
+        _check_field(ProvisionRecord, "hash", hash_)
+    except ValueError as exc:
+        raise DataError(f"the provision log's {name} row is malformed: {exc}") from exc
+    return int(seq), str(hash_)
+
+
+_PURGE_BATCH = 1000
+"""Records examined per statement while :meth:`SQLiteProvisionLog.purge` looks for its end."""
+
+
+class SQLiteProvisionLog(_Port, ProvisionLog):
+    """The provision log (提供記録, 住基法30条の11等) in ``provision_log``, hash-chained.
+
+    ``provision_meta`` holds two rows: ``head`` (the last sequence number given
+    and its hash) and ``anchor`` (the last purged record's, ``(0, GENESIS)``
+    until a purge). :meth:`append` reads and writes the head inside the unit
+    of work, a ``BEGIN IMMEDIATE`` transaction, so appenders are serialized and
+    the chain never forks. Records are read back as stored, never re-hashed;
+    ``at`` is ISO 8601 text with its offset, ``items`` a JSON array.
+    """
+
+    __slots__ = ()
+
+    def append(self, uow: UnitOfWork, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
+        """Append entries after the head, each chained to the one before; returns the records."""
+        items = _as_list(entries, ProvisionEntry, "entries")
+        with self._store._write(uow) as conn:
+            if not items:
+                return []
+            seq, previous = _provision_meta(conn, "head")
+            records: list[ProvisionRecord] = []
+            for entry in items:
+                seq += 1
+                digest = chain_hash(previous, seq, entry)
+                records.append(
+                    ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest)
+                )
+                previous = digest
+            conn.executemany(
+                f"INSERT INTO provision_log ({_PROVISION_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                map(_provision_params, records),
+            )
+            conn.execute(
+                "UPDATE provision_meta SET seq = ?, hash = ? WHERE name = 'head'", (seq, previous)
+            )
+        return records
+
+    def read(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 1000,
+        subject: str | None = None,
+        uow: UnitOfWork | None = None,
+    ) -> list[ProvisionRecord]:
+        """Records with ``seq > after`` in order, at most ``limit``, as stored; with
+        ``subject`` only that person's (a range scan of ``provision_log_subject``)."""
+        check_int(after, "after")
+        check_int(limit, "limit")
+        if subject is not None:
+            check_resident_code(subject, "subject")
+        with self._store._read(uow) as conn:
+            if subject is None:
+                rows = conn.execute(
+                    f"SELECT {_PROVISION_COLUMNS} FROM provision_log WHERE seq > ?"
+                    " ORDER BY seq LIMIT ?",
+                    (after, limit),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_PROVISION_COLUMNS} FROM provision_log"
+                    " WHERE subject = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (subject, after, limit),
+                ).fetchall()
+        return _decode(rows, _provision_record)
+
+    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
+        """Whether any record carries this request id (from ``provision_log_request_id``)."""
+        _check_field(ProvisionEntry, "request_id", request_id)
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM provision_log WHERE request_id = ? LIMIT 1", (request_id,)
+            ).fetchone()
+        return row is not None
+
+    def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored head: the last sequence number given and its hash."""
+        with self._store._read(uow) as conn:
+            return _provision_meta(conn, "head")
+
+    def anchor(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
+        """The stored anchor: ``(0, GENESIS)`` until a purge, then the last purged record's."""
+        with self._store._read(uow) as conn:
+            return _provision_meta(conn, "anchor")
+
+    def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
+        """Remove the oldest records while ``at < before`` (compared as instants), move the
+        anchor to the last one removed; returns how many went."""
+        _check_aware(before, "before")
+        with self._store._write(uow) as conn:
+            last, last_hash = _provision_meta(conn, "anchor")
+            start, count, done = last, 0, False
+            while not done:
+                rows = conn.execute(
+                    "SELECT seq, at, hash FROM provision_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last, _PURGE_BATCH),
+                ).fetchall()
+                done = len(rows) < _PURGE_BATCH
+                for seq, at, hash_ in rows:
+                    try:
+                        stamp = _check_aware(datetime.fromisoformat(at), "at")
+                        _check_field(ProvisionRecord, "hash", hash_)
+                    except (ValueError, TypeError) as exc:
+                        raise DataError(f"provision-log record {seq} is malformed: {exc}") from exc
+                    if stamp >= before:
+                        done = True
+                        break
+                    last, last_hash, count = int(seq), str(hash_), count + 1
+            if count:
+                conn.execute("DELETE FROM provision_log WHERE seq > ? AND seq <= ?", (start, last))
+                conn.execute(
+                    "UPDATE provision_meta SET seq = ?, hash = ? WHERE name = 'anchor'",
+                    (last, last_hash),
+                )
+        return count
+
+
+def _scheduled_item(r: Any) -> ScheduledItem:
+    return ScheduledItem(key=r[0], due=date.fromisoformat(r[1]), payload=r[2])
+
+
+class SQLiteSchedule(_Port, Schedule):
+    """Work due on a date (e.g. JPKI法31条), in ``schedule``; ``due`` is ISO 8601 date text,
+    so text order is date order."""
+
+    __slots__ = ()
+
+    def add(self, uow: UnitOfWork, items: Sequence[ScheduledItem]) -> None:
+        """Add items; a key already scheduled or repeated here is an IntegrityError, nothing added."""
+        rows = _as_list(items, ScheduledItem, "items")
+        with self._store._write(uow) as conn:
+            conn.executemany(
+                "INSERT INTO schedule (key, due, payload) VALUES (?, ?, ?)",
+                [(item.key, item.due.isoformat(), item.payload) for item in rows],
+            )
+
+    def cancel(self, uow: UnitOfWork, keys: Sequence[str]) -> int:
+        """Remove the items with these keys (absent ones skipped); returns how many went."""
+        wanted = _as_items(keys, "keys", "a sequence of str")
+        for key in wanted:
+            _check_field(ScheduledItem, "key", key)
+        unique = list(dict.fromkeys(wanted))
+        removed = 0
+        with self._store._write(uow) as conn:
+            for part in chunks(unique, CHUNK_SIZE):
+                cursor = conn.execute(
+                    f"DELETE FROM schedule WHERE key IN ({_placeholders(len(part))})", tuple(part)
+                )
+                removed += cursor.rowcount
+        return removed
+
+    def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
+        """The item with this key, or None."""
+        _check_field(ScheduledItem, "key", key)
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                "SELECT key, due, payload FROM schedule WHERE key = ?", (key,)
+            ).fetchall()
+        found = _decode(rows, _scheduled_item)
+        return found[0] if found else None
+
+    def due(
+        self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[ScheduledItem]:
+        """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
+        _check_field(ScheduledItem, "due", on)
+        check_int(limit, "limit")
+        with self._store._read(uow) as conn:
+            rows = conn.execute(
+                "SELECT key, due, payload FROM schedule WHERE due <= ? ORDER BY due, key LIMIT ?",
+                (on.isoformat(), limit),
+            ).fetchall()
+        return _decode(rows, _scheduled_item)
+
+
 # --- the store -------------------------------------------------------------
 
 
@@ -1489,6 +1893,9 @@ class SQLiteStore(Store):
         self._tracking = SQLiteTracking(self)
         self._code_pool = SQLiteCodePool(self)
         self._audit = SQLiteAuditLog(self)
+        self._agencies = SQLiteAgencyRegistry(self)
+        self._provision_log = SQLiteProvisionLog(self)
+        self._schedule = SQLiteSchedule(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -1545,6 +1952,21 @@ class SQLiteStore(Store):
         """The audit-log port."""
         return self._audit
 
+    @property
+    def agencies(self) -> SQLiteAgencyRegistry:
+        """The agency-registry port."""
+        return self._agencies
+
+    @property
+    def provision_log(self) -> SQLiteProvisionLog:
+        """The provision-log port."""
+        return self._provision_log
+
+    @property
+    def schedule(self) -> SQLiteSchedule:
+        """The schedule port."""
+        return self._schedule
+
     # schema
 
     def create_schema(self) -> None:
@@ -1565,6 +1987,11 @@ class SQLiteStore(Store):
                     (str(SCHEMA_VERSION),),
                 )
                 self._verify(conn)
+                conn.executemany(
+                    "INSERT INTO provision_meta (name, seq, hash) VALUES (?, 0, ?)"
+                    " ON CONFLICT (name) DO NOTHING",
+                    [("head", GENESIS), ("anchor", GENESIS)],
+                )
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)

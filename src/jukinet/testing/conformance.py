@@ -25,6 +25,9 @@ in a test module and implement its hooks::
         def set_schema_version(self, store: Store, version: int) -> None:
             ...  # write `version` into the stored schema version
 
+        def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+            ...  # change the stored provision log with raw access (see the method)
+
     TestMyStoreStateful = make_stateful_test(my_create_store).TestCase
 
 The base class is not named ``Test…`` so pytest collects only the subclasses.
@@ -45,6 +48,7 @@ municipality they left never hides their entry in the new one.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sys
 import threading
@@ -96,14 +100,23 @@ from jukinet.errors import (
 from jukinet.storage import mapping
 from jukinet.storage.base import SCHEMA_VERSION, Store, UnitOfWork
 from jukinet.storage.records import (
+    GENESIS,
     MAX_KEY_LENGTH,
     MAX_PAYLOAD_BYTES,
+    PROVISION_KINDS,
+    AgencyRow,
     AuditEntry,
     AuditRecord,
+    ChainFault,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    ProvisionEntry,
+    ProvisionRecord,
     RegisterRow,
+    ScheduledItem,
+    chain_hash,
+    verify_chain,
 )
 from jukinet.testing import examples
 from jukinet.testing import strategies as jst
@@ -115,8 +128,11 @@ __all__ = [
     "RowFactory",
     "StoreConformance",
     "make_stateful_test",
+    "read_all_agencies",
     "read_all_audit",
     "read_all_outbox",
+    "read_all_provision",
+    "read_all_scheduled",
     "snapshot",
 ]
 
@@ -133,6 +149,10 @@ class InjectedCrash(Exception):
 
 _JST = timezone(timedelta(hours=9), "JST")
 _AUDIT_EPOCH = datetime(2024, 4, 1, 9, 0, tzinfo=_JST)
+_SCHEDULE_EPOCH = date(2024, 5, 1)
+_TAMPERED_DETAIL = b'{"tampered":true}'
+_ALL_SCHEDULED = 1_000_000
+"""The ``limit`` :func:`read_all_scheduled` passes (``Schedule.due`` does not page)."""
 
 
 # --- building rows from real domain values ---------------------------------------
@@ -312,6 +332,73 @@ class RowFactory:
         at = (_AUDIT_EPOCH + timedelta(seconds=n, microseconds=n % 1_000_000)).astimezone(zone)
         return AuditEntry(at=at, action=action, subject=f"A{n:07d}", detail=f'{{"n":{n}}}'.encode())
 
+    @staticmethod
+    def agency_row(n: int, *, name: str | None = None, locality: str | None = None) -> AgencyRow:
+        """The ``n``-th agency: named ``agency-n`` unless ``name`` is given, with a 32-byte
+        key derived from ``n``, registered ``n`` minutes after 2024-04-01 09:00 JST (given
+        in JST for odd ``n``, UTC for even), acting as 厚生労働省及び日本年金機構 and one
+        more recipient; odd ones may also receive the individual number (``1-57の3``).
+
+        >>> row = RowFactory.agency_row(1, locality="131016")
+        >>> row.agency, row.number_uses, row.locality, len(row.public_key)
+        ('agency-1', ('1-57の3',), '131016', 32)
+        """
+        zone = _JST if n % 2 else UTC
+        return AgencyRow(
+            agency=name if name is not None else f"agency-{n}",
+            public_key=hashlib.sha256(f"agency key {n}".encode()).digest(),
+            registered_at=(_AUDIT_EPOCH + timedelta(minutes=n, microseconds=n)).astimezone(zone),
+            recipients=("厚生労働省及び日本年金機構", f"受給者{n}"),
+            number_uses=("1-57の3",) if n % 2 else (),
+            locality=locality,
+        )
+
+    @staticmethod
+    def provision_entry(
+        n: int,
+        *,
+        kind: str = "provided",
+        at: datetime | None = None,
+        subject: str | None = None,
+    ) -> ProvisionEntry:
+        """The ``n``-th provision-log entry: request ``req-n`` of ``agency-1`` under
+        ``1-57の3`` about ``code(n % 3 + 1)`` (unless ``subject`` is given), at ``at`` or
+        ``n`` minutes and ``n`` microseconds after 2024-04-01 09:00 JST, given in JST for
+        odd ``n`` and UTC for even ``n`` (the hash covers the offset). A refusal
+        provides no items.
+
+        >>> entry = RowFactory.provision_entry(2)
+        >>> entry.request_id, entry.subject, entry.items, entry.at.isoformat()
+        ('req-2', '00000000035', ('氏名', '住所'), '2024-04-01T00:02:00.000002+00:00')
+        """
+        if at is None:
+            zone = _JST if n % 2 else UTC
+            at = (_AUDIT_EPOCH + timedelta(minutes=n, microseconds=n)).astimezone(zone)
+        return ProvisionEntry(
+            at=at,
+            kind=kind,
+            request_id=f"req-{n}",
+            agency="agency-1",
+            use="1-57の3",
+            subject=subject if subject is not None else RowFactory.code(n % 3 + 1),
+            items=() if kind == "refused" else ("氏名", "住所"),
+            detail=f'{{"n":{n}}}'.encode(),
+        )
+
+    @staticmethod
+    def scheduled_item(n: int, *, key: str | None = None, due: date | None = None) -> ScheduledItem:
+        """The ``n``-th scheduled item: key ``jpki:n`` (4 digits) unless given, due
+        ``n % 5`` days after 2024-05-01 unless given, payload ``{"n":n}``.
+
+        >>> RowFactory.scheduled_item(7)
+        ScheduledItem(key='jpki:0007', due=datetime.date(2024, 5, 3))
+        """
+        return ScheduledItem(
+            key=key if key is not None else f"jpki:{n:04d}",
+            due=due if due is not None else _SCHEDULE_EPOCH + timedelta(days=n % 5),
+            payload=f'{{"n":{n}}}'.encode(),
+        )
+
 
 # --- reading a whole store -------------------------------------------------------
 
@@ -334,6 +421,35 @@ def read_all_audit(store: Store, *, page: int = 1000) -> list[AuditRecord]:
         records.extend(batch)
         if len(batch) < page:
             return records
+
+
+def read_all_agencies(store: Store, *, page: int = 1000) -> list[AgencyRow]:
+    """Every committed agency registration, by name, page by page."""
+    rows: list[AgencyRow] = []
+    while True:
+        batch = store.agencies.list(after=rows[-1].agency if rows else None, limit=page)
+        rows.extend(batch)
+        if len(batch) < page:
+            return rows
+
+
+def read_all_provision(
+    store: Store, *, page: int = 1000, subject: str | None = None
+) -> list[ProvisionRecord]:
+    """Every committed (kept) provision-log record, or ``subject``'s, page by page."""
+    records: list[ProvisionRecord] = []
+    while True:
+        batch = store.provision_log.read(
+            after=records[-1].seq if records else 0, limit=page, subject=subject
+        )
+        records.extend(batch)
+        if len(batch) < page:
+            return records
+
+
+def read_all_scheduled(store: Store) -> list[ScheduledItem]:
+    """Every committed scheduled item, by (due, key) (``due`` on the last date there is)."""
+    return store.schedule.due(date.max, limit=_ALL_SCHEDULED)
 
 
 def _scan_register(store: Store, page: int = 1000) -> list[RegisterRow]:
@@ -372,9 +488,10 @@ def snapshot(
     Counts, full scans with every history, the identity copy per municipality of
     ``municipalities``, every outbox destination's entries and acknowledged
     position, tracking positions, the audit log (left out with ``audit=False``,
-    for callers that expect a refusal to be logged), and the code pool's counts
-    for ``municipalities`` and designation of ``codes``. Two equal snapshots mean
-    nothing observable changed.
+    for callers that expect a refusal to be logged), the code pool's counts
+    for ``municipalities`` and designation of ``codes``, every registered agency,
+    the provision log (head, anchor and every kept record) and every scheduled
+    item. Two equal snapshots mean nothing observable changed.
     """
     people = _scan_register(store)
     identities = _scan_identities(store)
@@ -404,6 +521,13 @@ def snapshot(
         "code_pool.designated": store.code_pool.designated_count(),
         "code_pool.available": {m: store.code_pool.available(m) for m in municipalities},
         "code_pool.is_designated": {c: store.code_pool.is_designated(c) for c in codes},
+        "agencies": read_all_agencies(store),
+        "provision_log": (
+            store.provision_log.head(),
+            store.provision_log.anchor(),
+            read_all_provision(store),
+        ),
+        "schedule": read_all_scheduled(store),
     }
 
 
@@ -474,6 +598,9 @@ class StoreConformance(ABC):
       ``create_schema()`` was never called.
     * :meth:`set_schema_version`: overwrite the schema version recorded in
       ``store``'s storage.
+    * :meth:`tamper_provision_log` (required): change the stored provision log
+      behind the port's back, with raw access to the storage, so that the
+      tests can check that :func:`~jukinet.storage.records.verify_chain` finds it.
     * :meth:`dispose`: release a store from :meth:`create_store` or
       :meth:`create_store_without_schema` (default: ``store.close()``).
 
@@ -495,6 +622,14 @@ class StoreConformance(ABC):
     @abstractmethod
     def reopen_store(self, store: Store) -> Store:
         """Return another handle (connection) onto the same storage as ``store``."""
+
+    @abstractmethod
+    def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
+        """Change the stored log behind the port's back (as someone with database access):
+        how="alter": change record seq's stored detail to b'{"tampered":true}' (hash untouched);
+        how="delete": delete record seq;
+        how="swap": exchange every stored column except seq between records seq and seq+1;
+        how="truncate": delete record seq and every later one (head untouched)."""
 
     def create_store_without_schema(self) -> Store:
         """Return a store over fresh storage whose schema was never created."""
@@ -563,14 +698,31 @@ class StoreConformance(ABC):
         assert store.code_pool.designated_count() == 0
         assert store.audit.last_seq() == 0
         assert store.audit.read() == []
+        assert store.agencies.list() == []
+        assert store.agencies.get("agency-1") is None
+        assert store.provision_log.head() == (0, GENESIS)
+        assert store.provision_log.anchor() == (0, GENESIS)
+        assert store.provision_log.read() == []
+        assert not store.provision_log.has_request("req-1")
+        assert store.schedule.due(date.max) == []
+        assert store.schedule.get("jpki:0001") is None
         store.check_schema()
 
     def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
         self.person(store, 1)
+        with store.unit_of_work() as uow:
+            store.agencies.register(uow, self.rows.agency_row(1))
+            records = store.provision_log.append(uow, [self.rows.provision_entry(1)])
+            store.schedule.add(uow, [self.rows.scheduled_item(1)])
         store.create_schema()
         store.create_schema()
         store.check_schema()
         assert store.register.count() == 1
+        assert store.agencies.list() == [self.rows.agency_row(1)]
+        assert store.provision_log.read() == records
+        assert store.provision_log.head() == (1, records[0].hash)
+        assert store.provision_log.anchor() == (0, GENESIS)
+        assert store.schedule.due(date.max) == [self.rows.scheduled_item(1)]
 
     def test_a_store_without_schema_refuses_every_port(self) -> None:
         bare = self.create_store_without_schema()
@@ -588,6 +740,14 @@ class StoreConformance(ABC):
                 lambda: bare.code_pool.designated_count(),
                 lambda: bare.audit.last_seq(),
                 lambda: bare.audit.read(),
+                lambda: bare.agencies.get("agency-1"),
+                lambda: bare.agencies.list(),
+                lambda: bare.provision_log.read(),
+                lambda: bare.provision_log.head(),
+                lambda: bare.provision_log.anchor(),
+                lambda: bare.provision_log.has_request("req-1"),
+                lambda: bare.schedule.get("jpki:0001"),
+                lambda: bare.schedule.due(date.max),
             ]
             for call in calls:
                 with pytest.raises(ProgrammingError, match="create_schema"):
@@ -597,9 +757,15 @@ class StoreConformance(ABC):
                 bare.unit_of_work() as uow,
             ):
                 bare.register.append(uow, [row])
+            with (
+                pytest.raises(ProgrammingError, match="create_schema"),
+                bare.unit_of_work() as uow,
+            ):
+                bare.provision_log.append(uow, [self.rows.provision_entry(1)])
             bare.create_schema()
             bare.check_schema()
             assert bare.register.count() == 0
+            assert bare.provision_log.head() == (0, GENESIS)
         finally:
             self.dispose(bare)
 
@@ -613,6 +779,8 @@ class StoreConformance(ABC):
         assert str(other) in str(info.value)
         with pytest.raises(SchemaVersionMismatch):
             fresh.register.count()
+        with pytest.raises(SchemaVersionMismatch):
+            fresh.provision_log.head()
 
     def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
         closed = self.handle(store)
@@ -628,6 +796,14 @@ class StoreConformance(ABC):
             closed.outbox.append(uow, "pref13", [b"x"])
         with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
             closed.audit.append(uow, [self.rows.audit_entry(1)])
+        with pytest.raises(InterfaceError):
+            closed.agencies.list()
+        with pytest.raises(InterfaceError):
+            closed.provision_log.head()
+        with pytest.raises(InterfaceError):
+            closed.schedule.due(date.max)
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.provision_log.append(uow, [self.rows.provision_entry(1)])
         assert store.outbox.destinations() == []  # the storage itself is still there
 
     # =============================================================================
@@ -1922,8 +2098,8 @@ class StoreConformance(ABC):
     def test_racing_duplicates_have_exactly_one_winner(self, store: Store) -> None:
         # Two handles try the very same write at the same moment, round after round:
         # a re-delivered message, a resident code claimed by two new people, the
-        # same identity version, the same codes designated. Exactly one wins each
-        # round; the loser gets IntegrityError and its effect is rolled back.
+        # same identity version, the same codes designated, the same agency
+        # registered, the same key scheduled. Exactly one wins each round; the loser gets IntegrityError and its effect is rolled back.
         handles = [self.handle(store), self.handle(store)]
         rounds = max(2, self.racing_rounds // 3)
         barrier = threading.Barrier(2, timeout=30)
@@ -1954,6 +2130,12 @@ class StoreConformance(ABC):
                 f"ident{r}": lambda h, u: h.identities.append(u, [ident]),
                 f"designate{r}": lambda h, u: h.code_pool.designate(u, MUNICIPALITIES[k], pool),
                 f"resume{r}": lambda h, u: h.outbox.resume(u, f"link{r}", 10 * r + k),
+                f"agency{r}": lambda h, u: h.agencies.register(
+                    u, self.rows.agency_row(k, name=f"agency-race-{r}")
+                ),
+                f"schedule{r}": lambda h, u: h.schedule.add(
+                    u, [self.rows.scheduled_item(k, key=f"race:{r}")]
+                ),
             }
 
         def race(k: int) -> Callable[[], None]:
@@ -1965,7 +2147,7 @@ class StoreConformance(ABC):
             return run
 
         _run_threads([race(0), race(1)])
-        kinds = ("track", "batch", "claim", "ident", "designate", "resume")
+        kinds = ("track", "batch", "claim", "ident", "designate", "resume", "agency", "schedule")
         every = sorted(wins[0] + wins[1])
         assert every == sorted(f"{kind}{r}" for kind in kinds for r in range(1, rounds + 1))
         effects = read_all_outbox(store, "effects")
@@ -1980,6 +2162,17 @@ class StoreConformance(ABC):
             assert store.outbox.last_seq(f"link{r}") == 10 * r + winner
         assert store.identities.count() == rounds
         assert store.code_pool.designated_count() == rounds
+        for r in range(1, rounds + 1):
+            winner = 0 if f"agency{r}" in wins[0] else 1
+            assert store.agencies.get(f"agency-race-{r}") == self.rows.agency_row(
+                winner, name=f"agency-race-{r}"
+            )
+            winner = 0 if f"schedule{r}" in wins[0] else 1
+            assert store.schedule.get(f"race:{r}") == self.rows.scheduled_item(
+                winner, key=f"race:{r}"
+            )
+        assert len(store.agencies.list()) == rounds
+        assert len(read_all_scheduled(store)) == rounds
 
     def test_racing_writers_never_lose_or_duplicate_a_version(self, store: Store) -> None:
         # Each thread appends the next version of the same person, retrying when the
@@ -2322,6 +2515,688 @@ class StoreConformance(ABC):
         assert store.audit.last_seq() == total
 
     # =============================================================================
+    # agencies (住基法30条の9〜30条の15)
+    # =============================================================================
+
+    def test_agency_register_get_and_list(self, store: Store) -> None:
+        national = self.rows.agency_row(1)
+        local = self.rows.agency_row(2, locality=MUNICIPALITIES[1])
+        # code point order: "-" < "0" < "_" < "a" (a locale collation would ignore "-" and "_")
+        names = ["b", "a-1", "a_1", "a0", "a", "a-", "z9", "0x"]
+        others = [self.rows.agency_row(10 + i, name=name) for i, name in enumerate(names)]
+        with store.unit_of_work() as uow:
+            store.agencies.register(uow, national)
+            store.agencies.register(uow, local)
+        with store.unit_of_work() as uow:
+            for row in others:
+                store.agencies.register(uow, row)
+        assert store.agencies.get(national.agency) == national
+        got = store.agencies.get(local.agency)
+        assert got == local
+        assert got is not None
+        assert got.public_key == local.public_key
+        assert type(got.public_key) is bytes
+        assert got.recipients == ("厚生労働省及び日本年金機構", "受給者2")
+        assert got.number_uses == ()
+        assert got.locality == MUNICIPALITIES[1]
+        assert got.registered_at.utcoffset() is not None
+        assert got.registered_at.microsecond == 2
+        national_got = store.agencies.get(national.agency)
+        assert national_got is not None
+        assert national_got.number_uses == ("1-57の3",)
+        assert national_got.locality is None
+        assert store.agencies.get("agency-99") is None
+        everything = sorted([national, local, *others], key=lambda r: r.agency)
+        assert [r.agency for r in store.agencies.list()] == sorted(r.agency for r in everything)
+        assert store.agencies.list() == everything
+        assert read_all_agencies(store, page=3) == everything
+        for after in [None, *sorted(names), "a-0", "zz"]:
+            for limit in range(4):
+                want = [r for r in everything if after is None or r.agency > after][:limit]
+                assert store.agencies.list(after=after, limit=limit) == want, (after, limit)
+
+    def test_an_agency_registered_twice_is_refused(self, store: Store) -> None:
+        row = self.rows.agency_row(1)
+        with store.unit_of_work() as uow:
+            store.agencies.register(uow, row)
+        before = snapshot(store)
+        # another key under the same name: keys are never silently replaced
+        replacement = attrs.evolve(self.rows.agency_row(2), agency=row.agency)
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.outbox.append(uow, "pref13", [b"effect"])
+            store.agencies.register(uow, replacement)
+        assert snapshot(store) == before
+        assert store.agencies.get(row.agency) == row
+        # twice in one unit of work
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.agencies.register(uow, self.rows.agency_row(3))
+            assert store.agencies.get("agency-3", uow) == self.rows.agency_row(3)
+            store.agencies.register(uow, self.rows.agency_row(3))
+        assert snapshot(store) == before
+        # the refused call changes nothing: the unit of work goes on and commits
+        with store.unit_of_work() as uow:
+            with pytest.raises(IntegrityError):
+                store.agencies.register(uow, replacement)
+            store.agencies.register(uow, self.rows.agency_row(4))
+        assert store.agencies.list() == [row, self.rows.agency_row(4)]
+
+    def test_agency_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        row = self.rows.agency_row(1)
+        with store.unit_of_work() as uow:
+            store.agencies.register(uow, row)
+        before = snapshot(store)
+        other = self.rows.agency_row(2)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.agencies.register(uow, "agency-2")),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.agencies.register(uow, [other])),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.agencies.register(uow, None)),  # type: ignore[arg-type]
+            (
+                InterfaceError,
+                lambda uow: store.agencies.register(uow, self.rows.scheduled_item(1)),  # type: ignore[arg-type]
+            ),
+            (InterfaceError, lambda _uow: store.agencies.register(None, other)),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store) == before
+        reads: list[Callable[[], object]] = [
+            lambda: store.agencies.get(7),  # type: ignore[arg-type]
+            lambda: store.agencies.get(""),
+            lambda: store.agencies.get("Agency 1"),
+            lambda: store.agencies.get("a" * 49),
+            lambda: store.agencies.list(after=""),
+            lambda: store.agencies.list(after=1),  # type: ignore[arg-type]
+            lambda: store.agencies.list(after="A"),
+            lambda: store.agencies.list(limit=-1),
+            lambda: store.agencies.list(limit=True),
+            lambda: store.agencies.list(limit="1"),  # type: ignore[arg-type]
+        ]
+        for call in reads:
+            with pytest.raises(ValidationError):
+                call()
+
+    # =============================================================================
+    # provision log (提供記録)
+    # =============================================================================
+
+    def test_provision_log_appends_a_hash_chain_and_reads_it_back(self, store: Store) -> None:
+        entries = [self.rows.provision_entry(n) for n in range(1, 8)]
+        refusal = attrs.evolve(
+            self.rows.provision_entry(8, kind="refused"), agency=None, use=None, subject=None
+        )
+        with store.unit_of_work() as uow:
+            first = store.provision_log.append(uow, entries[:3])
+            assert store.provision_log.append(uow, []) == []
+            assert store.provision_log.head(uow) == (3, first[-1].hash)
+            assert store.provision_log.anchor(uow) == (0, GENESIS)
+        with store.unit_of_work() as uow:
+            assert store.provision_log.append(uow, ()) == []
+            rest = store.provision_log.append(uow, [*entries[3:], refusal])
+        records = first + rest
+        previous = GENESIS
+        for seq, (record, entry) in enumerate(zip(records, [*entries, refusal], strict=True), 1):
+            assert record.seq == seq
+            assert record.entry == entry
+            assert record.prev_hash == previous
+            assert record.hash == chain_hash(previous, seq, entry)
+            previous = record.hash
+        stored = read_all_provision(store, page=3)
+        assert stored == records
+        # the hash covers at.isoformat(): the writer's UTC offset comes back too
+        assert [r.entry.at.isoformat() for r in stored] == [
+            e.at.isoformat() for e in (*entries, refusal)
+        ]
+        assert stored[-1].entry.items == ()
+        assert stored[-1].entry.subject is None
+        assert stored[0].entry.items == ("氏名", "住所")
+        assert stored[0].entry.use == "1-57の3"
+        head = store.provision_log.head()
+        assert head == (8, records[-1].hash)
+        assert store.provision_log.anchor() == (0, GENESIS)
+        assert verify_chain(store.provision_log.anchor(), stored, head) == []
+        assert store.provision_log.read(after=2, limit=3) == records[2:5]
+        assert store.provision_log.read(after=8) == []
+        assert store.provision_log.read(after=100) == []
+        assert store.provision_log.read(after=2**63 - 1) == []
+        assert store.provision_log.read(limit=0) == []
+        subjects = {e.subject for e in entries if e.subject is not None}
+        assert len(subjects) == 3
+        for subject in subjects:
+            expected = [r for r in records if r.entry.subject == subject]
+            assert read_all_provision(store, subject=subject) == expected
+            assert read_all_provision(store, subject=subject, page=1) == expected
+            for after in range(10):
+                for limit in range(4):
+                    want = [r for r in expected if r.seq > after][:limit]
+                    got = store.provision_log.read(after=after, limit=limit, subject=subject)
+                    assert got == want, (subject, after, limit)
+        assert store.provision_log.read(subject=self.rows.code(50)) == []
+        for n in range(1, 9):
+            assert store.provision_log.has_request(f"req-{n}")
+        for unknown in ("req-9", "req-", "req", "REQ-1", "req-1.", "req_1", "req-10"):
+            assert not store.provision_log.has_request(unknown), unknown
+
+    @settings(
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+            HealthCheck.too_slow,
+        ],
+        max_examples=25,
+    )
+    @given(
+        at=st.datetimes(
+            min_value=datetime(1900, 1, 1),
+            max_value=datetime(2200, 1, 1),
+            timezones=st.sampled_from(
+                [UTC, _JST, timezone(timedelta(hours=-9, minutes=-30)), timezone.min]
+            ),
+        ),
+        kind=st.sampled_from(sorted(PROVISION_KINDS)),
+        request_id=st.from_regex(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}", fullmatch=True),
+        agency=st.none() | st.from_regex(r"[a-z0-9][a-z0-9_-]{0,47}", fullmatch=True),
+        use=st.none() | st.from_regex(r"[1-6]-[0-9]{1,3}(の[0-9]{1,2}){0,2}", fullmatch=True),
+        subject=st.none() | st.integers(0, 10**10 - 1).map(RowFactory.code),
+        items=st.lists(st.text(_TEXT, min_size=1, max_size=40), unique=True, max_size=4).map(tuple),
+        detail=st.binary(min_size=1, max_size=300),
+    )
+    def test_provision_round_trip_of_generated_entries(
+        self,
+        store: Store,
+        at: datetime,
+        kind: str,
+        request_id: str,
+        agency: str | None,
+        use: str | None,
+        subject: str | None,
+        items: tuple[str, ...],
+        detail: bytes,
+    ) -> None:
+        entry = ProvisionEntry(
+            at=at,
+            kind=kind,
+            request_id=request_id,
+            agency=agency,
+            use=use,
+            subject=subject,
+            items=items,
+            detail=detail,
+        )
+        anchor = store.provision_log.anchor()
+        with store.unit_of_work() as uow:
+            (record,) = store.provision_log.append(uow, [entry])
+        (stored,) = store.provision_log.read(after=record.seq - 1, limit=1)
+        assert stored == record
+        assert stored.entry.at.isoformat() == at.isoformat()
+        assert chain_hash(stored.prev_hash, stored.seq, stored.entry) == stored.hash
+        assert store.provision_log.head() == (record.seq, record.hash)
+        assert verify_chain(anchor, read_all_provision(store), store.provision_log.head()) == []
+        assert store.provision_log.has_request(request_id)
+        if subject is not None:
+            assert read_all_provision(store, subject=subject)[-1] == record
+
+    def _timed_log(self, store: Store, minutes: Sequence[int]) -> list[ProvisionRecord]:
+        """Append one entry per minute offset (entry n at minute ``minutes[n-1]``)."""
+        entries = [
+            self.rows.provision_entry(
+                n, at=(_AUDIT_EPOCH + timedelta(minutes=m)).astimezone(_JST if n % 2 else UTC)
+            )
+            for n, m in enumerate(minutes, 1)
+        ]
+        with store.unit_of_work() as uow:
+            return store.provision_log.append(uow, entries)
+
+    def test_provision_purge_removes_the_oldest_records_and_moves_the_anchor(
+        self, store: Store
+    ) -> None:
+        def minute(m: int) -> datetime:
+            return _AUDIT_EPOCH + timedelta(minutes=m)
+
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            assert store.provision_log.purge(uow, before=minute(100)) == 0  # an empty log
+        assert store.provision_log.anchor() == (0, GENESIS)
+        # record 4 is older than record 3: a purge stops at 3 (only a prefix goes)
+        records = self._timed_log(store, [1, 2, 5, 3, 6, 7])
+        head = (6, records[-1].hash)
+        with store.unit_of_work() as uow:
+            assert store.provision_log.purge(uow, before=minute(1)) == 0  # strictly before
+        assert store.provision_log.anchor() == (0, GENESIS)
+        with store.unit_of_work() as uow:
+            assert store.provision_log.purge(uow, before=minute(4).astimezone(UTC)) == 2
+            assert store.provision_log.anchor(uow) == (2, records[1].hash)
+            assert store.provision_log.head(uow) == head
+            assert store.provision_log.read(uow=uow) == records[2:]
+            assert not store.provision_log.has_request("req-1", uow)
+            assert store.provision_log.has_request("req-3", uow)
+            # others see the committed log until the commit
+            assert reader.provision_log.anchor() == (0, GENESIS)
+            assert reader.provision_log.read() == records
+            assert reader.provision_log.has_request("req-1")
+        kept = read_all_provision(reader, page=2)
+        assert kept == records[2:]
+        assert reader.provision_log.anchor() == (2, records[1].hash)
+        assert reader.provision_log.head() == head
+        assert verify_chain(reader.provision_log.anchor(), kept, head) == []
+        assert not reader.provision_log.has_request("req-1")
+        assert not reader.provision_log.has_request("req-2")
+        assert reader.provision_log.has_request("req-4")
+        for subject in {r.entry.subject for r in records}:
+            assert subject is not None
+            assert read_all_provision(reader, subject=subject) == [
+                r for r in kept if r.entry.subject == subject
+            ]
+        assert reader.provision_log.read(after=0, limit=1) == records[2:3]
+        # the same boundary again, and one equal to the oldest kept record's time
+        with store.unit_of_work() as uow:
+            assert store.provision_log.purge(uow, before=minute(4)) == 0
+            assert store.provision_log.purge(uow, before=minute(5)) == 0
+        assert reader.provision_log.anchor() == (2, records[1].hash)
+        # everything: head == anchor, and the chain goes on from the head
+        with store.unit_of_work() as uow:
+            assert store.provision_log.purge(uow, before=minute(100)) == 4
+        assert reader.provision_log.read() == []
+        assert reader.provision_log.head() == reader.provision_log.anchor() == head
+        assert verify_chain(head, [], head) == []
+        with store.unit_of_work() as uow:
+            (after,) = store.provision_log.append(uow, [self.rows.provision_entry(7)])
+        assert (after.seq, after.prev_hash) == (7, records[-1].hash)
+        assert reader.provision_log.read() == [after]
+        assert verify_chain(head, [after], reader.provision_log.head()) == []
+
+    def test_provision_purge_reaches_the_records_of_its_own_unit_of_work(
+        self, store: Store
+    ) -> None:
+        def minute(m: int) -> datetime:
+            return _AUDIT_EPOCH + timedelta(minutes=m)
+
+        reader = self.handle(store)
+        committed = self._timed_log(store, [1])
+        with store.unit_of_work() as uow:
+            staged = store.provision_log.append(
+                uow,
+                [
+                    self.rows.provision_entry(2, at=minute(2)),
+                    self.rows.provision_entry(3, at=minute(3)),
+                ],
+            )
+            assert store.provision_log.purge(uow, before=minute(3)) == 2
+            assert store.provision_log.anchor(uow) == (2, staged[0].hash)
+            assert store.provision_log.read(uow=uow) == staged[1:]
+            assert not store.provision_log.has_request("req-2", uow)
+            (more,) = store.provision_log.append(uow, [self.rows.provision_entry(4, at=minute(4))])
+            assert (more.seq, more.prev_hash) == (4, staged[1].hash)
+            assert store.provision_log.purge(uow, before=minute(60 * 24)) == 2
+            assert store.provision_log.read(uow=uow) == []
+            assert store.provision_log.head(uow) == store.provision_log.anchor(uow)
+            assert store.provision_log.anchor(uow) == (4, more.hash)
+            assert reader.provision_log.anchor() == (0, GENESIS)
+            assert reader.provision_log.read() == committed
+        assert reader.provision_log.read() == []
+        assert reader.provision_log.head() == reader.provision_log.anchor() == (4, more.hash)
+        assert not reader.provision_log.has_request("req-4")
+
+    def test_provision_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        entry = self.rows.provision_entry(1)
+        with store.unit_of_work() as uow:
+            (record,) = store.provision_log.append(uow, [entry])
+        before = snapshot(store)
+        aware = _AUDIT_EPOCH + timedelta(days=1)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.provision_log.append(uow, [entry, "entry"])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.provision_log.append(uow, [entry, None])),  # type: ignore[list-item]
+            (
+                InterfaceError,
+                lambda uow: store.provision_log.append(uow, [entry, self.rows.audit_entry(1)]),  # type: ignore[list-item]
+            ),
+            (InterfaceError, lambda uow: store.provision_log.append(uow, [record])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.provision_log.append(uow, entry)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.provision_log.append(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.provision_log.append(None, [entry])),  # type: ignore[arg-type]
+            (
+                ValidationError,
+                lambda uow: store.provision_log.purge(uow, before=aware.replace(tzinfo=None)),
+            ),
+            (ValidationError, lambda uow: store.provision_log.purge(uow, before=date(2030, 1, 1))),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.provision_log.purge(uow, before="2030-01-01")),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.provision_log.purge(uow, before=None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.provision_log.purge(None, before=aware)),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store) == before
+        reads: list[Callable[[UnitOfWork | None], object]] = [
+            lambda uow: store.provision_log.read(after=-1, uow=uow),
+            lambda uow: store.provision_log.read(after="0", uow=uow),  # type: ignore[arg-type]
+            lambda uow: store.provision_log.read(limit=-1, uow=uow),
+            lambda uow: store.provision_log.read(limit=True, uow=uow),
+            lambda uow: store.provision_log.read(limit=2**63, uow=uow),
+            lambda uow: store.provision_log.read(subject=BAD_CHECK_DIGIT_CODE, uow=uow),
+            lambda uow: store.provision_log.read(subject="1234", uow=uow),
+            lambda uow: store.provision_log.read(subject=7, uow=uow),  # type: ignore[arg-type]
+            lambda uow: store.provision_log.read(subject="", uow=uow),
+            lambda uow: store.provision_log.has_request("", uow),
+            lambda uow: store.provision_log.has_request(7, uow),  # type: ignore[arg-type]
+            lambda uow: store.provision_log.has_request("req 1", uow),
+            lambda uow: store.provision_log.has_request("r" * 65, uow),
+        ]
+        for call in reads:
+            with pytest.raises(ValidationError):
+                call(None)
+        # inside a unit of work a bad call changes nothing: the unit of work goes on
+        with store.unit_of_work() as uow:
+            (second,) = store.provision_log.append(uow, [self.rows.provision_entry(2)])
+            for call in reads:
+                with pytest.raises(ValidationError):
+                    call(uow)
+            with pytest.raises(ValidationError):
+                store.provision_log.purge(uow, before=aware.replace(tzinfo=None))
+            with pytest.raises(InterfaceError):
+                store.provision_log.append(uow, [self.rows.provision_entry(3), "entry"])  # type: ignore[list-item]
+            assert store.provision_log.head(uow) == (2, second.hash)
+        assert store.provision_log.read() == [record, second]
+
+    @pytest.mark.parametrize("how", ["alter", "delete", "swap", "truncate"])
+    def test_provision_log_tampering_is_found_by_the_chain(self, store: Store, how: str) -> None:
+        # Someone with database access changes the stored log: recomputing the chain
+        # from the anchor to the stored head names the record tampered with. The port
+        # returns records as stored and head()/anchor() from their own rows, never
+        # recomputed, so nothing hides it.
+        last = 6
+        cases = [(False, k) for k in (1, 3, 5, 6)] + [(True, k) for k in (3, 4, 6)]
+        for purged, k in cases:
+            if how == "swap" and k == last:
+                continue  # there is no record after the last one
+            target = store if (purged, k) == cases[0] else self.another_store()
+            records = self._timed_log(target, [1, 2, 3, 4, 5, 6])
+            if purged:
+                with target.unit_of_work() as uow:
+                    assert target.provision_log.purge(uow, before=records[2].entry.at) == 2
+            anchor = target.provision_log.anchor()
+            head = target.provision_log.head()
+            kept = [r for r in records if r.seq > anchor[0]]
+            assert head == (last, records[-1].hash)
+            assert verify_chain(anchor, read_all_provision(target), head) == []
+            self.tamper_provision_log(target, how, k)
+            assert target.provision_log.head() == head, "the head is stored, not max(seq)"
+            assert target.provision_log.anchor() == anchor
+            stored = read_all_provision(target)
+            faults = verify_chain(anchor, stored, head)
+            case = f"{how} {k} (purged: {purged})"
+            if how == "alter":
+                assert [r.seq for r in stored] == [r.seq for r in kept], case
+                changed = stored[k - anchor[0] - 1]
+                assert changed.entry.detail == _TAMPERED_DETAIL, case
+                assert (changed.prev_hash, changed.hash) == (
+                    records[k - 1].prev_hash,
+                    records[k - 1].hash,
+                ), "records come back as stored, never re-hashed"
+                assert faults == [ChainFault(k, "altered")], case
+            elif how == "delete":
+                assert [r.seq for r in stored] == [r.seq for r in kept if r.seq != k], case
+                assert faults[0] == ChainFault(k, "missing" if k < last else "truncated"), case
+            elif how == "swap":
+                assert [r.seq for r in stored] == [r.seq for r in kept], case
+                i = k - anchor[0] - 1
+                assert (stored[i].entry, stored[i].hash) == (kept[i + 1].entry, kept[i + 1].hash)
+                assert (stored[i + 1].entry, stored[i + 1].hash) == (kept[i].entry, kept[i].hash)
+                assert faults[:2] == [ChainFault(k, "relinked"), ChainFault(k, "altered")], case
+            else:
+                assert stored == [r for r in kept if r.seq < k], case
+                # verify_chain names the head, the last record that should be there
+                assert faults == [ChainFault(last, "truncated")], case
+            assert faults, case
+
+    # =============================================================================
+    # schedule (e.g. JPKI法31条)
+    # =============================================================================
+
+    def test_schedule_add_get_due_and_cancel(self, store: Store) -> None:
+        reader = self.handle(store)
+        day = _SCHEDULE_EPOCH
+        # code point order: "Z" < "jpki:a" < "jpki:b" < "é" < "日本" < "ａ" < "😀"
+        # (UTF-16 order would put "😀" before "ａ")
+        keys = ["jpki:b", "😀", "Z", "日本", "jpki:a", "ａ", "é"]
+        items = [
+            self.rows.scheduled_item(n, key=key, due=day + timedelta(days=n % 2))
+            for n, key in enumerate(keys)
+        ]
+        far = [
+            self.rows.scheduled_item(90, key="first", due=date(1, 1, 1)),
+            self.rows.scheduled_item(91, key="last", due=date.max),
+        ]
+        everything = sorted([*items, *far], key=lambda i: (i.due, i.key))
+        with store.unit_of_work() as uow:
+            store.schedule.add(uow, items[:4])
+            store.schedule.add(uow, [])
+            store.schedule.add(uow, (*items[4:], *far))
+        for item in [*items, *far]:
+            assert store.schedule.get(item.key) == item
+        assert store.schedule.get("jpki:c") is None
+        assert store.schedule.due(date.max) == everything
+        assert [i.key for i in store.schedule.due(day)] == ["first", "Z", "jpki:a", "jpki:b", "é"]
+        assert [i.key for i in store.schedule.due(day + timedelta(days=1))][5:] == [
+            "日本",
+            "ａ",
+            "😀",
+        ]
+        assert store.schedule.due(day - timedelta(days=1)) == far[:1]
+        assert store.schedule.due(date.min) == far[:1]
+        assert store.schedule.due(date.max, limit=0) == []
+        for limit in range(len(everything) + 2):
+            assert store.schedule.due(date.max, limit=limit) == everything[:limit]
+        # absent keys are skipped; a key given twice is removed once
+        with store.unit_of_work() as uow:
+            assert store.schedule.cancel(uow, ["Z", "absent", "Z", "😀"]) == 2
+            assert store.schedule.cancel(uow, []) == 0
+            assert store.schedule.cancel(uow, ["Z"]) == 0
+            assert store.schedule.get("Z", uow) is None
+            assert reader.schedule.get("Z") == items[2]
+        assert store.schedule.get("Z") is None
+        remaining = [i for i in everything if i.key not in ("Z", "😀")]
+        assert store.schedule.due(date.max) == remaining
+        # a cancelled key can be scheduled again, in the same unit of work too
+        again = self.rows.scheduled_item(50, key="jpki:a", due=day + timedelta(days=9))
+        with store.unit_of_work() as uow:
+            assert store.schedule.cancel(uow, ("jpki:a",)) == 1
+            store.schedule.add(uow, [again])
+            assert store.schedule.get("jpki:a", uow) == again
+            store.schedule.add(uow, [items[2]])
+        assert store.schedule.get("jpki:a") == again
+        assert store.schedule.due(date.max) == sorted(
+            [*(i for i in remaining if i.key != "jpki:a"), again, items[2]],
+            key=lambda i: (i.due, i.key),
+        )
+
+    def test_schedule_add_is_all_or_nothing(self, store: Store) -> None:
+        first = self.rows.scheduled_item(1)
+        with store.unit_of_work() as uow:
+            store.schedule.add(uow, [first])
+        before = snapshot(store)
+        second, third = self.rows.scheduled_item(2), self.rows.scheduled_item(3)
+        batches = [
+            [second, attrs.evolve(first, payload=b"another")],  # already scheduled
+            [second, third, attrs.evolve(second, due=date(2030, 1, 1))],  # repeated in the call
+        ]
+        for batch in batches:
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                store.schedule.add(uow, batch)
+            assert snapshot(store) == before
+            assert store.schedule.get(second.key) is None
+        with store.unit_of_work() as uow:
+            store.schedule.add(uow, [second])
+            with pytest.raises(IntegrityError):
+                store.schedule.add(uow, [third, second])
+            assert store.schedule.get(third.key, uow) is None
+        assert store.schedule.due(date.max) == [first, second]
+
+    def test_schedule_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        item = self.rows.scheduled_item(1)
+        with store.unit_of_work() as uow:
+            store.schedule.add(uow, [item])
+        before = snapshot(store)
+        other = self.rows.scheduled_item(2)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.schedule.add(uow, [other, "item"])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.schedule.add(uow, [other, None])),  # type: ignore[list-item]
+            (
+                InterfaceError,
+                lambda uow: store.schedule.add(uow, [other, self.rows.agency_row(1)]),  # type: ignore[list-item]
+            ),
+            (InterfaceError, lambda uow: store.schedule.add(uow, other)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.schedule.add(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.schedule.add(None, [other])),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.schedule.cancel(uow, [item.key, 7])),  # type: ignore[list-item]
+            (ValidationError, lambda uow: store.schedule.cancel(uow, [item.key, ""])),
+            (ValidationError, lambda uow: store.schedule.cancel(uow, [item.key, "k" * 129])),
+            (ValidationError, lambda uow: store.schedule.cancel(uow, [item.key, "k\x00"])),
+            (ValidationError, lambda uow: store.schedule.cancel(uow, [item.key, None])),  # type: ignore[list-item]
+            (JukinetError, lambda uow: store.schedule.cancel(uow, item.key)),
+            (JukinetError, lambda uow: store.schedule.cancel(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.schedule.cancel(None, [item.key])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store) == before
+        reads: list[Callable[[], object]] = [
+            lambda: store.schedule.get(""),
+            lambda: store.schedule.get(7),  # type: ignore[arg-type]
+            lambda: store.schedule.get("k" * 129),
+            lambda: store.schedule.due("2024-05-01"),  # type: ignore[arg-type]
+            lambda: store.schedule.due(datetime(2024, 5, 1, tzinfo=UTC)),  # a datetime, not a date
+            lambda: store.schedule.due(None),  # type: ignore[arg-type]
+            lambda: store.schedule.due(date.max, limit=-1),
+            lambda: store.schedule.due(date.max, limit=True),
+            lambda: store.schedule.due(date.max, limit=2**63),
+        ]
+        for call in reads:
+            with pytest.raises(ValidationError):
+                call()
+        assert store.schedule.get(item.key) == item
+
+    # =============================================================================
+    # the provision ports in a unit of work, and racing
+    # =============================================================================
+
+    def test_provision_ports_inside_a_unit_of_work_see_its_writes(self, store: Store) -> None:
+        reader = self.handle(store)
+        kept, cancelled = self.rows.scheduled_item(1), self.rows.scheduled_item(2)
+        with store.unit_of_work() as uow:
+            store.schedule.add(uow, [kept, cancelled])
+        agency = self.rows.agency_row(1)
+        added = self.rows.scheduled_item(3)
+        with store.unit_of_work() as uow:
+            store.agencies.register(uow, agency)
+            records = store.provision_log.append(
+                uow, [self.rows.provision_entry(1), self.rows.provision_entry(2)]
+            )
+            store.schedule.add(uow, [added])
+            assert store.schedule.cancel(uow, [cancelled.key]) == 1
+            assert store.agencies.get(agency.agency, uow) == agency
+            assert store.agencies.list(uow=uow) == [agency]
+            assert store.provision_log.read(uow=uow) == records
+            subject = records[0].entry.subject
+            assert store.provision_log.read(subject=subject, uow=uow) == records[:1]
+            assert store.provision_log.has_request("req-2", uow)
+            assert store.provision_log.head(uow) == (2, records[1].hash)
+            assert store.provision_log.anchor(uow) == (0, GENESIS)
+            assert store.schedule.get(added.key, uow) == added
+            assert store.schedule.get(cancelled.key, uow) is None
+            assert store.schedule.due(date.max, uow=uow) == sorted(
+                [kept, added], key=lambda i: (i.due, i.key)
+            )
+            # another handle sees committed data only
+            assert reader.agencies.get(agency.agency) is None
+            assert reader.agencies.list() == []
+            assert reader.provision_log.read() == []
+            assert reader.provision_log.read(subject=subject) == []
+            assert not reader.provision_log.has_request("req-2")
+            assert reader.provision_log.head() == (0, GENESIS)
+            assert reader.schedule.get(cancelled.key) == cancelled
+            assert reader.schedule.get(added.key) is None
+            assert reader.schedule.due(date.max) == [kept, cancelled]
+        assert reader.agencies.list() == [agency]
+        assert reader.provision_log.read() == records
+        assert reader.provision_log.head() == (2, records[1].hash)
+        assert reader.schedule.due(date.max) == sorted([kept, added], key=lambda i: (i.due, i.key))
+
+    def test_provision_numbers_survive_a_rolled_back_append(self, store: Store) -> None:
+        (first,) = self._timed_log(store, [1])
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            (lost,) = store.provision_log.append(uow, [self.rows.provision_entry(2)])
+            assert lost.seq == 2
+            raise InjectedCrash
+        assert store.provision_log.head() == (1, first.hash)
+        with store.unit_of_work() as uow:
+            (second,) = store.provision_log.append(uow, [self.rows.provision_entry(3)])
+        assert (second.seq, second.prev_hash) == (2, first.hash)
+        assert second.hash != lost.hash
+        assert verify_chain((0, GENESIS), read_all_provision(store), (2, second.hash)) == []
+
+    def test_racing_provision_appenders_keep_one_chain(self, store: Store) -> None:
+        # Each appender reads the head and appends after it in its unit of work: the
+        # chain never forks and the numbers are gap-free in commit order.
+        writers = [self.handle(store), self.handle(store)]
+        reader = self.handle(store)
+        written: dict[int, list[list[ProvisionRecord]]] = {0: [], 1: []}
+        done = threading.Event()
+        rounds = self.racing_rounds
+
+        def write(w: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = writers[w]
+                for i in range(rounds):
+                    batch = [
+                        self.rows.provision_entry(10_000 * (w + 1) + 10 * i + j)
+                        for j in range(1 + (i + w) % 2)
+                    ]
+                    with handle.unit_of_work() as uow:
+                        records = handle.provision_log.append(uow, batch)
+                    written[w].append(records)
+
+            return run
+
+        def read() -> None:
+            last = 0
+            while True:
+                finished = done.is_set()
+                head = reader.provision_log.head()
+                batch = reader.provision_log.read(after=last, limit=4)
+                for k, record in enumerate(batch):
+                    assert record.seq == last + 1 + k, f"read after {last} returned {record.seq}"
+                if batch:
+                    last = batch[-1].seq
+                else:
+                    time.sleep(0.0005)
+                assert head[0] <= reader.provision_log.head()[0]
+                if finished and not batch:
+                    return
+
+        def writers_then_done() -> None:
+            try:
+                _run_threads([write(0), write(1)])
+            finally:
+                done.set()
+
+        _run_threads([writers_then_done, read])
+        final = read_all_provision(store)
+        total = sum(len(r) for w in written.values() for r in w)
+        assert [r.seq for r in final] == list(range(1, total + 1))
+        head = store.provision_log.head()
+        assert head == (total, final[-1].hash)
+        assert verify_chain((0, GENESIS), final, head) == []
+        for w in written.values():
+            for records in w:
+                assert [final[r.seq - 1] for r in records] == records
+
+    # =============================================================================
     # units of work
     # =============================================================================
 
@@ -2333,6 +3208,9 @@ class StoreConformance(ABC):
             store.tracking.advance(uow, "city131016", 1)
             store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(500)])
             store.audit.append(uow, [self.rows.audit_entry(1)])
+            store.agencies.register(uow, self.rows.agency_row(1))
+            store.provision_log.append(uow, [self.rows.provision_entry(n) for n in (1, 2, 3)])
+            store.schedule.add(uow, [self.rows.scheduled_item(n) for n in (1, 2)])
         watched = [self.rows.code(500), self.rows.code(501)]
         before = snapshot(store, codes=watched)
         steps: list[Callable[[UnitOfWork], object]] = [
@@ -2365,6 +3243,14 @@ class StoreConformance(ABC):
             lambda uow: store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(501)]),
             lambda uow: store.code_pool.allocate(uow, MUNICIPALITIES[0]),
             lambda uow: store.code_pool.mark_used(uow, self.rows.code(501)),
+            lambda uow: store.agencies.register(uow, self.rows.agency_row(2)),
+            lambda uow: store.provision_log.append(uow, [self.rows.provision_entry(4)]),
+            lambda uow: store.provision_log.purge(uow, before=_AUDIT_EPOCH + timedelta(minutes=3)),
+            lambda uow: store.provision_log.append(uow, [self.rows.provision_entry(5)]),
+            lambda uow: store.provision_log.purge(uow, before=_AUDIT_EPOCH + timedelta(days=1)),
+            lambda uow: store.schedule.cancel(uow, ["jpki:0001", "jpki:0003"]),
+            lambda uow: store.schedule.add(uow, [self.rows.scheduled_item(3)]),
+            lambda uow: store.schedule.add(uow, [self.rows.scheduled_item(1)]),
         ]
         # crash after every prefix of the steps, and after all of them
         for stop in range(1, len(steps) + 1):
@@ -2460,6 +3346,18 @@ class StoreConformance(ABC):
                 store.outbox.append(stale, "pref13", [b"a"])
             with pytest.raises(InterfaceError):
                 store.register.current("A1", stale)
+            with pytest.raises(InterfaceError):
+                store.agencies.register(stale, self.rows.agency_row(1))
+            with pytest.raises(InterfaceError):
+                store.provision_log.append(stale, [self.rows.provision_entry(1)])
+            with pytest.raises(InterfaceError):
+                store.provision_log.purge(stale, before=_AUDIT_EPOCH)
+            with pytest.raises(InterfaceError):
+                store.schedule.add(stale, [self.rows.scheduled_item(1)])
+            with pytest.raises(InterfaceError):
+                store.schedule.cancel(stale, ["jpki:0001"])
+            with pytest.raises(InterfaceError):
+                store.provision_log.head(stale)
         with store.unit_of_work() as uow:
             with pytest.raises(InterfaceError):
                 other.register.append(uow, [row])
@@ -2479,6 +3377,20 @@ class StoreConformance(ABC):
                 other.outbox.resume(uow, "pref13", 1)
             with pytest.raises(InterfaceError):
                 other.identities.last_versions([self.rows.code(1)], uow)
+            with pytest.raises(InterfaceError):
+                other.agencies.register(uow, self.rows.agency_row(1))
+            with pytest.raises(InterfaceError):
+                other.agencies.list(uow=uow)
+            with pytest.raises(InterfaceError):
+                other.provision_log.append(uow, [self.rows.provision_entry(1)])
+            with pytest.raises(InterfaceError):
+                other.provision_log.read(uow=uow)
+            with pytest.raises(InterfaceError):
+                other.provision_log.purge(uow, before=_AUDIT_EPOCH)
+            with pytest.raises(InterfaceError):
+                other.schedule.add(uow, [self.rows.scheduled_item(1)])
+            with pytest.raises(InterfaceError):
+                other.schedule.due(date.max, uow=uow)
         assert snapshot(store) == snapshot(other) == snapshot(self.another_store())
 
 
@@ -2492,6 +3404,9 @@ _NAMES = (("山田 太郎", date(1980, 4, 1)), ("髙橋 花子", date(1990, 1, 2
 _DESTINATIONS = ("pref13", "pref27", "center")
 _SENDERS = ("city131016", "city131024")
 _POOL_CODES = tuple(RowFactory.code(n) for n in range(100, 110))
+_AGENCY_NAMES = ("agency-1", "agency_1", "agency0", "b")
+_SUBJECTS = (None, *_CODES[:3])
+_SCHEDULE_KEYS = ("jpki:1", "jpki:2", "Z", "é", "ａ", "😀")
 
 
 @attrs.define
@@ -2508,6 +3423,11 @@ class _Model:
     pool: dict[str, str] = attrs.Factory(dict)  # code -> municipality
     used: set[str] = attrs.Factory(set)
     audit: list[AuditEntry] = attrs.Factory(list)
+    agencies: dict[str, AgencyRow] = attrs.Factory(dict)
+    provision: list[ProvisionRecord] = attrs.Factory(list)  # kept records, in seq order
+    provision_head: tuple[int, str] = (0, GENESIS)
+    provision_anchor: tuple[int, str] = (0, GENESIS)
+    schedule: dict[str, ScheduledItem] = attrs.Factory(dict)
 
     def copy(self) -> _Model:
         return _Model(
@@ -2521,6 +3441,11 @@ class _Model:
             pool=dict(self.pool),
             used=set(self.used),
             audit=list(self.audit),
+            agencies=dict(self.agencies),
+            provision=list(self.provision),
+            provision_head=self.provision_head,
+            provision_anchor=self.provision_anchor,
+            schedule=dict(self.schedule),
         )
 
     def last_seq(self, destination: str) -> int:
@@ -2572,6 +3497,34 @@ class _Model:
     def available(self, municipality: str) -> list[str]:
         return sorted(c for c, m in self.pool.items() if m == municipality and c not in self.used)
 
+    def provision_append(self, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
+        """Chain the entries after the head, as every adapter must; return the records."""
+        seq, previous = self.provision_head
+        records: list[ProvisionRecord] = []
+        for entry in entries:
+            seq += 1
+            digest = chain_hash(previous, seq, entry)
+            records.append(ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest))
+            previous = digest
+        self.provision.extend(records)
+        self.provision_head = (seq, previous)
+        return records
+
+    def provision_purge(self, before: datetime) -> int:
+        count = 0
+        while count < len(self.provision) and self.provision[count].entry.at < before:
+            count += 1
+        if count:
+            last = self.provision[count - 1]
+            self.provision_anchor = (last.seq, last.hash)
+            self.provision = self.provision[count:]
+        return count
+
+    def due(self, on: date) -> list[ScheduledItem]:
+        return sorted(
+            (i for i in self.schedule.values() if i.due <= on), key=lambda i: (i.due, i.key)
+        )
+
 
 def make_stateful_test(
     create_store: Callable[[], Store],
@@ -2586,8 +3539,11 @@ def make_stateful_test(
     removal arrives before or after the new entry), bulk-load, append to, read,
     acknowledge and resume the outbox, advance tracking one message or a batch
     at a time (rightly and wrongly), designate, allocate and mark codes used,
-    append to and read the audit log, and run units of work that crash halfway;
-    every read is compared with a plain-dict model. Collect it in a test module
+    append to and read the audit log, register and list agencies (twice: refused),
+    append to, read, search by subject and request id and purge the provision log
+    (whose chain the model computes itself), add, cancel and read scheduled items
+    (duplicates refused), and run units of work that crash halfway; every read is
+    compared with a plain-dict model. Collect it in a test module
     with::
 
         TestMyStoreStateful = make_stateful_test(make_my_store).TestCase
@@ -2607,6 +3563,7 @@ def make_stateful_test(
             self.model = _Model()
             self.payloads = itertools.count()
             self.audit_serial = itertools.count()
+            self.provision_serial = itertools.count(1)
 
         def teardown(self) -> None:
             release(self.store)
@@ -2966,6 +3923,129 @@ def make_stateful_test(
                 with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
                     self.store.code_pool.mark_used(uow, code)
 
+        # -- agencies --
+
+        @rule(name=st.sampled_from(_AGENCY_NAMES), n=st.integers(1, 3))
+        def agency_register(self, name: str, n: int) -> None:
+            row = rows.agency_row(n, name=name)
+            if name not in self.model.agencies:
+                with self.store.unit_of_work() as uow:
+                    self.store.agencies.register(uow, row)
+                    assert self.store.agencies.get(name, uow) == row
+                self.model.agencies[name] = row
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.agencies.register(uow, row)
+            assert self.store.agencies.get(name) == self.model.agencies[name]
+
+        @rule(after=st.sampled_from((None, *_AGENCY_NAMES, "agency-")), limit=st.integers(0, 4))
+        def agency_list(self, after: str | None, limit: int) -> None:
+            expected = [
+                row
+                for name, row in sorted(self.model.agencies.items())
+                if after is None or name > after
+            ]
+            assert self.store.agencies.list(after=after, limit=limit) == expected[:limit]
+
+        # -- provision log --
+
+        @rule(
+            subjects=st.lists(st.sampled_from(_SUBJECTS), max_size=3),
+            minutes=st.lists(st.integers(0, 30), min_size=3, max_size=3),
+            audited=st.booleans(),
+        )
+        def provision_append(
+            self, subjects: list[str | None], minutes: list[int], audited: bool
+        ) -> None:
+            # times are not monotonic: purge must stop at the first later record
+            entries = []
+            for subject, minute in zip(subjects, minutes, strict=False):
+                n = next(self.provision_serial)
+                entry = rows.provision_entry(
+                    n,
+                    at=(_AUDIT_EPOCH + timedelta(minutes=minute)).astimezone(
+                        _JST if n % 2 else UTC
+                    ),
+                )
+                entries.append(attrs.evolve(entry, subject=subject))
+            audit = rows.audit_entry(next(self.audit_serial), action="provide")
+            with self.store.unit_of_work() as uow:
+                got = self.store.provision_log.append(uow, entries)
+                if audited:
+                    self.store.audit.append(uow, [audit])
+            assert got == self.model.provision_append(entries)
+            if audited:
+                self.model.audit.append(audit)
+            assert self.store.provision_log.head() == self.model.provision_head
+
+        @rule(
+            after=st.integers(0, 15),
+            limit=st.integers(0, 5),
+            subject=st.sampled_from(_SUBJECTS),
+        )
+        def provision_read(self, after: int, limit: int, subject: str | None) -> None:
+            expected = [
+                r
+                for r in self.model.provision
+                if r.seq > after and (subject is None or r.entry.subject == subject)
+            ]
+            got = self.store.provision_log.read(after=after, limit=limit, subject=subject)
+            assert got == expected[:limit]
+
+        @rule(n=st.integers(0, 12))
+        def provision_has_request(self, n: int) -> None:
+            request_id = f"req-{n}"
+            expected = any(r.entry.request_id == request_id for r in self.model.provision)
+            assert self.store.provision_log.has_request(request_id) == expected
+
+        @rule(minute=st.integers(0, 32))
+        def provision_purge(self, minute: int) -> None:
+            before = _AUDIT_EPOCH + timedelta(minutes=minute)
+            with self.store.unit_of_work() as uow:
+                count = self.store.provision_log.purge(uow, before=before)
+                assert self.store.provision_log.head(uow) == self.model.provision_head
+            assert count == self.model.provision_purge(before)
+            assert self.store.provision_log.anchor() == self.model.provision_anchor
+
+        # -- schedule --
+
+        @rule(
+            keys=st.lists(st.sampled_from(_SCHEDULE_KEYS), max_size=3),
+            days=st.lists(st.integers(0, 5), min_size=3, max_size=3),
+        )
+        def schedule_add(self, keys: list[str], days: list[int]) -> None:
+            items = [
+                ScheduledItem(
+                    key=key,
+                    due=_SCHEDULE_EPOCH + timedelta(days=day),
+                    payload=f"{key}-{next(self.payloads)}".encode(),
+                )
+                for key, day in zip(keys, days, strict=False)
+            ]
+            ok = len(set(keys)) == len(keys) and not any(k in self.model.schedule for k in keys)
+            if ok:
+                with self.store.unit_of_work() as uow:
+                    self.store.schedule.add(uow, items)
+                self.model.schedule.update((i.key, i) for i in items)
+            else:
+                with pytest.raises(IntegrityError), self.store.unit_of_work() as uow:
+                    self.store.schedule.add(uow, items)
+            for key in keys:
+                assert self.store.schedule.get(key) == self.model.schedule.get(key)
+
+        @rule(keys=st.lists(st.sampled_from(_SCHEDULE_KEYS), max_size=3))
+        def schedule_cancel(self, keys: list[str]) -> None:
+            present = {k for k in keys if k in self.model.schedule}
+            with self.store.unit_of_work() as uow:
+                assert self.store.schedule.cancel(uow, keys) == len(present)
+            for key in present:
+                del self.model.schedule[key]
+
+        @rule(day=st.integers(-1, 6), limit=st.integers(0, 7))
+        def schedule_due(self, day: int, limit: int) -> None:
+            on = _SCHEDULE_EPOCH + timedelta(days=day)
+            assert self.store.schedule.due(on, limit=limit) == self.model.due(on)[:limit]
+
         # -- crashes --
 
         @rule(
@@ -2995,6 +4075,13 @@ def make_stateful_test(
                     assert self.store.register.current(person, uow) == row
                 self.store.code_pool.allocate(uow, municipality)
                 self.store.outbox.resume(uow, "pref99", 3)
+                self.store.agencies.register(uow, rows.agency_row(1, name="agency-crash"))
+                self.store.provision_log.append(
+                    uow, [rows.provision_entry(next(self.provision_serial))]
+                )
+                self.store.provision_log.purge(uow, before=_AUDIT_EPOCH + timedelta(days=1))
+                self.store.schedule.cancel(uow, list(self.model.schedule))
+                self.store.schedule.add(uow, [rows.scheduled_item(1, key="crash")])
                 raise InjectedCrash
             self.check_everything()
 
@@ -3009,9 +4096,18 @@ def make_stateful_test(
             for destination in _DESTINATIONS:
                 assert self.store.outbox.last_seq(destination) == model.last_seq(destination)
             assert self.store.audit.last_seq() == len(model.audit)
+            assert self.store.provision_log.head() == model.provision_head
+            assert self.store.provision_log.anchor() == model.provision_anchor
 
         @precondition(
-            lambda self: bool(self.model.register or self.model.identities or self.model.audit)
+            lambda self: bool(
+                self.model.register
+                or self.model.identities
+                or self.model.audit
+                or self.model.agencies
+                or self.model.provision_head[0]
+                or self.model.schedule
+            )
         )
         @rule()
         def check_everything(self) -> None:
@@ -3080,6 +4176,23 @@ def make_stateful_test(
                 assert store.code_pool.available(municipality) == len(model.available(municipality))
             for code in _POOL_CODES:
                 assert store.code_pool.is_designated(code) == (code in model.pool)
+            assert read_all_agencies(store, page=2) == [
+                row for _, row in sorted(model.agencies.items())
+            ]
+            for name in _AGENCY_NAMES:
+                assert store.agencies.get(name) == model.agencies.get(name)
+            kept = read_all_provision(store, page=3)
+            assert kept == model.provision
+            for subject in _SUBJECTS[1:]:
+                assert read_all_provision(store, page=2, subject=subject) == [
+                    r for r in model.provision if r.entry.subject == subject
+                ]
+            head, anchor = store.provision_log.head(), store.provision_log.anchor()
+            assert (head, anchor) == (model.provision_head, model.provision_anchor)
+            assert verify_chain(anchor, kept, head) == []
+            assert read_all_scheduled(store) == model.due(date.max)
+            for key in _SCHEDULE_KEYS:
+                assert store.schedule.get(key) == model.schedule.get(key)
 
     StoreStateMachine.TestCase.settings = settings(
         stateful_step_count=20,

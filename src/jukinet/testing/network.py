@@ -186,4 +186,8 @@ class FaultyNetwork:
                     return rounds
             else:
                 quiet = 0
-        raise JukinetError(f"the network did not settle within {max_rounds} rounds")
+        recent = "; ".join(f"{node}: {reason}" for node, reason in self.refusals[-3:])
+        raise JukinetError(
+            f"the network did not settle within {max_rounds} rounds"
+            + (f" (latest refusals: {recent})" if recent else "")
+        )

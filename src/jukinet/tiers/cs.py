@@ -20,16 +20,27 @@ import attrs
 from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import InvalidComponent, Misaddressed
+from jukinet.errors import InvalidComponent, Misaddressed, NotFound
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry
+from jukinet.storage.records import AuditEntry, AuditRecord
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
 from jukinet.tiers.restore import RestoreReport, assemble, check_empty
 
-__all__ = ["CommunicationServer", "RegisterEntry", "RegisterSource"]
+__all__ = [
+    "CORRECTION_ANSWERED",
+    "CORRECTION_RECEIVED",
+    "CommunicationServer",
+    "RegisterEntry",
+    "RegisterSource",
+]
+
+CORRECTION_RECEIVED = "correction.received"
+"""Audit action: a correction request arrived (its message is the detail)."""
+CORRECTION_ANSWERED = "correction.answered"
+"""Audit action: a correction request was answered (its id is the subject)."""
 
 
 @attrs.frozen
@@ -58,8 +69,9 @@ class RegisterSource(Protocol):
 class CommunicationServer(Node):
     """A municipality's node on the network.
 
-    Sends identity notices to its prefecture (住基法30条の6第1項) and takes resident
-    codes designated by the national centre (30条の2).
+    Sends identity notices to its prefecture (住基法30条の6第1項), takes resident
+    codes designated by the national centre (30条の2) and correction requests
+    routed by either upper tier (30条の35), and sends their outcomes back up.
     """
 
     def __init__(
@@ -161,6 +173,8 @@ class CommunicationServer(Node):
                 store.identities.append(uow, package.rows)
             if report.prefecture_link:
                 store.outbox.resume(uow, str(self.prefecture), report.prefecture_link)
+            if report.from_prefecture:
+                store.tracking.advance(uow, str(self.prefecture), 1, last=report.from_prefecture)
             if report.center_link:
                 store.tracking.advance(uow, str(CENTER), 1, last=report.center_link)
             store.audit.append(
@@ -177,24 +191,101 @@ class CommunicationServer(Node):
         return report
 
     def _check_sender(self, sender: NodeId) -> None:
-        if sender != CENTER:
+        if sender not in (CENTER, self.prefecture):
             raise Misaddressed(
-                f"a municipality takes sequenced messages only from the centre, not {sender}",
+                f"a municipality takes sequenced messages only from the centre and its"
+                f" prefecture, not {sender}",
                 field="sender",
-                expected=str(CENTER),
+                expected=f"{CENTER} or {self.prefecture}",
             )
 
     def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
         for raw in messages:
-            if wire.message_type(raw) != wire.CODE_DESIGNATION:
-                raise Misaddressed("a municipality takes only code designations", field="message")
-            designation = wire.parse_code_designation(raw)
-            if designation.municipality != self.municipality:
-                raise Misaddressed(
-                    f"codes designated to {designation.municipality}",
-                    field="municipality",
-                    expected=self.municipality,
+            kind = wire.message_type(raw)
+            if kind == wire.CODE_DESIGNATION and sender == CENTER:
+                designation = wire.parse_code_designation(raw)
+                if designation.municipality != self.municipality:
+                    raise Misaddressed(
+                        f"codes designated to {designation.municipality}",
+                        field="municipality",
+                        expected=self.municipality,
+                    )
+                self.store.code_pool.designate(
+                    uow, self.municipality, [c.value for c in designation.codes]
                 )
-            self.store.code_pool.designate(
-                uow, self.municipality, [c.value for c in designation.codes]
+            elif kind == wire.CORRECTION:
+                message = wire.parse_correction(raw)
+                if message.filed_with != str(sender) or message.outcome is not None:
+                    raise Misaddressed(
+                        f"a correction request filed with {message.filed_with} from {sender}",
+                        field="filed_with",
+                        expected=str(sender),
+                    )
+                self.store.audit.append(
+                    uow,
+                    [
+                        AuditEntry(
+                            at=self.clock.now(),
+                            action=CORRECTION_RECEIVED,
+                            subject=message.request_id[:64],
+                            detail=raw.partition(b"\n")[2],
+                        )
+                    ],
+                )
+            else:
+                raise Misaddressed(
+                    f"a municipality takes no {kind!r} from {sender}",
+                    field="message",
+                    expected="code designations from the centre, correction requests",
+                )
+
+    # --- correction requests (住基法30条の35) -------------------------------------
+
+    def corrections(self) -> list[wire.CorrectionMessage]:
+        """Correction requests routed here by the upper tiers and not yet answered,
+        oldest first."""
+        answered = {record.entry.subject for record in self._audit(CORRECTION_ANSWERED)}
+        pending = []
+        for record in self._audit(CORRECTION_RECEIVED):
+            message = wire.parse_correction(wire.CORRECTION.encode() + b"\n" + record.entry.detail)
+            if message.request_id not in answered:
+                pending.append(message)
+        return pending
+
+    def answer_correction(self, request_id: str, outcome: str) -> None:
+        """Answer a correction request: the outcome (what was corrected, or why not)
+        goes up to the prefecture, and on to the tier the resident filed with, where
+        it is logged. Correcting the register itself is the register's own operation
+        (e.g. :meth:`~jukinet.tiers.municipality.Municipality.correct`)."""
+        if not isinstance(outcome, str) or not 1 <= len(outcome) <= 2000:
+            raise InvalidComponent("the outcome", field="outcome", expected="1 to 2,000 characters")
+        pending = {m.request_id: m for m in self.corrections()}
+        request = pending.get(request_id)
+        if request is None:
+            raise NotFound(
+                f"no pending correction request {request_id!r}",
+                field="request_id",
+                expected="one of corrections()",
             )
+        answer = attrs.evolve(request, outcome=outcome)
+        with self.store.unit_of_work() as uow:
+            self._send(uow, self.prefecture, [wire.encode_correction(answer)])
+            self.store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=self.clock.now(),
+                        action=CORRECTION_ANSWERED,
+                        subject=request_id[:64],
+                        detail=json.dumps({"outcome": outcome}, ensure_ascii=False).encode(),
+                    )
+                ],
+            )
+
+    def _audit(self, action: str) -> list[AuditRecord]:
+        found: list[AuditRecord] = []
+        after = 0
+        while batch := self.store.audit.read(after=after, limit=1000, action=action):
+            found.extend(batch)
+            after = batch[-1].seq
+        return found

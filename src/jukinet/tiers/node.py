@@ -33,17 +33,20 @@ from jukinet.errors import (
     ValidationError,
 )
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry
+from jukinet.storage.records import AuditEntry, OutboxEntry
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
 
-__all__ = ["Health", "LinkHealth", "Node", "Refusal"]
+__all__ = ["FEED_PREFIX", "REFUSED", "Health", "LinkHealth", "Node", "Refusal"]
 
 DEFAULT_BATCH = 1000
 """Messages per envelope."""
 DEFAULT_MAX_AGE = timedelta(days=1)
 """Envelopes older than this are refused as replays."""
+FEED_PREFIX = "feed:"
+"""Outbox destinations with this prefix are *feeds*: a consumer reads them at its own
+pace (:meth:`Node.read_feed`) and confirms a position; they are never sent."""
 REFUSED = "receive.refused"
 """The audit action of a refused envelope (what :meth:`Node.health` lists)."""
 DEFAULT_MAX_SKEW = timedelta(minutes=5)
@@ -140,6 +143,8 @@ class Node:
         envelopes: list[Envelope] = []
         now = self.clock.now()
         for destination in outbox.destinations():
+            if destination.startswith(FEED_PREFIX):
+                continue  # a feed is read by its consumer, not sent
             acked = outbox.acknowledged(destination)
             entries = outbox.read(destination, after=acked, limit=self._batch * max_envelopes)
             recipient = NodeId.parse(destination)
@@ -155,6 +160,17 @@ class Node:
                     )
                 )
         return envelopes
+
+    def read_feed(self, name: str, *, after: int = 0, limit: int = 1000) -> list[OutboxEntry]:
+        """Entries of the feed ``name`` after position ``after``, in order: a consumer
+        resumes from the last position it processed."""
+        return self.store.outbox.read(FEED_PREFIX + name, after=after, limit=limit)
+
+    def confirm_feed(self, name: str, position: int) -> None:
+        """Record that the consumer of feed ``name`` processed everything up to
+        ``position`` (shown as the feed's backlog in :meth:`health`)."""
+        with self.store.unit_of_work() as uow:
+            self.store.outbox.acknowledge(uow, FEED_PREFIX + name, position)
 
     def _send(self, uow: UnitOfWork, destination: NodeId, messages: Sequence[bytes]) -> range:
         """Queue messages for ``destination`` in the caller's unit of work."""
@@ -221,14 +237,14 @@ class Node:
         with store.unit_of_work() as uow:
             position = store.tracking.position(sender, uow)
             if envelope.last_seq <= position:
-                return wire.Ack(position, "duplicate", envelope.digest)
+                return wire.Ack(position, "duplicate", envelope.digest, envelope.first_seq)
             if envelope.first_seq > position + 1:
-                return wire.Ack(position, "gap", envelope.digest)
+                return wire.Ack(position, "gap", envelope.digest, envelope.first_seq)
             start = position + 1
             fresh = envelope.payloads[start - envelope.first_seq :]
             self._apply(uow, envelope.sender, fresh)
             store.tracking.advance(uow, sender, start, last=envelope.last_seq)
-            return wire.Ack(envelope.last_seq, "applied", envelope.digest)
+            return wire.Ack(envelope.last_seq, "applied", envelope.digest, envelope.first_seq)
 
     def _answer(self, envelope: Envelope, ack: wire.Ack) -> Envelope:
         return self._key.seal(
@@ -246,8 +262,10 @@ class Node:
         destination = str(envelope.sender)
         with self.store.unit_of_work() as uow:
             confirmed = self.store.outbox.acknowledged(destination, uow)
-            if ack.status == "gap" and ack.position < confirmed:
-                # The receiver lost what it had confirmed: resending cannot help.
+            if ack.status == "gap" and ack.position < confirmed < ack.first_seq:
+                # The receiver lost what it had confirmed (a late answer to an envelope
+                # sent before the confirmation has first_seq <= confirmed): resending
+                # cannot help.
                 raise SequenceGap(
                     f"{destination} is at {ack.position}, below the {confirmed} it confirmed:"
                     " it lost applied messages",

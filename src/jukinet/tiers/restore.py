@@ -12,8 +12,9 @@ backup of the municipalities' registers. When a municipality loses its storage:
 2. the municipality's communication server checks and applies both packages in
    one unit of work (:meth:`~jukinet.tiers.cs.CommunicationServer.restore`): the
    identity versions go into its (empty) store, the link to the prefecture
-   resumes after the last notice the prefecture applied, and the link from the
-   centre resumes after the last message the municipality had acknowledged;
+   resumes after the last notice the prefecture applied, and the links from the
+   prefecture and the centre resume after the last message the municipality had
+   acknowledged on each;
 3. the register is then remade person by person (再製, 住基法施行令16条) with
    :meth:`~jukinet.tiers.municipality.Municipality.remake`, which takes the items
    the upper tiers never held (household, domicile …) from the caller and checks
@@ -42,7 +43,7 @@ from jukinet.errors import InvalidComponent, InvalidState, Misaddressed, Tamperi
 from jukinet.storage.base import IdentityStore, Store, UnitOfWork
 from jukinet.storage.records import IdentityRow
 from jukinet.tiers import wire
-from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey
 
 __all__ = [
     "RestoreReport",
@@ -68,6 +69,8 @@ class RestoreReport:
     registered: int
     #: The link to the prefecture resumes after this sequence number.
     prefecture_link: int
+    #: Messages from the prefecture are taken after this sequence number.
+    from_prefecture: int
     #: Messages from the centre are taken after this sequence number.
     center_link: int
 
@@ -107,7 +110,8 @@ def seal_package(
     municipality: NodeId,
     rows: Sequence[IdentityRow],
     *,
-    link: int,
+    applied: int,
+    confirmed: int,
     now: datetime,
     batch: int,
 ) -> list[Envelope]:
@@ -122,7 +126,8 @@ def seal_package(
             part=number,
             parts=len(chunks),
             versions=len(rows),
-            link=link,
+            applied=applied,
+            confirmed=confirmed,
         )
         payloads = [wire.encode_restore_header(header)]
         payloads += [wire.encode_identity_version(row) for row in chunk]
@@ -179,7 +184,7 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
         rows = [wire.parse_identity_version(raw) for raw in envelope.payloads[1:]]
         parts[envelope.sender][header.part] = (header, rows)
 
-    links: dict[str, int] = {}
+    links: dict[NodeId, tuple[int, int]] = {}
     sources: dict[str, str] = {}
     merged: dict[tuple[str, int], IdentityRow] = {}
     for source in (prefecture, CENTER):
@@ -192,10 +197,11 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
             )
         first = got[min(got)][0]
         for header, _rows in got.values():
-            if (header.parts, header.versions, header.link, header.as_of) != (
+            if (header.parts, header.versions, header.applied, header.confirmed, header.as_of) != (
                 first.parts,
                 first.versions,
-                first.link,
+                first.applied,
+                first.confirmed,
                 first.as_of,
             ):
                 raise InvalidComponent(
@@ -223,7 +229,7 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
                     f"version {row.version} of {row.resident_code} differs between the packages",
                     field="envelopes",
                 )
-        links[source.kind.value] = first.link
+        links[source] = (first.applied, first.confirmed)
         sources[str(source)] = first.as_of
 
     ordered = sorted(merged.values(), key=lambda r: (r.resident_code, r.version))
@@ -239,8 +245,9 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
         codes=len({row.resident_code for row in ordered}),
         versions=len(ordered),
         registered=registered,
-        prefecture_link=links[NodeKind.PREFECTURE.value],
-        center_link=links[NodeKind.CENTER.value],
+        prefecture_link=links[prefecture][0],
+        from_prefecture=links[prefecture][1],
+        center_link=links[CENTER][1],
     )
     return RestoredPackage(tuple(ordered), report)
 

@@ -10,12 +10,19 @@ codes to municipalities (30条の2).
 
 from __future__ import annotations
 
+import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 
+import attrs
+
+from jukinet.domain import codec, jpki
 from jukinet.domain import resident_code as _resident_code
+from jukinet.domain.agency import AgencyUseTable
+from jukinet.domain.changes import ChangeKind, ChangeReason
+from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
@@ -25,17 +32,50 @@ from jukinet.errors import (
     Misaddressed,
 )
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry, IdentityRow
+from jukinet.storage.records import AuditEntry, IdentityRow, ScheduledItem
 from jukinet.tiers import restore, wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
-from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
+from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, FEED_PREFIX, Node
+from jukinet.tiers.provision import ProvisionAnswer, ProvisionDesk
 
-__all__ = ["NationalCenter", "Prefecture", "UpperTier"]
+__all__ = ["JPKI_FEED", "Applied", "NationalCenter", "Prefecture", "UpperTier"]
+
+JPKI_FEED = "jpki"
+"""The centre's feed of JPKI revocation notices (read with :meth:`NationalCenter.revocations`)."""
+_DEADLINE = "jpki.move_in:"
+
+
+@attrs.frozen
+class Applied:
+    """A notice just stored, and where the person's previous version is (code, version)."""
+
+    message: wire.NoticeMessage
+    before: tuple[str, int] | None
 
 
 class UpperTier(Node, ABC):
-    """What the prefecture and the centre share: applying identity notices."""
+    """What the prefecture and the centre share: applying identity notices, restore
+    packages, and a provision desk (:attr:`provision`)."""
+
+    provision: ProvisionDesk
+    """Agencies, provision, the provision log, residents' disclosure and correction
+    requests (see :mod:`jukinet.tiers.provision`)."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        store: Store,
+        key: NodeKey,
+        trust: TrustStore,
+        clock: Clock,
+        *,
+        batch_size: int = DEFAULT_BATCH,
+        max_age: timedelta = DEFAULT_MAX_AGE,
+        uses: AgencyUseTable | None = None,
+    ) -> None:
+        super().__init__(node_id, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
+        self.provision = ProvisionDesk(node_id, store, clock, self._send, uses=uses)
 
     #: Whether notices from this sender are decoded in full and their header checked.
     def _verify_from(self, sender: NodeId) -> bool:
@@ -49,9 +89,15 @@ class UpperTier(Node, ABC):
         verify = self._verify_from(sender)
         notices = []
         for raw in messages:
-            if wire.message_type(raw) != wire.IDENTITY_NOTICE:
+            kind = wire.message_type(raw)
+            if kind == wire.CORRECTION:
+                self._take_outcome(uow, sender, wire.parse_correction(raw))
+                continue
+            if kind != wire.IDENTITY_NOTICE:
                 raise Misaddressed(
-                    f"{self.node_id} takes only identity notices from {sender}", field="message"
+                    f"{self.node_id} takes only identity notices and correction outcomes"
+                    f" from {sender}",
+                    field="message",
                 )
             message = wire.parse_notice(raw, verify=verify)
             if not self._may_notify(sender, message.municipality):
@@ -60,6 +106,19 @@ class UpperTier(Node, ABC):
                     field="municipality",
                 )
             notices.append(message)
+        if notices:
+            self._apply_notices(uow, notices)
+        self._forward(uow, messages)
+
+    def _take_outcome(
+        self, uow: UnitOfWork, sender: NodeId, message: wire.CorrectionMessage
+    ) -> None:
+        if message.outcome is None:
+            raise Misaddressed("a correction request travels down, not up", field="message")
+        if message.filed_with == str(self.node_id):
+            self.provision.record_outcome(uow, message)
+
+    def _apply_notices(self, uow: UnitOfWork, notices: Sequence[wire.NoticeMessage]) -> None:
         codes = {m.resident_code for m in notices}
         codes.update(
             str(m.header["previous_resident_code"])
@@ -69,21 +128,35 @@ class UpperTier(Node, ABC):
         identities = self.store.identities
         versions = identities.last_versions(sorted(codes), uow)
         rows: list[IdentityRow] = []
+        applied: list[Applied] = []
         for message in notices:
+            before: tuple[str, int] | None = None
             previous = message.header["previous_resident_code"]
             if previous:
                 # The old code is replaced (住基法30条の4): its history ends with a removal.
                 version = versions.get(previous, 0) + 1
                 versions[previous] = version
                 rows.append(message.row(version, superseded_code=previous))
+                before = (previous, version - 1) if version > 1 else None
             version = versions.get(message.resident_code, 0) + 1
             versions[message.resident_code] = version
             rows.append(message.row(version))
+            if not previous and version > 1:
+                before = (message.resident_code, version - 1)
+            applied.append(Applied(message, before))
         identities.append(uow, rows)
-        self._forward(uow, messages)
+        self._applied(uow, applied)
+
+    def _applied(self, uow: UnitOfWork, applied: Sequence[Applied]) -> None:
+        """What follows from notices just stored (the centre's JPKI feed); nothing by default."""
 
     def _forward(self, uow: UnitOfWork, messages: Sequence[bytes]) -> None:
         """Pass applied notices on (the prefecture to the centre); nothing by default."""
+
+    def provide(self, request: Envelope) -> ProvisionAnswer:
+        """Answer an agency's signed request (see :meth:`ProvisionDesk.provide
+        <jukinet.tiers.provision.ProvisionDesk.provide>`)."""
+        return self.provision.provide(request)
 
     def restore_package(self, municipality: LocalGovernmentCode | str) -> list[Envelope]:
         """A signed package from which a municipality that lost its storage restores
@@ -96,7 +169,8 @@ class UpperTier(Node, ABC):
         self._check_backup_of(node)
         with self.store.unit_of_work() as uow:
             rows = restore.identity_versions(self.store.identities, node.code, uow)
-            link = self._link_with(node, uow)
+            applied = self.store.tracking.position(str(node), uow)
+            confirmed = self.store.outbox.acknowledged(str(node), uow)
             now = self.clock.now()
             self.store.audit.append(
                 uow,
@@ -105,19 +179,19 @@ class UpperTier(Node, ABC):
                         at=now,
                         action="restore.package",
                         subject=str(node),
-                        detail=f'{{"link":{link},"versions":{len(rows)}}}'.encode(),
+                        detail=json.dumps(
+                            {"applied": applied, "confirmed": confirmed, "versions": len(rows)}
+                        ).encode(),
                     )
                 ],
             )
-        return restore.seal_package(self._key, node, rows, link=link, now=now, batch=self._batch)
+        return restore.seal_package(
+            self._key, node, rows, applied=applied, confirmed=confirmed, now=now, batch=self._batch
+        )
 
     @abstractmethod
     def _check_backup_of(self, municipality: NodeId) -> None:
         """Raise :class:`~jukinet.errors.Misaddressed` unless this tier backs it up."""
-
-    @abstractmethod
-    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
-        """This tier's position on its link with the municipality."""
 
 
 class Prefecture(UpperTier):
@@ -137,6 +211,7 @@ class Prefecture(UpperTier):
         *,
         batch_size: int = DEFAULT_BATCH,
         max_age: timedelta = DEFAULT_MAX_AGE,
+        uses: AgencyUseTable | None = None,
     ) -> None:
         super().__init__(
             NodeId.prefecture(prefecture_code),
@@ -146,6 +221,7 @@ class Prefecture(UpperTier):
             clock,
             batch_size=batch_size,
             max_age=max_age,
+            uses=uses,
         )
 
     @property
@@ -175,10 +251,6 @@ class Prefecture(UpperTier):
                 expected=f"a municipality of prefecture {self.prefecture_code}",
             )
 
-    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
-        # The last notice applied from the municipality: its next one is this + 1.
-        return self.store.tracking.position(str(municipality), uow)
-
 
 class NationalCenter(UpperTier):
     """The national centre (全国サーバ, J-LIS): every prefecture's notices; code designation."""
@@ -193,8 +265,11 @@ class NationalCenter(UpperTier):
         *,
         batch_size: int = DEFAULT_BATCH,
         max_age: timedelta = DEFAULT_MAX_AGE,
+        uses: AgencyUseTable | None = None,
     ) -> None:
-        super().__init__(CENTER, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
+        super().__init__(
+            CENTER, store, key, trust, clock, batch_size=batch_size, max_age=max_age, uses=uses
+        )
         self._rng = rng
 
     def _check_sender(self, sender: NodeId) -> None:
@@ -211,9 +286,102 @@ class NationalCenter(UpperTier):
     def _check_backup_of(self, municipality: NodeId) -> None:
         """The centre holds every municipality's identity information."""
 
-    def _link_with(self, municipality: NodeId, uow: UnitOfWork) -> int:
-        # What the municipality confirmed: anything later is sent to it again.
-        return self.store.outbox.acknowledged(str(municipality), uow)
+    # --- the JPKI revocation feed (JPKI法12条, 31条) ------------------------------
+
+    def _applied(self, uow: UnitOfWork, applied: Sequence[Applied]) -> None:
+        """Derive revocations of JPKI certificates from the notices just stored, and
+        keep the 30-day move-in deadlines (see :mod:`jukinet.domain.jpki`)."""
+        feed: list[bytes] = []
+        schedule = self.store.schedule
+        for item in applied:
+            reason = ChangeReason(item.message.header["reason"])
+            if item.before is None and reason.kind is ChangeKind.ENTRY:
+                continue  # a first registration revokes nothing (no decoding needed)
+            notice = item.message.notice()
+            previous = (
+                self._previous_info(uow, item.before, notice)
+                if item.before and notice.kind is not ChangeKind.REMOVAL
+                else None
+            )
+            feed.extend(codec.to_bytes(r) for r in jpki.revocations(notice, previous))
+            key = f"{_DEADLINE}{notice.resident_code.value}"
+            deadline = jpki.move_in_deadline(notice)
+            if deadline is not None:
+                current = self.store.identities.current(notice.resident_code.value, uow)
+                if current is not None and not current.removed:
+                    continue  # the move-in already arrived (links are independent)
+                schedule.cancel(uow, [key])
+                data = {"deadline": deadline.isoformat(), "reason": reason.value}
+                schedule.add(
+                    uow,
+                    [
+                        ScheduledItem(
+                            key=key,
+                            due=deadline + timedelta(days=1),  # revoked once the deadline passed
+                            payload=json.dumps(data, sort_keys=True).encode(),
+                        )
+                    ],
+                )
+            elif reason.kind is ChangeKind.ENTRY:
+                schedule.cancel(uow, [key])  # moved in: the deadline is met
+        if feed:
+            self.store.outbox.append(uow, FEED_PREFIX + JPKI_FEED, feed)
+
+    def _previous_info(
+        self, uow: UnitOfWork, where: tuple[str, int], notice: IdentityNotice
+    ) -> IdentityInfo | None:
+        """The person's identity information before ``notice``: the newest earlier
+        version about the same code. Links are independent, so a late notice about a
+        replaced code can follow the version that replaced it; that one is skipped."""
+        code, version = where
+        expected = notice.previous_resident_code or notice.resident_code
+        for row in reversed(self.store.identities.history(code, uow)[:version]):
+            info = codec.from_bytes(IdentityNotice, row.payload).info
+            if info.resident_code == expected:
+                return info
+        return None
+
+    def run_deadlines(self, today: date | None = None) -> int:
+        """Revoke the user-authentication certificate of everyone whose 30 days after a
+        planned move-out passed before ``today`` with no move-in notice (JPKI法31条2号);
+        returns how many. Run it daily."""
+        today = self.clock.today() if today is None else today
+        count = 0
+        schedule = self.store.schedule
+        while True:
+            with self.store.unit_of_work() as uow:
+                due = schedule.due(today, limit=1000, uow=uow)
+                if not due:
+                    return count
+                feed = []
+                for item in due:
+                    data = json.loads(item.payload)
+                    feed.append(
+                        codec.to_bytes(
+                            jpki.no_move_in(
+                                ResidentCode(item.key.removeprefix(_DEADLINE)),
+                                ChangeReason(data["reason"]),
+                                date.fromisoformat(data["deadline"]),
+                            )
+                        )
+                    )
+                self.store.outbox.append(uow, FEED_PREFIX + JPKI_FEED, feed)
+                schedule.cancel(uow, [item.key for item in due])
+                count += len(due)
+
+    def revocations(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, jpki.RevocationNotice]]:
+        """The JPKI feed: revocation notices after position ``after``, with their
+        positions, for the certification service to resume from."""
+        return [
+            (entry.seq, codec.from_bytes(jpki.RevocationNotice, entry.payload))
+            for entry in self.read_feed(JPKI_FEED, after=after, limit=limit)
+        ]
+
+    def confirm_revocations(self, position: int) -> None:
+        """Record that the certification service processed the feed up to ``position``."""
+        self.confirm_feed(JPKI_FEED, position)
 
     def designate_codes(
         self, municipality: LocalGovernmentCode | str, count: int

@@ -33,6 +33,7 @@ from jukinet.storage.records import IdentityRow
 __all__ = [
     "ACK",
     "CODE_DESIGNATION",
+    "CORRECTION",
     "IDENTITY_NOTICE",
     "IDENTITY_VERSION",
     "MESSAGES",
@@ -40,16 +41,19 @@ __all__ = [
     "RESTORE_HEADER",
     "Ack",
     "CodeDesignation",
+    "CorrectionMessage",
     "NoticeMessage",
     "RestoreHeader",
     "decode_ack",
     "encode_ack",
     "encode_code_designation",
+    "encode_correction",
     "encode_identity_version",
     "encode_notice",
     "encode_restore_header",
     "message_type",
     "parse_code_designation",
+    "parse_correction",
     "parse_identity_version",
     "parse_notice",
     "parse_restore_header",
@@ -65,6 +69,7 @@ IDENTITY_NOTICE = "identity_notice"
 CODE_DESIGNATION = "code_designation"
 RESTORE_HEADER = "restore_header"
 IDENTITY_VERSION = "identity_version"
+CORRECTION = "correction"
 
 _SEPARATOR = b"\n"
 
@@ -242,27 +247,41 @@ class Ack:
     (already applied: acknowledged, not applied again) or ``gap`` (earlier
     messages are missing: the sender resends from ``position + 1``).
     ``envelope`` is the digest of the envelope answered, so an answer cannot be
-    taken for another envelope's.
+    taken for another envelope's, and ``first_seq`` its first sequence number
+    (so the sender can tell a late answer from a receiver that lost messages).
     """
 
     position: int
     status: str
     envelope: str
+    first_seq: int
 
 
 def encode_ack(ack: Ack) -> bytes:
     """Serialize an acknowledgement."""
-    return _dumps({"envelope": ack.envelope, "position": ack.position, "status": ack.status})
+    return _dumps(
+        {
+            "envelope": ack.envelope,
+            "first_seq": ack.first_seq,
+            "position": ack.position,
+            "status": ack.status,
+        }
+    )
 
 
 def decode_ack(raw: bytes) -> Ack:
     """Parse an acknowledgement."""
     try:
         data = json.loads(raw)
-        ack = Ack(int(data["position"]), str(data["status"]), str(data["envelope"]))
+        ack = Ack(
+            int(data["position"]),
+            str(data["status"]),
+            str(data["envelope"]),
+            int(data["first_seq"]),
+        )
     except (ValueError, KeyError, TypeError):
         raise InvalidFormat("malformed acknowledgement", field="ack") from None
-    if ack.position < 0 or ack.status not in ("applied", "duplicate", "gap"):
+    if ack.position < 0 or ack.first_seq < 1 or ack.status not in ("applied", "duplicate", "gap"):
         raise InvalidFormat("malformed acknowledgement", field="ack")
     return ack
 
@@ -271,10 +290,10 @@ def decode_ack(raw: bytes) -> Ack:
 class RestoreHeader:
     """The first message of each part of a restore package.
 
-    ``link`` is the position the source knows of its link with the municipality:
-    for a prefecture, the last sequence number it applied *from* the
-    municipality; for the centre, the last one the municipality acknowledged of
-    what the centre sent *to* it.
+    The source's two link positions with the municipality: ``applied`` is the
+    last sequence number it applied *from* the municipality (0 for the centre,
+    which the municipality does not send to); ``confirmed`` the last one the
+    municipality acknowledged of what the source sent *to* it.
     """
 
     municipality: str
@@ -283,7 +302,8 @@ class RestoreHeader:
     part: int
     parts: int
     versions: int
-    link: int
+    applied: int
+    confirmed: int
 
 
 _RESTORE_KEYS = frozenset(attrs.fields_dict(RestoreHeader))
@@ -306,7 +326,7 @@ def parse_restore_header(raw: bytes) -> RestoreHeader:
     if not isinstance(data, dict) or set(data) != _RESTORE_KEYS:
         raise InvalidFormat("the restore header has the wrong fields", field="message")
     texts = ("municipality", "source", "as_of")
-    numbers = ("part", "parts", "versions", "link")
+    numbers = ("part", "parts", "versions", "applied", "confirmed")
     if not all(isinstance(data[k], str) for k in texts) or not all(
         type(data[k]) is int and data[k] >= 0 for k in numbers
     ):
@@ -357,3 +377,46 @@ def parse_identity_version(raw: bytes) -> IdentityRow:
         f"the version is filed under {code}, which its notice does not name",
         field="resident_code",
     )
+
+
+@attrs.frozen(kw_only=True)
+class CorrectionMessage:
+    """A resident's correction request (住基法30条の35) on its way to the municipality
+    that keeps the register (``outcome`` None), or its outcome on the way back.
+
+    ``filed_with`` is the tier the resident filed it with (``p:NN`` or ``c:jlis``).
+    """
+
+    request_id: str
+    resident_code: str
+    filed_with: str
+    details: str
+    outcome: str | None
+
+
+_CORRECTION_KEYS = frozenset(attrs.fields_dict(CorrectionMessage))
+
+
+def encode_correction(message: CorrectionMessage) -> bytes:
+    """Frame a correction request or outcome."""
+    return CORRECTION.encode() + _SEPARATOR + _dumps(attrs.asdict(message))
+
+
+def parse_correction(raw: bytes) -> CorrectionMessage:
+    """Parse a correction message; every field is checked for type."""
+    kind, sep, body = raw.partition(_SEPARATOR)
+    if kind != CORRECTION.encode() or not sep:
+        raise InvalidFormat("not a correction message", field="message")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise InvalidFormat("the correction message is not JSON", field="message") from None
+    if not isinstance(data, dict) or set(data) != _CORRECTION_KEYS:
+        raise InvalidFormat("the correction message has the wrong fields", field="message")
+    texts = ("request_id", "resident_code", "filed_with", "details")
+    if not all(isinstance(data[k], str) and data[k] for k in texts) or not (
+        data["outcome"] is None or isinstance(data["outcome"], str)
+    ):
+        raise InvalidFormat("a correction field has the wrong type", field="message")
+    ResidentCode(data["resident_code"])
+    return CorrectionMessage(**data)

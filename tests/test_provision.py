@@ -1,0 +1,379 @@
+"""Provision to agencies, the provision log, residents' rights and the JPKI feed.
+
+住基法30条の9〜30条の16 (provision under the appended tables, logged), 30条の32
+(disclosure), 30条の35 (correction), JPKI法12条・31条 (revocation). Runs on every
+storage adapter.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import attrs
+import pytest
+
+from jukinet.domain.agency import Item
+from jukinet.domain.jpki import Cause, Certificate
+from jukinet.domain.names import PersonName
+from jukinet.domain.resident import (
+    HEAD_OF_HOUSEHOLD,
+    FamilyRegister,
+    HouseholdMembership,
+    ResidentRecord,
+    Sex,
+)
+from jukinet.errors import (
+    IntegrityError,
+    RequestNotAuthentic,
+    RequestReplayed,
+    UnknownAgency,
+    UseNotPermitted,
+)
+from jukinet.testing.country import Country, StoreFactory, build_country
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey
+from jukinet.tiers.provision import (
+    ByBasicItems,
+    ByCode,
+    Outcome,
+    ProvisionRequest,
+    seal_request,
+)
+
+CHIYODA, CHUO, OSAKA_KITA = "131016", "131024", "271276"
+PENSION = "1-77"  # 別表第一 77: 厚生労働省及び日本年金機構, 国民年金法
+PENSION_BODY = "厚生労働省及び日本年金機構"
+PASSPORT = "1-41"  # 別表第一 41: 外務省, 旅券法
+CIVIL_PROTECTION = "2-1"  # 別表第二 1: 市町村長
+EDUCATION = "6-2"  # 別表第六 2: 教育委員会
+
+
+def _record(country: Country, town: str, given: str, *, born: date) -> ResidentRecord:
+    return country.municipality(town).register_birth(
+        name=PersonName(
+            family="山田", given=given, family_reading="ヤマダ", given_reading="タロウ"
+        ),
+        birth_date=born,
+        sex=Sex.MALE,
+        household=HouseholdMembership(household_id=f"H{given}", relationship=HEAD_OF_HOUSEHOLD),
+        address="本町1丁目1番1号",
+        family_register=FamilyRegister(domicile="東京都千代田区千代田1番", head="山田 一郎"),
+    )
+
+
+@attrs.define
+class World:
+    country: Country
+    taro: ResidentRecord
+    jiro: ResidentRecord
+    twins: tuple[ResidentRecord, ResidentRecord]
+    osaka: ResidentRecord
+    keys: dict[str, NodeKey]
+    serial: int = 0
+
+    def request(
+        self,
+        agency: str,
+        use: str,
+        *queries: ByCode | ByBasicItems,
+        provider: NodeId = CENTER,
+        key: NodeKey | None = None,
+    ) -> Envelope:
+        self.serial += 1
+        request = ProvisionRequest(
+            request_id=f"req-{self.serial}", agency=agency, use=use, queries=queries
+        )
+        signer = key or self.keys[agency]
+        if key is not None:
+            return key.seal(
+                provider,
+                first_seq=1,
+                payload_type="provision_request",
+                payloads=[request.to_bytes()],
+                sent_at=self.country.clock.now(),
+            )
+        return seal_request(signer, provider, request, sent_at=self.country.clock.now())
+
+
+@pytest.fixture
+def world(store_factory: StoreFactory) -> World:
+    country = build_country(store_factory, [CHIYODA, CHUO, OSAKA_KITA], seed=9)
+    country.network.settle()
+    taro = _record(country, CHIYODA, "太郎", born=date(2026, 1, 5))
+    jiro = _record(country, CHUO, "次郎", born=date(2026, 2, 6))
+    twins = (
+        _record(country, CHIYODA, "双", born=date(2026, 3, 7)),
+        _record(country, CHUO, "双", born=date(2026, 3, 7)),
+    )
+    osaka = _record(country, OSAKA_KITA, "浪速", born=date(2026, 1, 5))
+    country.network.settle()
+    rng = random.Random(4)
+    keys = {
+        name: NodeKey.generate(NodeId.agency(name), rng)
+        for name in ("nenkin", "gaimu", "chuo-city", "tokyo-kyoiku", "stranger")
+    }
+    center = country.center.provision
+    center.register_agency("nenkin", keys["nenkin"].public_bytes, recipients=[PENSION_BODY])
+    center.register_agency(
+        "gaimu", keys["gaimu"].public_bytes, recipients=["外務省"], number_uses=[PASSPORT]
+    )
+    center.register_agency(
+        "chuo-city", keys["chuo-city"].public_bytes, recipients=["市町村長"], locality=CHUO
+    )
+    country.prefecture("13").provision.register_agency(
+        "tokyo-kyoiku",
+        keys["tokyo-kyoiku"].public_bytes,
+        recipients=["教育委員会"],
+        locality="130001",
+    )
+    return World(country, taro, jiro, twins, osaka, keys)
+
+
+def _log(world: World, node: NodeId = CENTER) -> list[tuple[str, str | None, str | None]]:
+    records = world.country.stores[node].provision_log.read(limit=10_000)
+    return [(r.entry.kind, r.entry.agency, r.entry.subject) for r in records]
+
+
+def test_a_lawful_query_by_code_gets_only_the_permitted_items(world: World) -> None:
+    """住基法30条の9: 別表第一 recipients get identity information without the resident code."""
+    answer = world.country.center.provide(
+        world.request("nenkin", PENSION, ByCode(resident_code=world.taro.resident_code))
+    )
+    (result,) = answer.results
+    assert result.outcome is Outcome.FOUND
+    identity = result.identity
+    assert identity is not None
+    assert identity.name == world.taro.name
+    assert identity.birth_date == world.taro.birth_date
+    assert identity.address == world.taro.address
+    assert identity.resident_code is None  # 30条の9: 住民票コードを除く
+    assert identity.individual_number is None  # not a 番号法 use of this agency
+    assert Item.RESIDENT_CODE not in identity.items
+    assert answer.use == PENSION
+    assert _log(world)[-1] == ("provided", "nenkin", world.taro.resident_code.value)
+
+
+def test_the_individual_number_goes_only_where_the_recipient_may_use_it(world: World) -> None:
+    answer = world.country.center.provide(
+        world.request("gaimu", PASSPORT, ByCode(resident_code=world.taro.resident_code))
+    )
+    identity = answer.results[0].identity
+    assert identity is not None
+    assert Item.INDIVIDUAL_NUMBER in identity.items
+    assert identity.individual_number == world.taro.individual_number
+
+
+def test_search_by_the_four_basic_items(world: World) -> None:
+    center = world.country.center
+    taro = ByBasicItems(name=world.taro.name, birth_date=world.taro.birth_date, sex=Sex.MALE)
+    nobody = ByBasicItems(name=world.taro.name, birth_date=date(1999, 1, 1))
+    twins = ByBasicItems(name=world.twins[0].name, birth_date=world.twins[0].birth_date)
+    answer = center.provide(world.request("nenkin", PENSION, taro, nobody, twins))
+    found, missing, several = answer.results
+    assert found.outcome is Outcome.FOUND
+    assert found.identity is not None
+    assert found.identity.name == world.taro.name
+    assert missing.outcome is Outcome.NOT_FOUND
+    assert several.outcome is Outcome.SEVERAL
+    assert several.candidates == 2
+    assert several.identity is None  # nothing leaves for an ambiguous search
+    provided = [s for kind, _a, s in _log(world) if kind == "provided"]
+    assert provided == [world.taro.resident_code.value]
+
+
+def test_a_batch_answers_in_order(world: World) -> None:
+    """令30条の8: provision may be made in batches."""
+    codes = [world.jiro.resident_code, world.taro.resident_code, world.osaka.resident_code]
+    answer = world.country.center.provide(
+        world.request("nenkin", PENSION, *(ByCode(resident_code=c) for c in codes))
+    )
+    names = [r.identity.name if r.identity else None for r in answer.results]
+    assert names == [world.jiro.name, world.taro.name, world.osaka.name]
+    assert len([k for k, _a, _s in _log(world) if k == "provided"]) == 3
+
+
+def _refused(
+    world: World, envelope: Envelope, error: type[Exception], node: NodeId = CENTER
+) -> None:
+    store = world.country.stores[node]
+    before = store.provision_log.head()
+    tier = world.country.center if node == CENTER else world.country.prefecture(node.code)
+    with pytest.raises(error):
+        tier.provide(envelope)
+    records = store.provision_log.read(after=before[0])
+    assert [r.entry.kind for r in records] == ["refused"]  # logged, nothing provided
+    assert records[0].entry.subject is None
+
+
+def test_refusals_are_typed_and_logged(world: World) -> None:
+    country = world.country
+    taro = ByCode(resident_code=world.taro.resident_code)
+    _refused(world, world.request("stranger", PENSION, taro), UnknownAgency)
+    forged = world.request("nenkin", PENSION, taro, key=world.keys["gaimu"])
+    _refused(world, forged, RequestNotAuthentic)  # sent by a:gaimu, naming nenkin
+    impostor = NodeKey.generate(NodeId.agency("nenkin"), random.Random(99))
+    _refused(world, world.request("nenkin", PENSION, taro, key=impostor), RequestNotAuthentic)
+    _refused(world, world.request("nenkin", PASSPORT, taro), UseNotPermitted)  # not 外務省
+    _refused(world, world.request("nenkin", "1-4", taro), UseNotPermitted)  # 削除
+    _refused(world, world.request("nenkin", "9-1", taro), UseNotPermitted)  # no such table
+    _refused(world, world.request("nenkin", EDUCATION, taro), UseNotPermitted)  # not the centre's
+    lawful = world.request("nenkin", PENSION, taro)
+    country.center.provide(lawful)
+    _refused(world, lawful, RequestReplayed)
+    stale = world.request("nenkin", PENSION, taro)
+    country.clock.advance(days=2)
+    _refused(world, stale, RequestReplayed)
+    assert country.center.provision.verify_log() == []
+
+
+def test_tables_two_to_four_follow_the_subject_scope(world: World) -> None:
+    """別表第二 (30条の10): a municipality gets residents of its own prefecture only."""
+    center = world.country.center
+    answer = center.provide(
+        world.request(
+            "chuo-city",
+            CIVIL_PROTECTION,
+            ByCode(resident_code=world.taro.resident_code),
+            ByCode(resident_code=world.osaka.resident_code),
+        )
+    )
+    same, other = answer.results
+    assert same.outcome is Outcome.FOUND
+    assert same.identity is not None
+    assert same.identity.name == world.taro.name
+    assert same.identity.resident_code is None  # 30条の10第1項第1号: 住民票コードを除く
+    assert other.outcome is Outcome.NOT_FOUND
+
+
+def test_the_prefecture_serves_its_own_bodies_under_table_six(world: World) -> None:
+    """別表第六 (30条の15第2項): the prefecture's other executive bodies."""
+    tokyo = NodeId.prefecture("13")
+    answer = world.country.prefecture("13").provide(
+        world.request(
+            "tokyo-kyoiku",
+            EDUCATION,
+            ByCode(resident_code=world.jiro.resident_code),
+            provider=tokyo,
+        )
+    )
+    assert answer.results[0].outcome is Outcome.FOUND
+    assert _log(world, tokyo)[-1] == ("provided", "tokyo-kyoiku", world.jiro.resident_code.value)
+    wrong = world.request(
+        "tokyo-kyoiku", PENSION, ByCode(resident_code=world.jiro.resident_code), provider=tokyo
+    )
+    _refused(world, wrong, UseNotPermitted, tokyo)
+
+
+def test_an_agency_is_registered_once(world: World) -> None:
+    with pytest.raises(IntegrityError):
+        world.country.center.provision.register_agency(
+            "nenkin", world.keys["gaimu"].public_bytes, recipients=[PENSION_BODY]
+        )
+
+
+def test_report_purge_and_chain(world: World) -> None:
+    """30条の16 (status report); provision records are kept 7 years."""
+    country = world.country
+    desk = country.center.provision
+    start = country.clock.now()
+    for code in (world.taro.resident_code, world.jiro.resident_code):
+        country.center.provide(world.request("nenkin", PENSION, ByCode(resident_code=code)))
+    report = desk.report(start, country.clock.now() + timedelta(seconds=1))
+    assert report.provided == {("nenkin", PENSION): 2}
+    assert report.total == 2
+    assert desk.verify_log() == []
+    country.clock.advance(days=8 * 366)
+    assert desk.purge_log() == 2
+    kinds = [r.entry.kind for r in country.stores[CENTER].provision_log.read()]
+    assert kinds == ["purged"]
+    assert desk.verify_log() == []
+
+
+def test_a_resident_sees_who_looked(world: World) -> None:
+    """30条の32: disclosure of one's own identity information and provision records."""
+    center = world.country.center
+    center.provide(world.request("nenkin", PENSION, ByCode(resident_code=world.taro.resident_code)))
+    disclosure = center.provision.disclose(world.taro.resident_code, request_id="disc-1")
+    assert [n.info.name for n in disclosure.history] == [world.taro.name]
+    assert [(p.entry.agency, p.entry.use) for p in disclosure.provisions] == [("nenkin", PENSION)]
+    assert _log(world)[-1] == ("disclosed", None, world.taro.resident_code.value)
+
+
+def test_a_correction_request_reaches_the_municipality_and_its_outcome_comes_back(
+    world: World,
+) -> None:
+    """30条の35: the request is recorded, routed to the register's municipality, answered."""
+    country = world.country
+    for tier in (country.center, country.prefecture("13")):
+        routed = tier.provision.file_correction(
+            world.taro.resident_code,
+            request_id=f"fix-{tier.node_id.kind.value}",
+            details="読み誤り",
+        )
+        assert routed == NodeId.municipality(CHIYODA)
+    country.network.settle()
+    town = country.municipality(CHIYODA)
+    pending = town.cs.corrections()
+    assert sorted(m.filed_with for m in pending) == ["c:jlis", "p:13"]
+    for message in pending:
+        town.cs.answer_correction(message.request_id, "訂正しました")
+    assert town.cs.corrections() == []
+    country.network.settle()
+    for node in (CENTER, NodeId.prefecture("13")):
+        kinds = [k for k, _a, _s in _log(world, node)]
+        assert (
+            kinds[-2:] == ["correction.filed", "correction.outcome"]
+            or kinds.count("correction.outcome") == 1
+        )
+
+
+def _feed(world: World) -> list[tuple[str, Certificate, Cause]]:
+    return [
+        (r.resident_code.value, r.certificate, r.cause)
+        for _seq, r in world.country.center.revocations(limit=10_000)
+    ]
+
+
+def test_jpki_revocations_follow_the_law(world: World) -> None:
+    """JPKI法12条 (signature certificate) and 31条 (user-authentication certificate)."""
+    country = world.country
+    chiyoda = country.municipality(CHIYODA)
+    assert _feed(world) == []  # births revoke nothing
+    today = country.clock.today()
+    chiyoda.move_within(world.taro.resident_code, address="本町2丁目2番2号", moved_on=today)
+    country.network.settle()
+    taro = world.taro.resident_code.value
+    assert _feed(world) == [(taro, Certificate.SIGNATURE, Cause.IDENTITY_CHANGED)]
+    country.municipality(CHUO).record_death(world.jiro.resident_code, died_on=today)
+    country.network.settle()
+    jiro = world.jiro.resident_code.value
+    assert _feed(world)[1:] == [
+        (jiro, Certificate.SIGNATURE, Cause.REMOVED),
+        (jiro, Certificate.USER_AUTHENTICATION, Cause.REMOVED),
+    ]
+    # A move-out with no move-in within 30 days of the planned date (31条2号) …
+    chiyoda.move_out(world.taro.resident_code, planned_date=today, destination="大阪市北区")
+    # … and one followed by a move-in in time.
+    twin = world.twins[0]
+    certificate = chiyoda.move_out(twin.resident_code, planned_date=today, destination="中央区")
+    country.network.settle()
+    country.clock.advance(days=5)
+    country.municipality(CHUO).register_move_in(
+        certificate,
+        address="銀座1丁目1番1号",
+        household=HouseholdMembership(household_id="G1", relationship=HEAD_OF_HOUSEHOLD),
+        moved_in_on=country.clock.today(),
+    )
+    country.network.settle()
+    assert country.center.run_deadlines() == 0
+    country.clock.advance(days=26)  # 31 days after the planned date: the deadline has passed
+    assert country.center.run_deadlines() == 1
+    assert _feed(world)[-1] == (taro, Certificate.USER_AUTHENTICATION, Cause.NO_MOVE_IN)
+    assert country.center.run_deadlines() == 0
+    position = country.center.revocations(limit=10_000)[-1][0]
+    backlog = {link.destination: link.backlog for link in country.center.health().links}
+    assert backlog["feed:jpki"] == position
+    country.center.confirm_revocations(position)
+    backlog = {link.destination: link.backlog for link in country.center.health().links}
+    assert backlog["feed:jpki"] == 0
+    assert country.center.revocations(after=position) == []
