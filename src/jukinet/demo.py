@@ -6,7 +6,9 @@ centre designates resident codes, each municipality loads a synthetic population
 and uploads it, then a year of births, deaths, moves, name changes and code
 changes flows up while the network drops, duplicates, reorders and delays
 messages and a prefecture server crashes and restarts. At the end every tier is
-reconciled with the municipalities' registers.
+reconciled with the municipalities' registers; then a pension agency makes a lawful
+query and a refused one, the person it asked about reads who looked at their
+information, and the centre's JPKI revocation feed is summed up.
 
 Rates follow Japan's (2023, per resident per year): births 0.6 %, deaths 1.3 %,
 moves between municipalities 3.9 %; moves within a municipality, marriages (name
@@ -23,17 +25,21 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
+import attrs
+
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, HouseholdMembership, Sex
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import JukinetError
+from jukinet.errors import JukinetError, NotPermitted
 from jukinet.storage.sqlite import SQLiteStore
 from jukinet.testing import population
 from jukinet.testing.country import Country, build_country
 from jukinet.tiers import reconcile
-from jukinet.tiers.messages import CENTER, NodeId
+from jukinet.tiers.messages import CENTER, NodeId, NodeKey
 from jukinet.tiers.municipality import Municipality
+from jukinet.tiers.node import FEED_PREFIX
+from jukinet.tiers.provision import ByCode, Outcome, ProvisionRequest, seal_request
 
 __all__ = ["MUNICIPALITIES", "add_arguments", "run"]
 
@@ -211,7 +217,14 @@ def _story(
             )
     _summary(country, out, "   totals")
     health = [country.center.health(), *(p.health() for p in country.prefectures.values())]
-    _say(out, f"   backlog on every link: {sum(h.backlog for h in health)}")
+    backlog = sum(
+        link.backlog for h in health for link in h.links if not _is_feed(link.destination)
+    )
+    _say(out, f"   backlog on every link: {backlog}")
+    _say(out)
+    clean = _provision(country, rng, out) and clean
+    _say(out)
+    _jpki(country, out)
     _say(out)
     _say(
         out,
@@ -221,11 +234,93 @@ def _story(
     return 0 if clean else 1
 
 
+def _is_feed(destination: str) -> bool:
+    return destination.startswith(FEED_PREFIX)
+
+
+def _provision(country: Country, rng: random.Random, out: TextIO) -> bool:
+    """Step 5: an agency's lawful query, a refused one, and a resident reading the log."""
+    _say(out, "5. Provision to agencies (住基法30条の9, 別表第一).")
+    center = country.center
+    key = NodeKey.generate(NodeId.agency("nenkin"), rng)
+    center.provision.register_agency(
+        "nenkin", key.public_bytes, recipients=["厚生労働省及び日本年金機構"]
+    )
+    pension = center.provision.uses.by_key("1-77")
+    _say(out, f"   registered a:nenkin as {pension.recipient} ({pension.citation})")
+    town = country.municipality(MUNICIPALITIES[0])
+    person = next(entry.info for entry in town.register_entries() if not entry.removed)
+    now = country.clock.now()
+    lawful = ProvisionRequest(
+        request_id="demo-1",
+        agency="nenkin",
+        use="1-77",
+        queries=(ByCode(resident_code=person.resident_code),),
+    )
+    answer = center.provide(seal_request(key, CENTER, lawful, sent_at=now))
+    result = answer.results[0]
+    identity = result.identity
+    if result.outcome is not Outcome.FOUND or identity is None:
+        _say(out, "   the lawful query found nobody: UNEXPECTED")
+        return False
+    items = ", ".join(sorted(i.value for i in identity.items))
+    who = f"{person.name.family} {person.name.given}"
+    _say(out, f"   lawful query by resident code ({pension.statutes[0]}): found {who}")
+    _say(out, f"     items provided: {items}; the resident code is withheld (30条の9)")
+    unlawful = attrs.evolve(lawful, request_id="demo-2", use="1-41")
+    try:
+        center.provide(seal_request(key, CENTER, unlawful, sent_at=now))
+    except NotPermitted as exc:
+        _say(
+            out,
+            f"   unlawful query under 別表第一 41 (旅券法, 外務省): refused, {type(exc).__name__}",
+        )
+    else:
+        _say(out, "   unlawful query: PROVIDED, which must never happen")
+        return False
+    disclosure = center.provision.disclose(person.resident_code, request_id="demo-disclosure")
+    _say(out, f"   {who} asks who looked at their information (30条の32):")
+    for record in disclosure.provisions:
+        entry = record.entry
+        _say(
+            out,
+            f"     {entry.at.date().isoformat()} {entry.agency} under {entry.use}: {', '.join(entry.items)}",
+        )
+    faults = center.provision.verify_log()
+    _say(
+        out,
+        f"   provision log: {center.store.provision_log.head()[0]} records, hash chain "
+        + ("intact" if not faults else f"BROKEN at {[f.seq for f in faults]}"),
+    )
+    return not faults
+
+
+def _jpki(country: Country, out: TextIO) -> None:
+    """Step 6: the revocation feed for the public key infrastructure."""
+    center = country.center
+    overdue = center.run_deadlines()
+    feed = center.revocations(limit=1_000_000)
+    counts: dict[str, int] = {}
+    for _seq, notice in feed:
+        label = f"{notice.certificate.label_ja} ({notice.cause.value})"
+        counts[label] = counts.get(label, 0) + 1
+    _say(out, "6. The JPKI revocation feed (JPKI法12条, 31条):")
+    for label, count in sorted(counts.items()):
+        _say(out, f"   {count:>5}  {label}")
+    if not counts:
+        _say(out, "   no certificate revoked yet")
+    _say(out, f"   ({overdue} for a move-out with no move-in within 30 days, 31条2号)")
+    if feed:
+        center.confirm_revocations(feed[-1][0])
+
+
 def _links(country: Country) -> str:
     """Check every link: what the receiver applied equals what the sender sent."""
     links = 0
     for sender, store in country.stores.items():
         for destination in store.outbox.destinations():
+            if destination.startswith(FEED_PREFIX):
+                continue  # a feed is read by its consumer (the JPKI feed), not a link
             receiver = country.stores[NodeId.parse(destination)]
             sent = store.outbox.last_seq(destination)
             applied = receiver.tracking.position(str(sender))
