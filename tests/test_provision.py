@@ -279,7 +279,7 @@ def test_report_purge_and_chain(world: World) -> None:
     for code in (world.taro.resident_code, world.jiro.resident_code):
         country.center.provide(world.request("nenkin", PENSION, ByCode(resident_code=code)))
     report = desk.report(start, country.clock.now() + timedelta(seconds=1))
-    assert report.provided == {("nenkin", PENSION): 2}
+    assert report.provided == {(PENSION_BODY, PENSION): 2}
     assert report.total == 2
     assert desk.verify_log() == []
     country.clock.advance(days=8 * 366)

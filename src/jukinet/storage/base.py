@@ -445,10 +445,11 @@ class ProvisionLog(ABC):
         subject: str | None = None,
         uow: UnitOfWork | None = None,
     ) -> list[ProvisionRecord]:
-        """Committed records with ``seq > after`` in ``seq`` order, at most ``limit``;
-        with ``subject`` (a resident code) only that person's, from an index on
-        (subject, seq). Records are returned exactly as stored (never re-hashed), so
-        a reader can check them.
+        """Records with ``seq > after`` in ``seq`` order, at most ``limit``: committed
+        ones, and with ``uow`` also that unit of work's own appends. With ``subject``
+        (a resident code) only that person's, from an index on (subject, seq).
+        Records are returned exactly as stored (never re-hashed), so a reader can
+        check them.
         """
 
     @abstractmethod

@@ -332,7 +332,8 @@ class Disclosure:
 
 @attrs.frozen(kw_only=True)
 class ProvisionReport:
-    """Provisions over a period, counted by agency and permitted use (住基法30条の16)."""
+    """Provisions over a period, counted by recipient (the 別表 left column) and
+    permitted use, i.e. the task (住基法30条の16)."""
 
     start: datetime
     end: datetime
@@ -719,7 +720,8 @@ class ProvisionDesk:
         return count
 
     def report(self, start: datetime, end: datetime) -> ProvisionReport:
-        """Provisions in ``[start, end)`` counted by (agency, use), and refusals (30条の16)."""
+        """Persons provided in ``[start, end)``, counted by (recipient, use key), and
+        refusals (30条の16)."""
         provided: Counter[tuple[str, str]] = Counter()
         refused = 0
         log = self.store.provision_log
@@ -732,8 +734,8 @@ class ProvisionDesk:
                 entry = record.entry
                 if not start <= entry.at < end:
                     continue
-                if entry.kind == "provided" and entry.subject is not None:
-                    provided[(entry.agency or "", entry.use or "")] += 1
+                if entry.kind == "provided" and entry.subject is not None and entry.use:
+                    provided[(self._use(entry.use).recipient, entry.use)] += 1
                 elif entry.kind == "refused":
                     refused += 1
             after = batch[-1].seq
