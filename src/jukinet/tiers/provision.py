@@ -689,14 +689,7 @@ class ProvisionDesk:
         log = self.store.provision_log
         with self.store.unit_of_work() as uow:
             anchor, head = log.anchor(uow), log.head(uow)
-            records: list[ProvisionRecord] = []
-            after = anchor[0]
-            while True:
-                batch = log.read(after=after, limit=1000, uow=uow)
-                if not batch:
-                    break
-                records.extend(batch)
-                after = batch[-1].seq
+            records = _read_log(self.store, after=anchor[0], uow=uow)
         return verify_chain(anchor, records, head)
 
     def purge_log(self, *, now: datetime | None = None) -> int:
@@ -759,16 +752,7 @@ class ProvisionDesk:
                     f"{self.node_id} holds no identity information for {code}",
                     field="住民票コード",
                 )
-            records: list[ProvisionRecord] = []
-            after = 0
-            while True:
-                batch = self.store.provision_log.read(
-                    after=after, limit=1000, subject=code, uow=uow
-                )
-                if not batch:
-                    break
-                records.extend(batch)
-                after = batch[-1].seq
+            records = _read_log(self.store, after=0, subject=code, uow=uow)
             self.store.provision_log.append(
                 uow,
                 [
@@ -848,6 +832,17 @@ class ProvisionDesk:
                 )
             ],
         )
+
+
+def _read_log(
+    store: Store, *, after: int, subject: str | None = None, uow: UnitOfWork | None = None
+) -> list[ProvisionRecord]:
+    """Every provision record after ``after`` (of one subject), page by page."""
+    records: list[ProvisionRecord] = []
+    while batch := store.provision_log.read(after=after, limit=1000, subject=subject, uow=uow):
+        records.extend(batch)
+        after = batch[-1].seq
+    return records
 
 
 def _json(data: Mapping[str, object]) -> bytes:

@@ -78,6 +78,24 @@ def _dumps(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _json_body(raw: bytes, kind: str, keys: frozenset[str]) -> dict[str, Any]:
+    """The JSON object of a framed ``kind`` message, which must have exactly ``keys``."""
+    found, sep, body = raw.partition(_SEPARATOR)
+    if found != kind.encode() or not sep:
+        raise InvalidFormat(f"not a {kind} message", field="message", expected=kind)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise InvalidFormat(f"the {kind} message is not JSON", field="message") from None
+    if not isinstance(data, dict) or set(data) != keys:
+        raise InvalidFormat(
+            f"the {kind} message has the wrong fields",
+            field="message",
+            expected=", ".join(sorted(keys)),
+        )
+    return data
+
+
 def message_type(raw: bytes) -> str:
     """The type line of a framed message."""
     kind, sep, _ = raw.partition(_SEPARATOR)
@@ -316,15 +334,7 @@ def encode_restore_header(header: RestoreHeader) -> bytes:
 
 def parse_restore_header(raw: bytes) -> RestoreHeader:
     """Parse a restore-package header; every field is checked for type and range."""
-    kind, sep, body = raw.partition(_SEPARATOR)
-    if kind != RESTORE_HEADER.encode() or not sep:
-        raise InvalidFormat("not a restore-package header", field="message")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise InvalidFormat("the restore header is not JSON", field="message") from None
-    if not isinstance(data, dict) or set(data) != _RESTORE_KEYS:
-        raise InvalidFormat("the restore header has the wrong fields", field="message")
+    data = _json_body(raw, RESTORE_HEADER, _RESTORE_KEYS)
     texts = ("municipality", "source", "as_of")
     numbers = ("part", "parts", "versions", "applied", "confirmed")
     if not all(isinstance(data[k], str) for k in texts) or not all(
@@ -404,15 +414,7 @@ def encode_correction(message: CorrectionMessage) -> bytes:
 
 def parse_correction(raw: bytes) -> CorrectionMessage:
     """Parse a correction message; every field is checked for type."""
-    kind, sep, body = raw.partition(_SEPARATOR)
-    if kind != CORRECTION.encode() or not sep:
-        raise InvalidFormat("not a correction message", field="message")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise InvalidFormat("the correction message is not JSON", field="message") from None
-    if not isinstance(data, dict) or set(data) != _CORRECTION_KEYS:
-        raise InvalidFormat("the correction message has the wrong fields", field="message")
+    data = _json_body(raw, CORRECTION, _CORRECTION_KEYS)
     texts = ("request_id", "resident_code", "filed_with", "details")
     if not all(isinstance(data[k], str) and data[k] for k in texts) or not (
         data["outcome"] is None or isinstance(data["outcome"], str)
