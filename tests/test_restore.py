@@ -98,6 +98,11 @@ def _live_then_lose(factory: StoreFactory) -> Disaster:
     country.center.designate_codes(CHIYODA, 5)
     network.settle()
 
+    # A correction request (30条の35) travels on the prefecture's link to 千代田区.
+    country.prefecture("13").provision.file_correction(
+        a.resident_code, request_id="fix-before", details="住所の誤記"
+    )
+    network.settle()
     # The disaster: 千代田区's storage is gone; a new, empty one replaces it.
     packages = country.prefecture("13").restore_package(CHIYODA)
     packages += country.center.restore_package(CHIYODA)
@@ -160,6 +165,13 @@ def test_a_municipality_restores_remakes_and_carries_on(store_factory: StoreFact
         row = country.stores[node].identities.current(baby.resident_code.value)
         assert row is not None
         assert row.municipality == CHIYODA
+    # The prefecture's link to 千代田区 carries on too.
+    assert report.from_prefecture == tokyo.outbox.acknowledged(str(LOST)) == 1
+    country.prefecture("13").provision.file_correction(
+        baby.resident_code, request_id="fix-after", details="氏名の誤記"
+    )
+    country.network.settle()
+    assert [m.request_id for m in town.cs.corrections()] == ["fix-after"]
     assert town.health().backlog == 0
     assert country.prefecture("13").health().refusals == ()
 
