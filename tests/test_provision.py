@@ -315,10 +315,12 @@ def test_a_correction_request_reaches_the_municipality_and_its_outcome_comes_bac
     town = country.municipality(CHIYODA)
     pending = town.cs.corrections()
     assert sorted(m.filed_with for m in pending) == ["c:jlis", "p:13"]
+    assert [r.entry.request_id for r in country.center.provision.open_corrections()] == ["fix-c"]
     for message in pending:
         town.cs.answer_correction(message.request_id, "訂正しました")
     assert town.cs.corrections() == []
     country.network.settle()
+    assert country.center.provision.open_corrections() == []
     for node in (CENTER, NodeId.prefecture("13")):
         kinds = [k for k, _a, _s in _log(world, node)]
         assert (

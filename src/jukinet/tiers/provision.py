@@ -818,6 +818,17 @@ class ProvisionDesk:
             self._send(uow, municipality, [message])
         return municipality
 
+    def open_corrections(self) -> list[ProvisionRecord]:
+        """Correction requests filed here whose outcome has not come back, oldest first
+        (to follow up; after a municipality's restore, to file again)."""
+        records = _read_log(self.store, after=self.store.provision_log.anchor()[0])
+        answered = {r.entry.request_id for r in records if r.entry.kind == "correction.outcome"}
+        return [
+            r
+            for r in records
+            if r.entry.kind == "correction.filed" and r.entry.request_id not in answered
+        ]
+
     def record_outcome(self, uow: UnitOfWork, message: wire.CorrectionMessage) -> None:
         """Log a correction's outcome as it comes back from the municipality."""
         self.store.provision_log.append(
