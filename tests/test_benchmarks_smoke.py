@@ -4,6 +4,11 @@ with a well-formed RESULT line. These are not timed tests; the figures are not c
 ``propagate`` runs 200 notices (20 per municipality) through the prefecture to the
 centre on each backend; the benchmark itself checks that the centre holds every
 notice and that the library and the raw side wrote the same row counts.
+
+``provide`` and ``search`` run on a centre of 200 people (200 requests of one code and
+one of 200 codes; 200 searches); the benchmarks themselves check that every answer was
+FOUND, that both sides logged the expected records with the same chain head, and that
+the provision log verifies.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ def _check_lines(lines: list[str], name: str, backend: str) -> None:
         assert results[-2].startswith("RESULT name=lookup_single ")
     if name == "propagate":
         _check_propagate(lines, backend)
+    if name == "provide":
+        assert results[-2].startswith("RESULT name=provide_single ")
+        _check_provision(lines, name, backend, f"{ROWS:,} + {ROWS:,} provision records")
+    if name == "search":
+        _check_provision(lines, name, backend, f"{ROWS:,} provision records")
 
 
 def _check_propagate(lines: list[str], backend: str) -> None:
@@ -57,6 +67,19 @@ def _check_propagate(lines: list[str], backend: str) -> None:
         f"{prefix}verified: the centre holds {ROWS} identity rows; row counts equal on both sides"
         in lines
     )
+
+
+def _check_provision(lines: list[str], name: str, backend: str, records: str) -> None:
+    prefix = f"{name} {backend}: "
+    per_second = "searches/s" if name == "search" else "requests/s = persons/s"
+    for side in ("library:", "raw:    "):
+        assert any(line.startswith(f"{prefix}{side} ") and per_second in line for line in lines), (
+            lines
+        )
+    verified = [line for line in lines if line.startswith(f"{prefix}verified: ")]
+    assert len(verified) == 1, lines
+    assert records in verified[0]
+    assert "same head; verify_log() intact" in verified[0]
 
 
 @pytest.mark.parametrize("backend", ["memory", "sqlite"])

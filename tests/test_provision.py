@@ -13,7 +13,9 @@ from datetime import date, timedelta
 import attrs
 import pytest
 
+from jukinet.domain import individual_number
 from jukinet.domain.agency import Item
+from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.jpki import Cause, Certificate
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident import (
@@ -48,8 +50,16 @@ CIVIL_PROTECTION = "2-1"  # 別表第二 1: 市町村長
 EDUCATION = "6-2"  # 別表第六 2: 教育委員会
 
 
-def _record(country: Country, town: str, given: str, *, born: date) -> ResidentRecord:
+def _record(
+    country: Country,
+    town: str,
+    given: str,
+    *,
+    born: date,
+    number: IndividualNumber | None = None,
+) -> ResidentRecord:
     return country.municipality(town).register_birth(
+        individual_number=number,
         name=PersonName(
             family="山田", given=given, family_reading="ヤマダ", given_reading="タロウ"
         ),
@@ -99,7 +109,13 @@ class World:
 def world(store_factory: StoreFactory) -> World:
     country = build_country(store_factory, [CHIYODA, CHUO, OSAKA_KITA], seed=9)
     country.network.settle()
-    taro = _record(country, CHIYODA, "太郎", born=date(2026, 1, 5))
+    taro = _record(
+        country,
+        CHIYODA,
+        "太郎",
+        born=date(2026, 1, 5),
+        number=IndividualNumber("12345678901" + individual_number.calc_check_digit("12345678901")),
+    )
     jiro = _record(country, CHUO, "次郎", born=date(2026, 2, 6))
     twins = (
         _record(country, CHIYODA, "双", born=date(2026, 3, 7)),
@@ -160,6 +176,7 @@ def test_the_individual_number_goes_only_where_the_recipient_may_use_it(world: W
     identity = answer.results[0].identity
     assert identity is not None
     assert Item.INDIVIDUAL_NUMBER in identity.items
+    assert world.taro.individual_number is not None
     assert identity.individual_number == world.taro.individual_number
 
 
@@ -224,6 +241,29 @@ def test_refusals_are_typed_and_logged(world: World) -> None:
     country.clock.advance(days=2)
     _refused(world, stale, RequestReplayed)
     assert country.center.provision.verify_log() == []
+
+
+def test_a_forged_request_does_not_use_up_the_agencys_request_id(world: World) -> None:
+    taro = ByCode(resident_code=world.taro.resident_code)
+    impostor = NodeKey.generate(NodeId.agency("nenkin"), random.Random(7))
+    forged = world.request("nenkin", PENSION, taro, key=impostor)
+    _refused(world, forged, RequestNotAuthentic)
+    refusal = world.country.stores[CENTER].provision_log.read()[-1].entry
+    assert refusal.request_id.startswith("env-")
+    request = ProvisionRequest(
+        request_id=f"req-{world.serial}", agency="nenkin", use=PENSION, queries=(taro,)
+    )
+    envelope = seal_request(
+        world.keys["nenkin"], CENTER, request, sent_at=world.country.clock.now()
+    )
+    assert world.country.center.provide(envelope).results[0].outcome is Outcome.FOUND
+
+
+def test_a_disclosure_request_id_is_used_once(world: World) -> None:
+    desk = world.country.center.provision
+    desk.disclose(world.taro.resident_code, request_id="disc-once")
+    with pytest.raises(IntegrityError):
+        desk.disclose(world.taro.resident_code, request_id="disc-once")
 
 
 def test_tables_two_to_four_follow_the_subject_scope(world: World) -> None:

@@ -579,7 +579,7 @@ class AgencyUseTable:
         self, name: str, *, table: Table | int | str | None = None
     ) -> list[PermittedUse]:
         """Rows in force that cite exactly the statute ``name`` (see
-        :attr:`PermittedUse.statutes`), optionally in one ``table`` only."""
+        ``PermittedUse.statutes``), optionally in one ``table`` only."""
         needle = _query(name, "statute")
         which = None if table is None else Table.parse(table)
         return [

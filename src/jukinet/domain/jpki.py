@@ -23,7 +23,7 @@ person's identity information, keeps the deadlines and reads its own clock.
 Modelling choices, each stated where it applies:
 
 * The ordinance's list of minor corrections (総務省令で定める軽微な修正) is not
-  in the sources; :attr:`ChangeReason.MINOR_CORRECTION` stands for all of it.
+  in the sources; :attr:`~jukinet.domain.changes.ChangeReason.MINOR_CORRECTION` stands for all of it.
 * 改製 and 再製 remake a record without removing the person (住基法施行令13条の2,
   16条; 令17条 tells "改製前の住民票" apart from "消除した住民票"), so they are
   not a 消除 in 12条's or 31条's sense and revoke nothing.

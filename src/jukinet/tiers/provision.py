@@ -111,7 +111,7 @@ RETENTION = timedelta(days=7 * 366)
 """How long provision records are kept (7 years, as prefectures publish; 30条の16)."""
 _MAX_AGE = timedelta(days=1)
 _MAX_SKEW = timedelta(minutes=5)
-_SEARCH_LIMIT = 20
+_SEARCH_LIMIT = 1000
 
 
 # --- requests -----------------------------------------------------------------
@@ -303,6 +303,7 @@ class Result:
 
     outcome: Outcome
     identity: ProvidedIdentity | None = None
+    #: How many persons matched (a search looks at 1,000 at most).
     candidates: int = 0
 
 
@@ -322,7 +323,9 @@ class Disclosure:
     """What a resident obtains about themself (開示, 住基法30条の32).
 
     ``history`` is every version of their identity information this tier holds
-    (oldest first); ``provisions`` every provision record about them.
+    (oldest first); ``provisions`` every provision-log record about them: the
+    provisions to agencies, and their own earlier disclosures and correction
+    requests.
     """
 
     resident_code: ResidentCode
@@ -347,9 +350,6 @@ class ProvisionReport:
 
 
 # --- the desk -----------------------------------------------------------------
-
-_PREFECTURE_TABLES = frozenset({Table.SECOND, Table.THIRD, Table.FOURTH, Table.FIFTH, Table.SIXTH})
-_CENTER_TABLES = frozenset({Table.FIRST, Table.SECOND, Table.THIRD, Table.FOURTH})
 
 
 class ProvisionDesk:
@@ -415,7 +415,14 @@ class ProvisionDesk:
                     expected="a left-column name of " + ", ".join(t.label_ja for t in self.tables),
                 )
         for key in number_uses:
-            use = self._use(key)
+            try:
+                use = self._use(key)
+            except UseNotPermitted:
+                raise InvalidComponent(
+                    f"{key!r} is no row of the appended tables",
+                    field="number_uses",
+                    expected="permitted-use keys such as '1-77'",
+                ) from None
             if use.recipient not in recipients:
                 raise InvalidComponent(
                     f"{key} is a row of {use.recipient}",
@@ -460,9 +467,11 @@ class ProvisionDesk:
         if not isinstance(envelope, Envelope):
             raise TypeError(f"expected an Envelope, got {type(envelope).__name__}")
         request: ProvisionRequest | None = None
+        authentic = False
         try:
             request = self._parse(envelope)
             agency = self._authenticate(envelope, request)
+            authentic = True
             use = self._permitted(agency, request)
             items = use.items(individual_number=use.key in agency.number_uses)
             with self.store.unit_of_work() as uow:
@@ -476,7 +485,7 @@ class ProvisionDesk:
                 entries = entries or [self._entry(request, "provided", use=use.key)]
                 self.store.provision_log.append(uow, entries)
         except (NotPermitted, ValidationError) as exc:
-            self._refuse(envelope, request, exc)
+            self._refuse(envelope, request, exc, authentic=authentic)
             if isinstance(exc, NotPermitted):
                 raise
             raise RequestNotAuthentic(f"the request is malformed: {exc}", field="request") from exc
@@ -660,14 +669,24 @@ class ProvisionDesk:
         )
 
     def _refuse(
-        self, envelope: Envelope, request: ProvisionRequest | None, exc: JukinetError
+        self,
+        envelope: Envelope,
+        request: ProvisionRequest | None,
+        exc: JukinetError,
+        *,
+        authentic: bool,
     ) -> None:
-        detail = {"error": type(exc).__name__, "reason": str(exc)[:500]}
+        detail: dict[str, object] = {"error": type(exc).__name__, "reason": str(exc)[:500]}
+        # A request that failed authentication is logged under its envelope's digest,
+        # so that whoever sent it cannot use up the id the agency will use.
         request_id = f"env-{envelope.digest[:60]}"
         agency: str | None = None
         use: str | None = None
         if request is not None:
-            request_id = request.request_id
+            if authentic:
+                request_id = request.request_id
+            else:
+                detail["claimed_request_id"] = request.request_id
             agency = _valid(lambda: NodeId.agency(request.agency).code)
             use = _valid(lambda: self._use(request.use).key)
         entry = ProvisionEntry(
@@ -746,6 +765,8 @@ class ProvisionDesk:
             raise TypeError(f"expected a ResidentCode, got {type(resident_code).__name__}")
         code = resident_code.value
         with self.store.unit_of_work() as uow:
+            if self.store.provision_log.has_request(request_id, uow):
+                raise IntegrityError(f"request {request_id} was made before")
             rows = self.store.identities.history(code, uow)
             if not rows:
                 raise NotFound(
