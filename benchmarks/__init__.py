@@ -14,7 +14,7 @@ To add a benchmark, write a module with ``run(options, log) -> list[Result]``
 
 from __future__ import annotations
 
-from benchmarks import bulk_load, lookup, propagate
+from benchmarks import bulk_load, lookup, propagate, provide, search
 from benchmarks._core import BACKENDS, Benchmark, Log, Options, Result
 
 __all__ = ["BACKENDS", "BENCHMARKS", "Benchmark", "Log", "Options", "Result"]
@@ -23,5 +23,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "bulk_load": bulk_load.run,
     "lookup": lookup.run,
     "propagate": propagate.run,
+    "provide": provide.run,
+    "search": search.run,
 }
 """Every benchmark by name: the runner's registry."""

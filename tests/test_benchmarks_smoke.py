@@ -76,6 +76,9 @@ def _check_provision(lines: list[str], name: str, backend: str, records: str) ->
         assert any(line.startswith(f"{prefix}{side} ") and per_second in line for line in lines), (
             lines
         )
+    breakdowns = [line for line in lines if line.startswith(f"{prefix}breakdown of the library's ")]
+    assert len(breakdowns) == (2 if name == "provide" else 1), lines
+    assert any(line.startswith(f"{prefix}  the raw side, all its work ") for line in lines)
     verified = [line for line in lines if line.startswith(f"{prefix}verified: ")]
     assert len(verified) == 1, lines
     assert records in verified[0]
