@@ -22,7 +22,7 @@ from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent, Misaddressed, NotFound
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry, AuditRecord
+from jukinet.storage.records import AuditEntry
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, TrustStore
@@ -244,9 +244,9 @@ class CommunicationServer(Node):
     def corrections(self) -> list[wire.CorrectionMessage]:
         """Correction requests routed here by the upper tiers and not yet answered,
         oldest first."""
-        answered = {record.entry.subject for record in self._audit(CORRECTION_ANSWERED)}
+        answered = {record.entry.subject for record in self._audit_records(CORRECTION_ANSWERED)}
         pending = []
-        for record in self._audit(CORRECTION_RECEIVED):
+        for record in self._audit_records(CORRECTION_RECEIVED):
             message = wire.parse_correction(wire.CORRECTION.encode() + b"\n" + record.entry.detail)
             if message.request_id not in answered:
                 pending.append(message)
@@ -281,11 +281,3 @@ class CommunicationServer(Node):
                     )
                 ],
             )
-
-    def _audit(self, action: str) -> list[AuditRecord]:
-        found: list[AuditRecord] = []
-        after = 0
-        while batch := self.store.audit.read(after=after, limit=1000, action=action):
-            found.extend(batch)
-            after = batch[-1].seq
-        return found

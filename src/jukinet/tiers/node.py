@@ -19,7 +19,8 @@ sequenced envelope the receiver, in **one unit of work**:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import attrs
@@ -33,7 +34,7 @@ from jukinet.errors import (
     ValidationError,
 )
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry, OutboxEntry
+from jukinet.storage.records import AuditEntry, AuditRecord, OutboxEntry
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
@@ -316,30 +317,28 @@ class Node:
 
     # --- observing ----------------------------------------------------------------
 
+    def _audit_records(self, action: str) -> Iterator[AuditRecord]:
+        """Every audit record of one action, in order, read page by page."""
+        after = 0
+        while batch := self.store.audit.read(after=after, limit=1000, action=action):
+            yield from batch
+            after = batch[-1].seq
+
     def health(self, *, refusals: int = 20) -> Health:
         """Backlog per link, positions applied per sender, and the latest refusals."""
         outbox = self.store.outbox
         links = tuple(
             LinkHealth(d, outbox.last_seq(d), outbox.acknowledged(d)) for d in outbox.destinations()
         )
-        found: list[Refusal] = []
-        after = 0
-        while True:
-            batch = self.store.audit.read(after=after, limit=1000, action=REFUSED)
-            if not batch:
-                break
-            for record in batch:
-                reason = json.loads(record.entry.detail).get("reason", "")
-                found.append(
-                    Refusal(
-                        record.seq, record.entry.at.isoformat(), record.entry.subject or "", reason
-                    )
-                )
-            found = found[-refusals:]
-            after = batch[-1].seq
+        found: deque[Refusal] = deque(maxlen=refusals)
+        for record in self._audit_records(REFUSED):
+            reason = json.loads(record.entry.detail).get("reason", "")
+            found.append(
+                Refusal(record.seq, record.entry.at.isoformat(), record.entry.subject or "", reason)
+            )
         return Health(
             node=str(self._id),
             links=links,
             applied=self.store.tracking.senders(),
-            refusals=tuple(found[-refusals:]),
+            refusals=tuple(found),
         )

@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 
 import attrs
@@ -708,7 +708,7 @@ class ProvisionDesk:
         log = self.store.provision_log
         with self.store.unit_of_work() as uow:
             anchor, head = log.anchor(uow), log.head(uow)
-            records = _read_log(self.store, after=anchor[0], uow=uow)
+            records = list(_read_log(self.store, after=anchor[0], uow=uow))
         return verify_chain(anchor, records, head)
 
     def purge_log(self, *, now: datetime | None = None) -> int:
@@ -736,21 +736,14 @@ class ProvisionDesk:
         refusals (30条の16)."""
         provided: Counter[tuple[str, str]] = Counter()
         refused = 0
-        log = self.store.provision_log
-        after = log.anchor()[0]
-        while True:
-            batch = log.read(after=after, limit=1000)
-            if not batch:
-                break
-            for record in batch:
-                entry = record.entry
-                if not start <= entry.at < end:
-                    continue
-                if entry.kind == "provided" and entry.subject is not None and entry.use:
-                    provided[(self._use(entry.use).recipient, entry.use)] += 1
-                elif entry.kind == "refused":
-                    refused += 1
-            after = batch[-1].seq
+        for record in _read_log(self.store, after=self.store.provision_log.anchor()[0]):
+            entry = record.entry
+            if not start <= entry.at < end:
+                continue
+            if entry.kind == "provided" and entry.subject is not None and entry.use:
+                provided[(self._use(entry.use).recipient, entry.use)] += 1
+            elif entry.kind == "refused":
+                refused += 1
         return ProvisionReport(start=start, end=end, provided=dict(provided), refused=refused)
 
     # --- residents' rights -----------------------------------------------------
@@ -773,7 +766,7 @@ class ProvisionDesk:
                     f"{self.node_id} holds no identity information for {code}",
                     field="住民票コード",
                 )
-            records = _read_log(self.store, after=0, subject=code, uow=uow)
+            records = list(_read_log(self.store, after=0, subject=code, uow=uow))
             self.store.provision_log.append(
                 uow,
                 [
@@ -842,7 +835,7 @@ class ProvisionDesk:
     def open_corrections(self) -> list[ProvisionRecord]:
         """Correction requests filed here whose outcome has not come back, oldest first
         (to follow up; after a municipality's restore, to file again)."""
-        records = _read_log(self.store, after=self.store.provision_log.anchor()[0])
+        records = list(_read_log(self.store, after=self.store.provision_log.anchor()[0]))
         answered = {r.entry.request_id for r in records if r.entry.kind == "correction.outcome"}
         return [
             r
@@ -868,13 +861,11 @@ class ProvisionDesk:
 
 def _read_log(
     store: Store, *, after: int, subject: str | None = None, uow: UnitOfWork | None = None
-) -> list[ProvisionRecord]:
-    """Every provision record after ``after`` (of one subject), page by page."""
-    records: list[ProvisionRecord] = []
+) -> Iterator[ProvisionRecord]:
+    """Every provision record after ``after`` (of one subject), read page by page."""
     while batch := store.provision_log.read(after=after, limit=1000, subject=subject, uow=uow):
-        records.extend(batch)
+        yield from batch
         after = batch[-1].seq
-    return records
 
 
 def _json(data: Mapping[str, object]) -> bytes:
