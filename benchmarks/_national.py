@@ -67,8 +67,8 @@ from jukinet.storage.records import (
     GENESIS,
     IdentityRow,
     ProvisionEntry,
-    ProvisionRecord,
-    chain_hash,
+    chain,
+    unchecked_replace,
 )
 from jukinet.testing.population import person_name, street_address
 from jukinet.tiers import provision as _provision
@@ -372,7 +372,7 @@ def costs(centre: National, people: Population, batch: Envelope | None = None) -
 
     def decode() -> None:
         for row in rows:
-            codec.from_bytes(IdentityNotice, row.payload)
+            codec.from_stored(IdentityNotice, row.payload)
 
     def answer() -> None:
         for notice in notices:
@@ -381,20 +381,18 @@ def costs(centre: National, people: Population, batch: Envelope | None = None) -
     logged = tuple(sorted(item.value for item in items))
 
     def record() -> None:
-        previous = GENESIS
-        for seq, row in enumerate(rows, start=1):
-            entry = ProvisionEntry(
-                at=centre.clock.now(),
-                kind="provided",
-                request_id="cost-1",
-                agency=AGENCY,
-                use=USE,
-                subject=row.resident_code,
-                items=logged,
-            )
-            digest = chain_hash(previous, seq, entry)
-            ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest)
-            previous = digest
+        template = ProvisionEntry(
+            at=centre.clock.now(),
+            kind="provided",
+            request_id="cost-1",
+            agency=AGENCY,
+            use=USE,
+            items=logged,
+        )
+        chain(
+            (0, GENESIS),
+            [unchecked_replace(template, subject=row.resident_code) for row in rows],
+        )
 
     parse_batch = 0.0
     if batch is not None:

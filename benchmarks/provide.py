@@ -197,9 +197,9 @@ def _breakdown(
                 count,
             ),
             ("IdentityRow from the fetched row (validated)", c.row, count),
-            ("decode the IdentityNotice (cattrs, validated)", c.decode, count),
+            ("decode the stored IdentityNotice (from_stored)", c.decode, count),
             ("ProvidedIdentity + Result", c.answer, count),
-            ("ProvisionEntry + chain_hash + ProvisionRecord", c.record, count),
+            ("the person's ProvisionEntry + chain()", c.record, count),
         ],
         raw,
     )

@@ -137,9 +137,9 @@ def run(options: Options, log: Log) -> list[Result]:
                 ("parse the request (JSON, PersonName)", pieces.parse_items, k),
                 ("the name's matching and reading keys", pieces.keys, k),
                 ("IdentityRow from a fetched row, twice", pieces.row, 2 * k),
-                ("decode the IdentityNotice (cattrs, validated)", pieces.decode, k),
+                ("decode the stored IdentityNotice (from_stored)", pieces.decode, k),
                 ("ProvidedIdentity + Result", pieces.answer, k),
-                ("ProvisionEntry + chain_hash + ProvisionRecord", pieces.record, k),
+                ("the person's ProvisionEntry + chain()", pieces.record, k),
             ],
             raw_watch.seconds,
         )

@@ -119,7 +119,7 @@ from jukinet.storage.records import (
     ProvisionRecord,
     RegisterRow,
     ScheduledItem,
-    chain_hash,
+    chain,
     check_household_id,
     check_int,
     check_internal_id,
@@ -1521,13 +1521,7 @@ class MemoryProvisionLog(ProvisionLog):
         """Append entries after the head, chaining each; returns the stored records."""
         batch = _rows(entries, ProvisionEntry, "entries")
         view, pending = self._store._write(uow)
-        seq, previous = view.provision_head()
-        records: list[ProvisionRecord] = []
-        for entry in batch:
-            seq += 1
-            digest = chain_hash(previous, seq, entry)
-            records.append(ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest))
-            previous = digest
+        records = chain(view.provision_head(), batch)
         pending.provision.extend(records)
         return records
 

@@ -102,7 +102,7 @@ from jukinet.storage.records import (
     ProvisionRecord,
     RegisterRow,
     ScheduledItem,
-    chain_hash,
+    chain,
     check_household_id,
     check_int,
     check_internal_id,
@@ -1445,35 +1445,27 @@ class PostgresProvisionLog(_Port, ProvisionLog):
         q = self._q
         with self._store._writing(uow) as cur:
             cur.execute(q["provision_lock_head"])
-            seq, previous = self._meta(cur.fetchone(), "head")
-            records: list[ProvisionRecord] = []
-            values = []
-            for entry, (wall, offset) in zip(items, walls, strict=True):
-                seq += 1
-                digest = chain_hash(previous, seq, entry)
-                records.append(
-                    ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest)
+            records = chain(self._meta(cur.fetchone(), "head"), items)
+            values = [
+                (
+                    record.seq,
+                    wall,
+                    offset,
+                    offset,
+                    record.entry.kind,
+                    record.entry.request_id,
+                    record.entry.agency,
+                    record.entry.use,
+                    record.entry.subject,
+                    _json_list(record.entry.items),
+                    record.entry.detail,
+                    record.prev_hash,
+                    record.hash,
                 )
-                values.append(
-                    (
-                        seq,
-                        wall,
-                        offset,
-                        offset,
-                        entry.kind,
-                        entry.request_id,
-                        entry.agency,
-                        entry.use,
-                        entry.subject,
-                        _json_list(entry.items),
-                        entry.detail,
-                        previous,
-                        digest,
-                    )
-                )
-                previous = digest
+                for record, (wall, offset) in zip(records, walls, strict=True)
+            ]
             cur.executemany(q["provision_insert"], values)
-            cur.execute(q["provision_set_meta"], [seq, previous, "head"])
+            cur.execute(q["provision_set_meta"], [records[-1].seq, records[-1].hash, "head"])
         return records
 
     def read(

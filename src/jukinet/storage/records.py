@@ -13,12 +13,13 @@ Mapping from the domain types (:class:`~jukinet.domain.resident.ResidentRecord`,
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -41,7 +42,10 @@ __all__ = [
     "ProvisionRecord",
     "RegisterRow",
     "ScheduledItem",
+    "chain",
     "chain_hash",
+    "unchecked",
+    "unchecked_replace",
     "verify_chain",
 ]
 
@@ -55,6 +59,46 @@ _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
 _NODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")
 _STATUSES = frozenset({"registered", "removed"})
 _SEXES = frozenset({"male", "female"})
+
+
+_R = TypeVar("_R")
+
+
+@functools.cache
+def _field_names(cls: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in attrs.fields(cls))
+
+
+def unchecked(cls: type[_R], **values: Any) -> _R:
+    """A record built from values already known to be valid, without its validators.
+
+    For an adapter reading back rows it wrote (each was validated on the way
+    in) and for values the library itself computed (a sequence number, a hash, a
+    copy of a validated entry about a person read from storage). Never for
+    values from a caller: those go through the record's constructor. Every field
+    must be given.
+
+    >>> unchecked(ChainFault, seq=3, problem="missing")
+    ChainFault(seq=3, problem='missing')
+    """
+    record = object.__new__(cls)
+    for name in _field_names(cast(Any, cls)):
+        object.__setattr__(record, name, values[name])
+    return record
+
+
+def unchecked_replace(record: _R, **changes: Any) -> _R:
+    """A copy of a validated record with some fields replaced by values known to be
+    valid (see :func:`unchecked`); :func:`attrs.evolve` without the validators.
+
+    >>> fault = ChainFault(seq=3, problem="missing")
+    >>> unchecked_replace(fault, seq=4)
+    ChainFault(seq=4, problem='missing')
+    """
+    copy = object.__new__(type(record))
+    for name in _field_names(cast(Any, type(record))):
+        object.__setattr__(copy, name, changes[name] if name in changes else getattr(record, name))
+    return copy
 
 
 def _expect(value: object, cls: type, field: str) -> None:
@@ -474,8 +518,19 @@ def chain_hash(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
     >>> chain_hash(GENESIS, 1, e) == chain_hash(GENESIS, 2, e)
     False
     """
-    if not _HASH.fullmatch(prev_hash):
-        raise InvalidFormat("not a SHA-256 hex digest", field="prev_hash", expected="64 hex digits")
+    _check_hash(prev_hash, "prev_hash")
+    return _digest(prev_hash, seq, entry)
+
+
+def _check_hash(value: str, field: str) -> None:
+    if not isinstance(value, str) or not _HASH.fullmatch(value):
+        raise InvalidFormat("not a SHA-256 hex digest", field=field, expected="64 hex digits")
+
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _digest(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
     body = {
         "agency": entry.agency,
         "at": entry.at.isoformat(),
@@ -488,8 +543,31 @@ def chain_hash(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
         "subject": entry.subject,
         "use": entry.use,
     }
-    data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(data.encode()).hexdigest()
+    return hashlib.sha256(_encode(body).encode()).hexdigest()
+
+
+def chain(head: tuple[int, str], entries: Iterable[ProvisionEntry]) -> list[ProvisionRecord]:
+    """The records of ``entries`` appended after ``head`` (the last sequence number
+    and its hash): numbered on from it, each chained to the one before by
+    :func:`chain_hash`. What every adapter's ``ProvisionLog.append`` stores.
+
+    >>> from datetime import UTC, datetime
+    >>> e = ProvisionEntry(at=datetime(2026, 1, 1, tzinfo=UTC), kind="refused", request_id="r1")
+    >>> first, second = chain((0, GENESIS), [e, e])
+    >>> (second.seq, second.prev_hash == first.hash == chain_hash(GENESIS, 1, e))
+    (2, True)
+    """
+    seq, previous = head
+    _check_hash(previous, "head")
+    records: list[ProvisionRecord] = []
+    for entry in entries:
+        seq += 1
+        digest = _digest(previous, seq, entry)
+        records.append(
+            unchecked(ProvisionRecord, seq=seq, entry=entry, prev_hash=previous, hash=digest)
+        )
+        previous = digest
+    return records
 
 
 @attrs.frozen(kw_only=True)

@@ -153,7 +153,7 @@ from jukinet.storage.records import (
     ProvisionRecord,
     RegisterRow,
     ScheduledItem,
-    chain_hash,
+    chain,
     check_household_id,
     check_int,
     check_internal_id,
@@ -1654,22 +1654,15 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
         with self._store._write(uow) as conn:
             if not items:
                 return []
-            seq, previous = _provision_meta(conn, "head")
-            records: list[ProvisionRecord] = []
-            for entry in items:
-                seq += 1
-                digest = chain_hash(previous, seq, entry)
-                records.append(
-                    ProvisionRecord(seq=seq, entry=entry, prev_hash=previous, hash=digest)
-                )
-                previous = digest
+            records = chain(_provision_meta(conn, "head"), items)
             conn.executemany(
                 f"INSERT INTO provision_log ({_PROVISION_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 map(_provision_params, records),
             )
             conn.execute(
-                "UPDATE provision_meta SET seq = ?, hash = ? WHERE name = 'head'", (seq, previous)
+                "UPDATE provision_meta SET seq = ?, hash = ? WHERE name = 'head'",
+                (records[-1].seq, records[-1].hash),
             )
         return records
 

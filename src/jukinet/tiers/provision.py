@@ -80,6 +80,7 @@ from jukinet.storage.records import (
     IdentityRow,
     ProvisionEntry,
     ProvisionRecord,
+    unchecked_replace,
     verify_chain,
 )
 from jukinet.tiers import wire
@@ -470,11 +471,13 @@ class ProvisionDesk:
         authentic = False
         try:
             request = self._parse(envelope)
-            agency = self._authenticate(envelope, request)
-            authentic = True
-            use = self._permitted(agency, request)
-            items = use.items(individual_number=use.key in agency.number_uses)
+            # One unit of work: the agency as registered now, the replay check, the
+            # reads and the log entries are one consistent step.
             with self.store.unit_of_work() as uow:
+                agency = self._authenticate(uow, envelope, request)
+                authentic = True
+                use = self._permitted(agency, request)
+                items = use.items(individual_number=use.key in agency.number_uses)
                 if self.store.provision_log.has_request(request.request_id, uow):
                     raise RequestReplayed(
                         f"request {request.request_id} was made before",
@@ -510,14 +513,16 @@ class ProvisionDesk:
             )
         return ProvisionRequest.from_bytes(envelope.payloads[0])
 
-    def _authenticate(self, envelope: Envelope, request: ProvisionRequest) -> AgencyRow:
+    def _authenticate(
+        self, uow: UnitOfWork, envelope: Envelope, request: ProvisionRequest
+    ) -> AgencyRow:
         if envelope.sender.kind is not NodeKind.AGENCY or envelope.sender.code != request.agency:
             raise RequestNotAuthentic(
                 f"the request names {request.agency} but comes from {envelope.sender}",
                 field="sender",
                 expected=f"a:{request.agency}",
             )
-        agency = self.store.agencies.get(request.agency)
+        agency = self.store.agencies.get(request.agency, uow)
         if agency is None:
             raise UnknownAgency(
                 f"{request.agency} is not registered with {self.node_id}",
@@ -597,6 +602,11 @@ class ProvisionDesk:
         current = identities.current_many(sorted(set(codes)), uow) if codes else {}
         results: list[Result] = []
         entries: list[ProvisionEntry] = []
+        # One validated entry; each person's is a copy naming them (their resident
+        # code comes from this tier's own storage).
+        provided = self._entry(
+            request, "provided", use=use.key, items=tuple(sorted(i.value for i in items))
+        )
         for query in request.queries:
             if isinstance(query, ByCode):
                 row = current.get(query.resident_code.value)
@@ -609,18 +619,10 @@ class ProvisionDesk:
             elif len(rows) > 1:
                 results.append(Result(outcome=Outcome.SEVERAL, candidates=len(rows)))
             else:
-                notice = codec.from_bytes(IdentityNotice, rows[0].payload)
-                provided = ProvidedIdentity.of(notice, items)
-                results.append(Result(outcome=Outcome.FOUND, identity=provided, candidates=1))
-                entries.append(
-                    self._entry(
-                        request,
-                        "provided",
-                        use=use.key,
-                        subject=rows[0].resident_code,
-                        items=tuple(sorted(i.value for i in items)),
-                    )
-                )
+                notice = codec.from_stored(IdentityNotice, rows[0].payload)
+                identity = ProvidedIdentity.of(notice, items)
+                results.append(Result(outcome=Outcome.FOUND, identity=identity, candidates=1))
+                entries.append(unchecked_replace(provided, subject=rows[0].resident_code))
         return results, entries
 
     def _search(self, uow: UnitOfWork, query: ByBasicItems) -> list[IdentityRow]:
@@ -779,7 +781,7 @@ class ProvisionDesk:
                     )
                 ],
             )
-        history = tuple(codec.from_bytes(IdentityNotice, row.payload) for row in rows)
+        history = tuple(codec.from_stored(IdentityNotice, row.payload) for row in rows)
         return Disclosure(resident_code=resident_code, history=history, provisions=tuple(records))
 
     def file_correction(
