@@ -24,6 +24,7 @@ from jukinet.storage.memory import (
     MemoryStore,
     MemoryTracking,
 )
+from jukinet.storage.records import IdentityRow
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     RowFactory,
@@ -54,6 +55,26 @@ class TestMemoryStore(StoreConformance):
     def set_schema_version(self, store: Store, version: int) -> None:
         assert isinstance(store, MemoryStore)
         store.database.meta["schema_version"] = str(version)
+
+    def downgrade_to_schema_2(self, store: Store) -> None:
+        # What a version 2 store held: identity versions with no arrival day.
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            state = database._state
+            assert state is not None
+
+            def bare(row: IdentityRow) -> IdentityRow:
+                return attrs.evolve(row, received_on=None)
+
+            state.id_versions = {c: [bare(r) for r in v] for c, v in state.id_versions.items()}
+            state.id_words = {
+                c: {m: bare(r) for m, r in words.items()} for c, words in state.id_words.items()
+            }
+            for code in list(state.id_current):
+                state.id_current[code] = bare(state.id_current[code])
+            state.id_dated.clear()
+            database.meta["schema_version"] = "2"
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         # The committed records, changed in place; the head and anchor are left

@@ -161,6 +161,24 @@ class _PostgresConformance(StoreConformance):
                 [str(version)],
             )
 
+    def downgrade_to_schema_2(self, store: Store) -> None:
+        # What schema version 2 was: no identity_versions.received_on (its index goes
+        # with it).
+        assert isinstance(store, PostgresStore)
+        schema = sql.Identifier(store.schema)
+        with (
+            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
+            admin.transaction(),
+        ):
+            admin.execute(
+                sql.SQL("ALTER TABLE {}.identity_versions DROP COLUMN received_on").format(schema)
+            )
+            admin.execute(
+                sql.SQL(
+                    "UPDATE {}.jukinet_meta SET value = '2' WHERE key = 'schema_version'"
+                ).format(schema)
+            )
+
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         # Raw SQL on a connection of its own, as someone with database access: the
         # head and anchor rows (provision_meta) are left alone.

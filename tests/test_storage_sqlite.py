@@ -44,6 +44,17 @@ def _set_version(store: Store, version: int) -> None:
         )
 
 
+def _downgrade_to_schema_2(store: Store) -> None:
+    """What schema version 2 was: no ``identity_versions.received_on`` (nor its index)."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DROP INDEX identity_versions_received")
+        conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
+        conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+
+
 def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
     """Change the stored provision log with raw SQL, as someone with the file would:
     the head and anchor rows (``provision_meta``) are left alone."""
@@ -122,6 +133,9 @@ class TestSQLiteFileStore(StoreConformance):
     def set_schema_version(self, store: Store, version: int) -> None:
         _set_version(store, version)
 
+    def downgrade_to_schema_2(self, store: Store) -> None:
+        _downgrade_to_schema_2(store)
+
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)
 
@@ -151,6 +165,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def set_schema_version(self, store: Store, version: int) -> None:
         _set_version(store, version)
+
+    def downgrade_to_schema_2(self, store: Store) -> None:
+        _downgrade_to_schema_2(store)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)

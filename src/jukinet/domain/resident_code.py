@@ -43,6 +43,7 @@ __all__ = [
     "compact",
     "format",
     "generate",
+    "is_canonical",
     "is_valid",
     "validate",
 ]
@@ -82,6 +83,21 @@ def _check_digit(body: str) -> str:
     total = sum(map(int.__mul__, _WEIGHTS, body.encode())) - _ZERO_OFFSET
     remainder = total % 11
     return "0" if remainder <= 1 else str(11 - remainder)
+
+
+def is_canonical(value: str) -> bool:
+    """Whether ``value`` is already a canonical code: 11 ASCII digits, right check
+    digit, nothing to fold (the fast check of stored and wire values).
+
+    >>> is_canonical('12345678903'), is_canonical('1234-5678-903'), is_canonical('12345678904')
+    (True, False, False)
+    """
+    return (
+        len(value) == LENGTH
+        and value.isascii()
+        and value.isdigit()
+        and value[-1] == _check_digit(value[:-1])
+    )
 
 
 def validate(number: str) -> str:

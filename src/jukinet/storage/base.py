@@ -27,7 +27,9 @@ Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
   when the error leaves the ``with`` block.
 * Outbox sequence numbers per destination are 1, 2, 3 … with no gaps, in commit
   order: a reader that has seen *n* never later finds an entry below *n* appear.
-* History is never overwritten: versions are appended, never updated or deleted.
+* History is never overwritten: versions are appended, never updated. The only
+  deletion is :meth:`IdentityStore.expire`, of identity versions whose retention
+  period is over (令30条の6・令30条の7), always from a code's oldest end.
 * A resident code is handed out by the pool at most once, ever.
 
 Adapters: :mod:`jukinet.storage.memory`, :mod:`jukinet.storage.sqlite`,
@@ -71,8 +73,16 @@ __all__ = [
     "UnitOfWork",
 ]
 
-SCHEMA_VERSION = 2
-"""The version of the database schema this code reads and writes."""
+SCHEMA_VERSION = 3
+"""The version of the database schema this code reads and writes.
+
+Version 2 added the provision ports (agencies, provision log, schedule); version 3
+the day each identity version was received (``identity_versions.received_on``,
+:attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`).
+:meth:`Store.create_schema` migrates a version 2 store to 3 in one transaction
+(the versions already stored get an unknown day, ``NULL``); any other version is
+refused.
+"""
 
 
 class UnitOfWork(ABC):
@@ -165,27 +175,81 @@ class IdentityStore(ABC):
     removed (a death, a move abroad, a code replaced), the newest removed one.
     A removal that arrives after the person's registration elsewhere therefore
     never hides that registration.
+
+    Versions are kept for the periods of 令30条の6・令30条の7 (150 years) and then
+    deleted by :meth:`expire`, from each code's oldest end: a code's kept versions
+    always run without a gap from its oldest kept one (which may be above 1) to
+    its highest.
     """
 
     @abstractmethod
     def append(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> None:
         """Append versions. Each row's version must be the code's highest version + 1
-        (1 for a new code); a version already present or a skipped one is an
-        IntegrityError. Several versions of one code may come in order in one call.
-        All rows or none.
+        (1 for a new code, also after :meth:`expire` deleted every version of it); a
+        version already present or a skipped one is an IntegrityError. Several
+        versions of one code may come in order in one call. All rows or none.
         """
 
     @abstractmethod
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
         """Load many first versions at once (an initial upload, version 1 only, even in
-        order within one call, of codes not yet present); returns the count.
+        order within one call, of codes not present: a code is present while any
+        version of it is kept); returns the count.
+        """
+
+    @abstractmethod
+    def load_histories(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load whole histories of codes not yet present, as an upper tier keeps them
+        (a municipality restoring from the upper tiers' packages,
+        :mod:`jukinet.tiers.restore`); returns the number of rows.
+
+        Each code's rows come in order without a gap, from any first version: the
+        older ones may have expired at the upper tier (令30条の6・令30条の7). A
+        code already present, a version out of order or a gap is an
+        IntegrityError. All rows or none.
+        """
+
+    @abstractmethod
+    def expire(self, uow: UnitOfWork, *, received_before: date) -> int:
+        """Delete the versions whose retention period is over; returns how many went.
+
+        A version is *due* (令30条の6・令30条の7, for the prefecture and the centre)
+        when
+
+        a. the code's next version (version + 1) was received before
+           ``received_before``: a version notified after a 記載 or 修正 is kept
+           until 150 years after a newer notice for the same person arrived; or
+        b. it is removed and was itself received before ``received_before``: a
+           version notified after a 消除 is kept 150 years from that notice.
+
+        An unknown day (:attr:`~jukinet.storage.records.IdentityRow.received_on`
+        None) never makes a version due. Only a code's oldest versions go: its
+        versions are deleted from the oldest up to the first one that is not due,
+        so the kept ones still run without a gap and the highest goes only with
+        all the others. With days that rise with the version, as the tiers
+        record them, that is every due version; a version that is not due (an
+        unknown day, say) keeps the older versions of its code as well.
+
+        Afterwards every read follows what is kept: :meth:`history` starts at
+        the oldest kept version; a municipality none of whose versions of a code
+        is kept has no word on it any more (:meth:`scan`, :meth:`count` and
+        :meth:`search` by municipality leave it out) and the current version is
+        chosen among the words kept. A code whose every version went (only a
+        removed newest version can be due) is unknown again: no current
+        version, an empty history, absent from :meth:`last_versions`,
+        :meth:`scan` and :meth:`count`; a later notice would start it at
+        version 1.
+
+        ``received_before`` that is not a date (or is a datetime) is an
+        InvalidFormat and nothing is deleted.
         """
 
     @abstractmethod
     def last_versions(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
     ) -> dict[str, int]:
-        """The highest version per code, for the codes found (the next is that + 1)."""
+        """The highest version per code, for the codes found (the next is that + 1).
+        A code whose every version expired is not found."""
 
     @abstractmethod
     def current(self, resident_code: str, uow: UnitOfWork | None = None) -> IdentityRow | None:
@@ -199,7 +263,8 @@ class IdentityStore(ABC):
 
     @abstractmethod
     def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
-        """Every version for this code, oldest first."""
+        """Every kept version for this code, oldest first (from version 1 unless
+        :meth:`expire` deleted the oldest)."""
 
     @abstractmethod
     def search(
@@ -552,11 +617,18 @@ class Store(ABC):
 
     @abstractmethod
     def create_schema(self) -> None:
-        """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`."""
+        """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`.
+
+        A store at schema version 2 is migrated to 3 in one transaction, its data
+        kept (see :data:`SCHEMA_VERSION`); another version raises
+        :class:`~jukinet.errors.SchemaVersionMismatch` and changes nothing.
+        """
 
     @abstractmethod
     def check_schema(self) -> None:
-        """Raise unless the schema exists at :data:`SCHEMA_VERSION`."""
+        """Raise unless the schema exists at :data:`SCHEMA_VERSION` (a version 2 store:
+        :class:`~jukinet.errors.SchemaVersionMismatch` saying to run
+        :meth:`create_schema` to migrate it)."""
 
     @abstractmethod
     def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:

@@ -62,8 +62,12 @@ def record_version(row: RegisterRow) -> RecordVersion:
     return codec.from_bytes(RecordVersion, row.payload)
 
 
-def identity_row(item: IdentityNotice, version: int) -> IdentityRow:
-    """The identity row for a notice, as version ``version`` of its resident code."""
+def identity_row(
+    item: IdentityNotice, version: int, *, received_on: date | None = None
+) -> IdentityRow:
+    """The identity row for a notice, as version ``version`` of its resident code,
+    received on ``received_on`` (None: unknown; see
+    :attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`)."""
     info = item.info
     return IdentityRow(
         resident_code=info.resident_code.value,
@@ -81,6 +85,7 @@ def identity_row(item: IdentityNotice, version: int) -> IdentityRow:
             item.previous_resident_code.value if item.previous_resident_code else None
         ),
         payload=codec.to_bytes(item),
+        received_on=received_on,
     )
 
 

@@ -62,7 +62,12 @@ How it works, in database terms:
   word on each code is kept (the SQL adapters' ``identity_current`` table,
   keyed by code and municipality); a code's current version is derived from
   those words when they change, and the search index holds the words that are
-  not removed, as (code, municipality) pairs.
+  not removed, as (code, municipality) pairs. Versions with a known arrival day
+  are indexed by (day, code, version), so :meth:`MemoryIdentityStore.expire`
+  looks only at codes with a version received before its cut-off; an expiry
+  inside a unit of work is staged as the highest committed version deleted per
+  code (and drops the staged versions it reaches), and applied at commit, where
+  the words of the municipalities left with no version are dropped.
 * :meth:`MemoryStore.close` releases nothing (the memory belongs to the
   database object) but makes that handle refuse every later call with
   :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
@@ -120,6 +125,7 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_date,
     check_household_id,
     check_int,
     check_internal_id,
@@ -234,6 +240,24 @@ def _newest_words(rows: Iterable[IdentityRow]) -> dict[str, IdentityRow]:
     return {row.municipality: row for row in rows}
 
 
+def _due(history: Sequence[IdentityRow], before: date) -> int:
+    """How many of a code's oldest versions (``history``, oldest first, without a gap)
+    are due for deletion: each up to the first one that is not (令30条の6・令30条の7).
+
+    A version is due when the next one was received before ``before``, or when it is
+    removed and was itself received before ``before``; an unknown day never counts.
+    """
+    count = 0
+    for index, row in enumerate(history):
+        after = history[index + 1].received_on if index + 1 < len(history) else None
+        superseded = after is not None and after < before
+        removed = row.removed and row.received_on is not None and row.received_on < before
+        if not (superseded or removed):
+            break
+        count += 1
+    return count
+
+
 # --- the committed state and the staged changes ------------------------------------
 
 
@@ -254,6 +278,8 @@ class _State:
         # (name key, birth date) -> (code, municipality) of the words not removed
         self.id_search: dict[tuple[str, date], SortedSet[tuple[str, str]]] = {}
         self.id_municipality: dict[str, SortedSet[str]] = {}  # municipality -> codes
+        # (received_on, code, version) of the versions whose arrival day is known
+        self.id_dated: SortedSet[tuple[date, str, int]] = SortedSet()
         self.outbox: SortedDict[str, list[OutboxEntry]] = SortedDict()
         self.outbox_base: dict[str, int] = {}  # resumed destination -> its first last_seq
         self.acked: dict[str, int] = {}
@@ -291,16 +317,18 @@ class _State:
         self.reg_current.update(pending.reg_current)
         self.reg_owner.update(pending.reg_owner)
 
+        for code, cut in pending.id_expired.items():
+            self._expire_identities(code, cut)
         for code, id_rows in pending.id_new.items():
             self.id_versions.setdefault(code, []).extend(id_rows)
+            self.id_dated.update(
+                (r.received_on, code, r.version) for r in id_rows if r.received_on is not None
+            )
             words = self.id_words.setdefault(code, {})
             for municipality, id_new in _newest_words(id_rows).items():
                 id_old = words.get(municipality)
                 if id_old is not None and not id_old.removed:
-                    key = (id_old.name_key, id_old.birth_date)
-                    self.id_search[key].discard((code, municipality))
-                    if not self.id_search[key]:
-                        del self.id_search[key]
+                    self._unindex_word(code, id_old)
                 if not id_new.removed:
                     key = (id_new.name_key, id_new.birth_date)
                     self.id_search.setdefault(key, SortedSet()).add((code, municipality))
@@ -351,6 +379,40 @@ class _State:
                 self.schedule[item_key] = item
                 self.schedule_due.add((item.due, item_key))
 
+    def _unindex_word(self, code: str, word: IdentityRow) -> None:
+        """Take a municipality's word (not removed) out of the search index."""
+        key = (word.name_key, word.birth_date)
+        self.id_search[key].discard((code, word.municipality))
+        if not self.id_search[key]:
+            del self.id_search[key]
+
+    def _expire_identities(self, code: str, cut: int) -> None:
+        """Delete the committed versions of ``code`` up to ``cut`` and the words they
+        were (a municipality left with no version of the code has no word on it)."""
+        versions = self.id_versions[code]
+        kept = [row for row in versions if row.version > cut]
+        for row in versions[: len(versions) - len(kept)]:
+            if row.received_on is not None:
+                self.id_dated.discard((row.received_on, code, row.version))
+        words = self.id_words[code]
+        for municipality, word in list(words.items()):
+            if word.version > cut:
+                continue
+            del words[municipality]
+            if not word.removed:
+                self._unindex_word(code, word)
+            codes = self.id_municipality[municipality]
+            codes.discard(code)
+            if not codes:
+                del self.id_municipality[municipality]
+        if kept:
+            self.id_versions[code] = kept
+            current = _current_identity(words.values())
+            assert current is not None  # the highest version is kept, and is a word
+            self.id_current[code] = current
+        else:
+            del self.id_versions[code], self.id_words[code], self.id_current[code]
+
     def _index_provision(self, record: ProvisionRecord) -> None:
         entry = record.entry
         if entry.subject is not None:
@@ -381,6 +443,8 @@ class _Pending:
     reg_current: dict[str, RegisterRow] = attrs.Factory(dict)
     reg_owner: dict[str, str] = attrs.Factory(dict)
     id_new: dict[str, list[IdentityRow]] = attrs.Factory(dict)  # code -> new versions
+    # code -> its highest committed version an expiry deleted (every one up to it goes)
+    id_expired: dict[str, int] = attrs.Factory(dict)
     outbox: dict[str, list[OutboxEntry]] = attrs.Factory(dict)
     outbox_base: dict[str, int] = attrs.Factory(dict)
     acked: dict[str, int] = attrs.Factory(dict)
@@ -430,16 +494,29 @@ class _View:
         return _merge_sorted(committed, staged)
 
     # identities
+    def id_kept(self, code: str) -> list[IdentityRow]:
+        """The committed versions of ``code`` that this unit of work has not expired."""
+        versions = self.state.id_versions.get(code, [])
+        cut = self.pending.id_expired.get(code)
+        return versions if cut is None else [row for row in versions if row.version > cut]
+
     def id_version(self, code: str) -> int:
-        """The code's highest version (versions are 1, 2, 3 … without gaps)."""
-        return len(self.state.id_versions.get(code, ())) + len(self.pending.id_new.get(code, ()))
+        """The code's highest version (0 if none is kept)."""
+        staged = self.pending.id_new.get(code)
+        if staged:
+            return staged[-1].version
+        kept = self.id_kept(code)
+        return kept[-1].version if kept else 0
 
     def id_history(self, code: str) -> list[IdentityRow]:
-        return [*self.state.id_versions.get(code, ()), *self.pending.id_new.get(code, ())]
+        return [*self.id_kept(code), *self.pending.id_new.get(code, ())]
 
     def id_words(self, code: str) -> Mapping[str, IdentityRow]:
         """Municipality → its newest word on ``code``."""
         words = self.state.id_words.get(code, {})
+        cut = self.pending.id_expired.get(code)
+        if cut is not None:
+            words = {m: row for m, row in words.items() if row.version > cut}
         staged = self.pending.id_new.get(code)
         return words if staged is None else {**words, **_newest_words(staged)}
 
@@ -447,7 +524,7 @@ class _View:
         return self.id_words(code).get(municipality)
 
     def id_current(self, code: str) -> IdentityRow | None:
-        if code not in self.pending.id_new:
+        if code not in self.pending.id_new and code not in self.pending.id_expired:
             return self.state.id_current.get(code)
         return _current_identity(self.id_words(code).values())
 
@@ -588,6 +665,10 @@ class _View:
 # --- the database, the store and its unit of work ----------------------------------
 
 
+_MIGRATES_FROM = "2"
+"""The one earlier schema version that :meth:`MemoryStore.create_schema` migrates."""
+
+
 class MemoryDatabase:
     """The storage behind one or more :class:`MemoryStore` handles (the "file").
 
@@ -608,6 +689,10 @@ class MemoryDatabase:
             if self._state is None:
                 self._state = _State()
                 self.meta.setdefault("schema_version", str(SCHEMA_VERSION))
+            elif self.meta.get("schema_version") == _MIGRATES_FROM:
+                # 2 -> 3: identity versions gained received_on; those a version 2
+                # store holds have none (None: the day is unknown), nothing to change.
+                self.meta["schema_version"] = str(SCHEMA_VERSION)
 
     def _checked_state(self) -> _State:
         state = self._state
@@ -618,8 +703,9 @@ class MemoryDatabase:
             )
         stored = self.meta["schema_version"]
         if stored != str(SCHEMA_VERSION):
+            hint = ": call create_schema() to migrate it" if stored == _MIGRATES_FROM else ""
             raise SchemaVersionMismatch(
-                f"the storage has schema version {stored}, this code uses {SCHEMA_VERSION}",
+                f"the storage has schema version {stored}, this code uses {SCHEMA_VERSION}{hint}",
                 expected=f"schema version {SCHEMA_VERSION}",
             )
         return state
@@ -718,7 +804,8 @@ class MemoryStore(Store):
         return self._schedule
 
     def create_schema(self) -> None:
-        """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`."""
+        """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`
+        (a version 2 schema is migrated: its identity versions' arrival day is unknown)."""
         self._check_open()
         self._database._create_schema()
         self._database._checked_state()
@@ -976,7 +1063,7 @@ class MemoryIdentityStore(IdentityStore):
     each code is kept apart, so that a removal arriving late from the
     municipality a person left never hides their entry in the new one; the
     search index holds those words that are not removed, by (name key, birth
-    date).
+    date). :meth:`expire` deletes the versions whose retention period is over.
     """
 
     def __init__(self, store: MemoryStore) -> None:
@@ -995,9 +1082,49 @@ class MemoryIdentityStore(IdentityStore):
         self._stage(view, pending, batch, first_versions_only=True)
         return len(batch)
 
+    def load_histories(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load whole histories (from any first version, without a gap) of codes not yet
+        stored; returns the number of rows. All or none."""
+        batch = _rows(rows, IdentityRow, "rows")
+        view, pending = self._store._write(uow)
+        self._stage(view, pending, batch, first_versions_only=False, histories=True)
+        return len(batch)
+
+    def expire(self, uow: UnitOfWork, *, received_before: date) -> int:
+        """Delete every code's oldest versions that are due (令30条の6・令30条の7, see
+        :meth:`IdentityStore.expire <jukinet.storage.base.IdentityStore.expire>`);
+        returns how many."""
+        before = check_date(received_before, "received_before")
+        view, pending = self._store._write(uow)
+        # every (day, code, version) with day < before: below (before, "", 0)
+        dated = view.state.id_dated.irange(maximum=(before, "", 0), inclusive=(True, False))
+        candidates = {code for _, code, _ in dated}
+        candidates.update(pending.id_new)
+        deleted = 0
+        for code in sorted(candidates):
+            kept = view.id_kept(code)
+            staged = pending.id_new.get(code, [])
+            count = _due([*kept, *staged], before)
+            if not count:
+                continue
+            deleted += count
+            if kept:
+                pending.id_expired[code] = kept[min(count, len(kept)) - 1].version
+            rest = staged[max(0, count - len(kept)) :]
+            if rest:
+                pending.id_new[code] = rest
+            else:
+                pending.id_new.pop(code, None)
+        return deleted
+
     @staticmethod
     def _stage(
-        view: _View, pending: _Pending, batch: list[IdentityRow], *, first_versions_only: bool
+        view: _View,
+        pending: _Pending,
+        batch: list[IdentityRow],
+        *,
+        first_versions_only: bool,
+        histories: bool = False,
     ) -> None:
         versions: dict[str, int] = {}
         for row in batch:
@@ -1005,6 +1132,14 @@ class MemoryIdentityStore(IdentityStore):
             current = versions.get(code)
             if current is None:
                 current = view.id_version(code)
+                if histories:
+                    if current:
+                        raise IntegrityError(
+                            f"{code} is already stored (up to version {current})",
+                            field="resident_code",
+                            expected="codes not yet stored",
+                        )
+                    current = row.version - 1  # a restored history may start anywhere
             if first_versions_only and row.version != 1:
                 raise IntegrityError(
                     f"bulk load got version {row.version} of {code}",
@@ -1166,14 +1301,32 @@ class MemoryIdentityStore(IdentityStore):
 
         def read(view: _View) -> int:
             staged = view.pending.id_new
+            expired = view.pending.id_expired
             if municipality is None:
-                committed: Mapping[str, object] = view.state.id_versions
-                return len(committed) + sum(1 for c in staged if c not in committed)
+                committed: Mapping[str, list[IdentityRow]] = view.state.id_versions
+                gone = sum(
+                    1
+                    for c, cut in expired.items()
+                    if c not in staged and committed[c][-1].version <= cut
+                )
+                return len(committed) - gone + sum(1 for c in staged if c not in committed)
             codes = view.state.id_municipality.get(municipality, SortedSet())
-            return len(codes) + sum(
+            words = view.state.id_words
+            gone = sum(
                 1
-                for c, rows in staged.items()
-                if c not in codes and any(r.municipality == municipality for r in rows)
+                for c, cut in expired.items()
+                if c in codes
+                and words[c][municipality].version <= cut
+                and not any(r.municipality == municipality for r in staged.get(c, ()))
+            )
+            return (
+                len(codes)
+                - gone
+                + sum(
+                    1
+                    for c, rows in staged.items()
+                    if c not in codes and any(r.municipality == municipality for r in rows)
+                )
             )
 
         return self._store._read(uow, read)

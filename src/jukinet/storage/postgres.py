@@ -38,8 +38,16 @@ Design notes:
 * Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
   SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
   lock so two processes may race to create it). The version is the row
-  ``('schema_version', '2')`` of ``jukinet_meta``, checked on first use with
-  the presence of every table of that version.
+  ``('schema_version', '3')`` of ``jukinet_meta``, checked on first use with
+  the presence of every table of that version. A version 2 schema is migrated
+  by ``create_schema()`` in the same transaction (``ALTER TABLE
+  identity_versions ADD COLUMN received_on``); any other version is refused.
+* :meth:`PostgresIdentityStore.expire` is one statement: the codes with a
+  version received before the cut-off (a partial index on
+  ``identity_versions (received_on)``), per code how many of its oldest
+  versions are due (each version joined to the next), and two deleting
+  ``WITH`` parts for those versions and the ``identity_current`` rows among
+  them.
 * Every write call runs inside a savepoint of its unit of work, so a call that
   fails writes nothing and the unit of work stays usable; the whole unit of
   work commits or rolls back when its ``with`` block ends.
@@ -103,6 +111,7 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_date,
     check_household_id,
     check_int,
     check_internal_id,
@@ -159,6 +168,7 @@ _IDENTITY_COLUMNS = (
     "address_key",
     "previous_resident_code",
     "payload",
+    "received_on",
 )
 _IDENTITY_TYPES = (
     "text",
@@ -174,6 +184,7 @@ _IDENTITY_TYPES = (
     "text",
     "text",
     "bytea",
+    "date",
 )
 _IDENTITY_CURRENT_COLUMNS = (
     "resident_code",
@@ -237,7 +248,11 @@ _DDL: tuple[LiteralString, ...] = (
         address_key TEXT COLLATE "C" NOT NULL,
         previous_resident_code TEXT COLLATE "C",
         payload BYTEA NOT NULL,
+        received_on DATE,
         PRIMARY KEY (resident_code, version))""",
+    # expire(): the versions received before a day (schema version 3)
+    "CREATE INDEX IF NOT EXISTS identity_versions_received"
+    " ON {s}.identity_versions (received_on) WHERE received_on IS NOT NULL",
     # the newest version of each code per municipality that notified it
     """CREATE TABLE IF NOT EXISTS {s}.identity_current (
         resident_code TEXT COLLATE "C" NOT NULL,
@@ -325,6 +340,13 @@ _DDL: tuple[LiteralString, ...] = (
         payload BYTEA NOT NULL)""",
     # due(on): an index range scan in (due, key) order
     "CREATE INDEX IF NOT EXISTS schedule_due ON {s}.schedule (due, key)",
+)
+
+_MIGRATES_FROM = "2"
+"""The one earlier schema version :meth:`PostgresStore.create_schema` migrates from."""
+# Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
+_MIGRATION: tuple[LiteralString, ...] = (
+    "ALTER TABLE {s}.identity_versions ADD COLUMN IF NOT EXISTS received_on DATE",
 )
 
 # Every table a schema of this version has (check_schema requires them all).
@@ -548,6 +570,7 @@ def _identity_row(values: Sequence[Any]) -> IdentityRow:
         address_key,
         previous,
         payload,
+        received_on,
     ) = values
     return IdentityRow(
         resident_code=code,
@@ -563,6 +586,7 @@ def _identity_row(values: Sequence[Any]) -> IdentityRow:
         address_key=address_key,
         previous_resident_code=previous,
         payload=bytes(payload),
+        received_on=received_on,
     )
 
 
@@ -876,8 +900,10 @@ class PostgresIdentityStore(_Port, IdentityStore):
         """Load many first versions with ``COPY`` (binary); returns the count.
 
         Every row must be version 1 of a code not yet stored (and each code once
-        in the batch); the primary key of ``identity_versions`` refuses anything
-        else during the ``COPY`` and the load runs in a savepoint (all or none).
+        in the batch): one ``= ANY(%s)`` look-up refuses a stored code (after an
+        expiry it need not have a version 1 any more), the primary key of
+        ``identity_versions`` a code twice in the batch during the ``COPY``; the
+        load runs in a savepoint (all or none).
         """
         self._store._connection_of(uow)
         items = _records(rows, IdentityRow, "rows")
@@ -886,17 +912,60 @@ class PostgresIdentityStore(_Port, IdentityStore):
                 raise _version_error(row.resident_code, row.version, 1)
         if not items:
             return 0
-        q = self._q
         with self._store._writing(uow) as cur:
-            with cur.copy(q["identity_copy_versions"]) as copy:
-                copy.set_types(_IDENTITY_TYPES)
-                for row in items:
-                    copy.write_row(_identity_values(row))
-            with cur.copy(q["identity_copy_current"]) as copy:
-                copy.set_types(("text", "int8", "text", "bool", "text", "date", "text", "text"))
-                for row in items:
-                    copy.write_row(_identity_current_values(row))
+            self._copy(cur, items, items)
         return len(items)
+
+    def load_histories(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load whole histories of new codes (any first version, no gap) with ``COPY``;
+        returns the number of rows. All or none (a savepoint)."""
+        self._store._connection_of(uow)
+        items = _records(rows, IdentityRow, "rows")
+        versions: dict[str, int] = {}
+        newest: dict[tuple[str, str], IdentityRow] = {}
+        for row in items:
+            expected = versions.get(row.resident_code, row.version - 1) + 1
+            if row.version != expected:
+                raise _version_error(row.resident_code, row.version, expected)
+            versions[row.resident_code] = row.version
+            newest[row.resident_code, row.municipality] = row
+        if not items:
+            return 0
+        with self._store._writing(uow) as cur:
+            self._copy(cur, items, list(newest.values()))
+        return len(items)
+
+    def expire(self, uow: UnitOfWork, *, received_before: date) -> int:
+        """Delete every code's oldest versions that are due (令30条の6・令30条の7, see
+        :meth:`IdentityStore.expire <jukinet.storage.base.IdentityStore.expire>`) and
+        the ``identity_current`` rows among them, in one statement; returns how many
+        versions went."""
+        self._store._connection_of(uow)
+        before = check_date(received_before, "received_before")
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["identity_expire"], {"before": before})
+            return max(cur.rowcount, 0)
+
+    def _copy(self, cur: _Cursor, items: list[IdentityRow], words: list[IdentityRow]) -> None:
+        """``COPY`` new codes' versions (``items``) and newest words, refusing stored codes."""
+        q = self._q
+        cur.execute(q["identity_last_versions"], [list({r.resident_code: 0 for r in items})])
+        stored = sorted(cur.fetchall())
+        if stored:
+            code, version = stored[0]
+            raise errors.IntegrityError(
+                f"resident code {code!r} is already stored (up to version {version})",
+                field="resident_code",
+                expected="codes not yet stored",
+            )
+        with cur.copy(q["identity_copy_versions"]) as copy:
+            copy.set_types(_IDENTITY_TYPES)
+            for row in items:
+                copy.write_row(_identity_values(row))
+        with cur.copy(q["identity_copy_current"]) as copy:
+            copy.set_types(("text", "int8", "text", "bool", "text", "date", "text", "text"))
+            for row in words:
+                copy.write_row(_identity_current_values(row))
 
     def last_versions(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
@@ -1699,6 +1768,7 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
             "INSERT INTO {s}.jukinet_meta (key, value) VALUES ('schema_version', %s)"
             " ON CONFLICT (key) DO NOTHING"
         ),
+        "meta_update": q("UPDATE {s}.jukinet_meta SET value = %s WHERE key = 'schema_version'"),
         # register
         "register_lock_current": q(
             "SELECT internal_id, version FROM {s}.register_current"
@@ -1771,7 +1841,30 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         ),
         "identity_insert_version": q(
             "INSERT INTO {s}.identity_versions ({ident})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ),
+        # Per code with a version received before the cut-off: how many of its oldest
+        # versions are due (each up to the first one that is not; 令30条の6・30条の7):
+        # a version is due when the next one was received before the cut-off, or
+        # when it is removed and was itself received before it (NULL days never
+        # count). Those versions go, and the identity_current rows among them.
+        "identity_expire": q(
+            "WITH due AS ("
+            " SELECT v.resident_code AS code, min(v.version) AS oldest,"
+            " coalesce(min(v.version) FILTER (WHERE NOT ("
+            " coalesce(n.received_on < %(before)s, false)"
+            " OR (v.removed AND coalesce(v.received_on < %(before)s, false)))) - 1,"
+            " max(v.version)) AS cut"
+            " FROM {s}.identity_versions v LEFT JOIN {s}.identity_versions n"
+            " ON n.resident_code = v.resident_code AND n.version = v.version + 1"
+            " WHERE v.resident_code IN (SELECT resident_code FROM {s}.identity_versions"
+            " WHERE received_on < %(before)s)"
+            " GROUP BY v.resident_code),"
+            " cuts AS MATERIALIZED (SELECT code, cut FROM due WHERE cut >= oldest),"
+            " words AS (DELETE FROM {s}.identity_current c USING cuts"
+            " WHERE c.resident_code = cuts.code AND c.version <= cuts.cut)"
+            " DELETE FROM {s}.identity_versions v USING cuts"
+            " WHERE v.resident_code = cuts.code AND v.version <= cuts.cut"
         ),
         "identity_upsert_current": q(
             "INSERT INTO {s}.identity_current ({ident_current})"
@@ -2114,7 +2207,9 @@ class PostgresStore(Store):
     def create_schema(self) -> None:
         """Create the schema and its tables if missing and record the schema version.
 
-        Idempotent; an advisory lock lets several processes call it at once. An
+        Idempotent; an advisory lock lets several processes call it at once. A
+        version 2 schema is migrated to this version in the same transaction (its
+        identity versions get ``received_on`` ``NULL``: the day is unknown). An
         existing schema of another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and is left as it is.
         """
@@ -2126,6 +2221,7 @@ class PostgresStore(Store):
             conn.cursor(row_factory=tuple_row) as cur,
         ):
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"jukinet:{self._schema}"])
+            self._migrate(cur, s)
             for statement in _DDL:
                 cur.execute(sql.SQL(statement).format(s=s))
             cur.execute(self._sql["meta_insert"], [str(SCHEMA_VERSION)])
@@ -2146,6 +2242,34 @@ class PostgresStore(Store):
             self._verify_schema(cur)
         self._schema_checked = True
 
+    def _migrate(self, cur: _Cursor, s: sql.Identifier) -> None:
+        """Bring a version 2 schema to this version (inside the caller's transaction);
+        refuse any other recorded version before the DDL touches it."""
+        cur.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'jukinet_meta' AND c.relkind IN ('r', 'p')",
+            [self._schema],
+        )
+        if cur.fetchone() is None:
+            return
+        cur.execute(self._sql["meta_version"])
+        found = cur.fetchone()
+        if found is None or found[0] == str(SCHEMA_VERSION):
+            return
+        if found[0] != _MIGRATES_FROM:
+            self._verify_schema(cur)  # raises SchemaVersionMismatch
+        cur.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'identity_versions'",
+            [self._schema],
+        )
+        if cur.fetchone() is not None:
+            for statement in _MIGRATION:
+                cur.execute(sql.SQL(statement).format(s=s))
+        cur.execute(self._sql["meta_update"], [str(SCHEMA_VERSION)])
+
     def _verify_schema(self, cur: _Cursor) -> None:
         cur.execute(
             "SELECT c.relname FROM pg_catalog.pg_class c"
@@ -2163,9 +2287,10 @@ class PostgresStore(Store):
         found = cur.fetchone()
         version = None if found is None else found[0]
         if version != str(SCHEMA_VERSION):
+            hint = ": call create_schema() to migrate it" if version == _MIGRATES_FROM else ""
             raise errors.SchemaVersionMismatch(
                 f"the database schema {self._schema!r} is at version {version}, "
-                f"this code reads and writes version {SCHEMA_VERSION}",
+                f"this code reads and writes version {SCHEMA_VERSION}{hint}",
                 field="schema_version",
                 expected=str(SCHEMA_VERSION),
             )

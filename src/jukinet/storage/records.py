@@ -205,15 +205,7 @@ def _one_of(field: str, allowed: frozenset[str]) -> Any:
     return check
 
 
-_RC_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def _canonical_resident_code(value: str) -> bool:
-    """Fast check of 11 canonical digits with a correct check digit (住民票コード)."""
-    if len(value) != 11 or not (value.isascii() and value.isdigit()):
-        return False
-    remainder = sum(w * (ord(d) - 48) for w, d in zip(_RC_WEIGHTS, value, strict=False)) % 11
-    return value[10] == ("0" if remainder <= 1 else str(11 - remainder))
+_canonical_resident_code = resident_code.is_canonical
 
 
 def _resident_code(field: str, *, optional: bool = False) -> Any:
@@ -268,13 +260,22 @@ class RegisterRow:
 class IdentityRow:
     """One version of one person's identity information in an upper tier's copy.
 
-    Versions are numbered per resident code, 1, 2, 3 … without gaps. A version
+    Versions are numbered per resident code, 1, 2, 3 … without gaps (once the
+    oldest have expired, a code's kept versions start above 1). A version
     whose ``removed`` is true records a 消除 (the person is no longer registered
     there); a version that changed the code names the ``previous_resident_code``.
     The search keys are the normalised forms from the domain (name key, reading
     key, address key) so that the four basic items can be searched by index.
     ``payload`` is the canonical bytes of the
     :class:`~jukinet.domain.identity.IdentityNotice`.
+
+    ``received_on`` is the day this tier recorded the version (its clock's date
+    in Japan). The retention periods run from it (令30条の6・令30条の7): a
+    version is kept until 150 years after the next version of the same code
+    arrived, and a removed version 150 years from its own arrival (see
+    :meth:`IdentityStore.expire <jukinet.storage.base.IdentityStore.expire>`).
+    ``None`` means the day is unknown (a row stored before schema version 3,
+    or loaded without it): such a version is never expired by its own date.
     """
 
     resident_code: str = attrs.field(validator=_resident_code("resident_code"))
@@ -292,6 +293,9 @@ class IdentityRow:
         default=None, validator=_resident_code("previous_resident_code", optional=True)
     )
     payload: bytes = attrs.field(validator=_payload, repr=False)
+    received_on: date | None = attrs.field(
+        default=None, validator=_date("received_on", optional=True)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -394,6 +398,21 @@ def check_int(value: object, field: str, *, minimum: int = 0) -> int:
     """Validate a non-negative integer argument and return it."""
     _int(field, minimum=minimum)(None, None, value)
     assert isinstance(value, int)
+    return value
+
+
+def check_date(value: object, field: str) -> date:
+    """Validate a date argument (a :class:`~datetime.date`, not a datetime) and return it.
+
+    >>> check_date(date(2026, 4, 1), "received_before")
+    datetime.date(2026, 4, 1)
+    >>> check_date("2026-04-01", "received_before")
+    Traceback (most recent call last):
+        ...
+    jukinet.errors.InvalidFormat: received_before: got str (expected a date)
+    """
+    _expect(value, date, field)
+    assert isinstance(value, date)
     return value
 
 

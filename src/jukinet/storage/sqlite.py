@@ -79,6 +79,18 @@ Identities
     that municipality's newest version of the code. The person's current
     version is chosen among a code's rows (not removed first, then the
     highest version) by a correlated sub-query on the primary key.
+    ``identity_versions.received_on`` (ISO text, ``NULL`` when unknown) is
+    indexed where known: :meth:`SQLiteIdentityStore.expire` finds the codes
+    with a version received before its cut-off through that index, works out
+    per code how many of the oldest versions are due with one grouped query
+    (each version joined to the next), and deletes them and the
+    ``identity_current`` rows that were among them.
+
+Schema versions
+    :meth:`SQLiteStore.create_schema` migrates a version 2 database to 3 in
+    its ``BEGIN IMMEDIATE`` transaction (``ALTER TABLE identity_versions ADD
+    COLUMN received_on``, the index, the recorded version); a database of any
+    other version is refused unchanged.
 
 Provision log
     ``provision_log`` holds the hash-chained records (提供記録) as written;
@@ -154,6 +166,7 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_date,
     check_household_id,
     check_int,
     check_internal_id,
@@ -254,8 +267,12 @@ _DDL = (
         address_key TEXT NOT NULL,
         previous_resident_code TEXT,
         payload BLOB NOT NULL,
+        received_on TEXT,
         PRIMARY KEY (resident_code, version)
     )""",
+    # expire(): the versions received before a day (schema version 3)
+    "CREATE INDEX IF NOT EXISTS identity_versions_received ON identity_versions (received_on)"
+    " WHERE received_on IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS identity_current (
         resident_code TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -342,6 +359,11 @@ _DDL = (
 )
 
 _MISSING_SCHEMA = "call create_schema()"
+
+_MIGRATES_FROM = "2"
+"""The one earlier schema version :meth:`SQLiteStore.create_schema` migrates from."""
+# Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
+_MIGRATION = ("ALTER TABLE identity_versions ADD COLUMN received_on TEXT",)
 
 # Friendlier messages for the constraints a caller can break.
 _UNIQUE_MESSAGES = {
@@ -653,7 +675,8 @@ def _register_params(r: RegisterRow) -> tuple[Any, ...]:
 
 _IDENTITY_COLUMNS = (
     "v.resident_code, v.version, v.municipality, v.reason, v.event_date, v.removed, v.name_key,"
-    " v.reading_key, v.birth_date, v.sex, v.address_key, v.previous_resident_code, v.payload"
+    " v.reading_key, v.birth_date, v.sex, v.address_key, v.previous_resident_code, v.payload,"
+    " v.received_on"
 )
 _IDENTITY_CURRENT = (
     f"SELECT {_IDENTITY_COLUMNS} FROM identity_current c JOIN identity_versions v"
@@ -662,7 +685,7 @@ _IDENTITY_CURRENT = (
 _INSERT_IDENTITY_VERSION = (
     "INSERT INTO identity_versions (resident_code, version, municipality, reason, event_date,"
     " removed, name_key, reading_key, birth_date, sex, address_key, previous_resident_code,"
-    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " payload, received_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_IDENTITY_CURRENT = (
     "INSERT INTO identity_current (resident_code, version, municipality, removed, name_key,"
@@ -696,6 +719,7 @@ def _identity_row(r: Any) -> IdentityRow:
         address_key=r[10],
         previous_resident_code=r[11],
         payload=r[12],
+        received_on=None if r[13] is None else date.fromisoformat(r[13]),
     )
 
 
@@ -714,6 +738,7 @@ def _identity_params(r: IdentityRow) -> tuple[Any, ...]:
         r.address_key,
         r.previous_resident_code,
         r.payload,
+        None if r.received_on is None else r.received_on.isoformat(),
     )
 
 
@@ -755,6 +780,37 @@ def _last_identity_versions(conn: sqlite3.Connection, codes: Sequence[str]) -> d
             ).fetchall()
         )
     return found
+
+
+def _refuse_stored(conn: sqlite3.Connection, codes: Sequence[str]) -> None:
+    """IntegrityError if any of ``codes`` has a stored version."""
+    stored = _last_identity_versions(conn, list(dict.fromkeys(codes)))
+    if stored:
+        code, version = min(stored.items())
+        raise IntegrityError(
+            f"resident code {code!r} is already stored (up to version {version})",
+            field="resident_code",
+            expected="codes not yet stored",
+        )
+
+
+# Per code with a version received before ? (by the partial index): its oldest and
+# newest version and its oldest version that is not due (NULL when all are). A
+# version is due when the next one was received before ?, or when it is removed and
+# was itself received before ? (令30条の6・令30条の7); NULL days never count.
+_DUE_IDENTITY_VERSIONS = """
+    SELECT v.resident_code, min(v.version), max(v.version),
+        min(CASE WHEN coalesce(n.received_on < ?1, 0)
+                   OR (v.removed = 1 AND coalesce(v.received_on < ?1, 0))
+            THEN NULL ELSE v.version END)
+    FROM identity_versions v
+    LEFT JOIN identity_versions n
+        ON n.resident_code = v.resident_code AND n.version = v.version + 1
+    WHERE v.resident_code IN (
+        SELECT resident_code FROM identity_versions
+        WHERE received_on IS NOT NULL AND received_on < ?1)
+    GROUP BY v.resident_code
+"""
 
 
 def _codes_argument(resident_codes: object) -> list[str]:
@@ -1010,8 +1066,9 @@ class SQLiteIdentityStore(_Port, IdentityStore):
     def bulk_load(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
         """Load first versions of new codes with ``executemany``.
 
-        Duplicates (a code already stored, or twice in ``rows``) are refused by
-        the ``identity_versions`` key (every stored code has a version 1).
+        A code twice in ``rows`` is refused by the ``identity_versions`` key; a
+        code already stored by a look-up of the codes first (after an expiry a
+        stored code need not have a version 1 any more).
         """
         items = _as_list(rows, IdentityRow, "rows")
         for row in items:
@@ -1019,11 +1076,58 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                 raise _version_error("resident code", row.resident_code, row.version, 1)
         params = [_identity_params(row) for row in items]
         with self._store._write(uow) as conn:
+            _refuse_stored(conn, [row.resident_code for row in items])
             conn.executemany(_INSERT_IDENTITY_VERSION, params)
             conn.executemany(
                 _INSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in params]
             )
         return len(params)
+
+    def load_histories(self, uow: UnitOfWork, rows: Sequence[IdentityRow]) -> int:
+        """Load whole histories of new codes (any first version, no gap) with
+        ``executemany``; returns the number of rows. All or none."""
+        items = _as_list(rows, IdentityRow, "rows")
+        versions: dict[str, int] = {}
+        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+        params: list[tuple[Any, ...]] = []
+        for row in items:
+            expected = versions.get(row.resident_code, row.version - 1) + 1
+            if row.version != expected:
+                raise _version_error("resident code", row.resident_code, row.version, expected)
+            versions[row.resident_code] = row.version
+            p = _identity_params(row)
+            params.append(p)
+            latest[row.resident_code, row.municipality] = p
+        with self._store._write(uow) as conn:
+            _refuse_stored(conn, list(versions))
+            conn.executemany(_INSERT_IDENTITY_VERSION, params)
+            conn.executemany(
+                _INSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in latest.values()]
+            )
+        return len(params)
+
+    def expire(self, uow: UnitOfWork, *, received_before: date) -> int:
+        """Delete every code's oldest versions that are due (令30条の6・令30条の7, see
+        :meth:`IdentityStore.expire <jukinet.storage.base.IdentityStore.expire>`) and
+        the ``identity_current`` rows among them; returns how many versions went."""
+        before = check_date(received_before, "received_before").isoformat()
+        with self._store._write(uow) as conn:
+            cuts: list[tuple[str, int]] = []
+            for code, oldest, newest, first_kept in conn.execute(
+                _DUE_IDENTITY_VERSIONS, (before,)
+            ).fetchall():
+                cut = newest if first_kept is None else first_kept - 1  # the last to go
+                if cut >= oldest:
+                    cuts.append((code, cut))
+            if not cuts:
+                return 0
+            conn.executemany(
+                "DELETE FROM identity_current WHERE resident_code = ? AND version <= ?", cuts
+            )
+            deleted = conn.executemany(
+                "DELETE FROM identity_versions WHERE resident_code = ? AND version <= ?", cuts
+            ).rowcount
+        return int(deleted)
 
     def last_versions(
         self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
@@ -1965,13 +2069,16 @@ class SQLiteStore(Store):
     def create_schema(self) -> None:
         """Create the tables and indexes if missing and record :data:`SCHEMA_VERSION`.
 
-        Idempotent. A database that records another version raises
+        Idempotent. A version 2 database is migrated to this version in the same
+        transaction (its identity versions get ``received_on`` ``NULL``: the day
+        is unknown). A database that records another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and is left unchanged.
         """
         self._check_open()
         with self._conns.writing() as conn, _translate():
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self._migrate(conn)
                 for statement in _DDL:
                     conn.execute(statement)
                 conn.execute(
@@ -1998,6 +2105,28 @@ class SQLiteStore(Store):
             self._verify(conn)
         self._schema_ok = True
 
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring a version 2 schema to this version (inside the caller's transaction);
+        refuse any other recorded version before the DDL touches it."""
+        tables = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jukinet_meta'"
+        ).fetchone()
+        if tables is None:
+            return
+        row = conn.execute("SELECT value FROM jukinet_meta WHERE key = 'schema_version'").fetchone()
+        if row is None or str(row[0]) == str(SCHEMA_VERSION):
+            return
+        if str(row[0]) != _MIGRATES_FROM:
+            self._verify(conn)  # raises SchemaVersionMismatch
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(identity_versions)")}
+        if columns and "received_on" not in columns:
+            for statement in _MIGRATION:
+                conn.execute(statement)
+        conn.execute(
+            "UPDATE jukinet_meta SET value = ? WHERE key = 'schema_version'",
+            (str(SCHEMA_VERSION),),
+        )
+
     def _verify(self, conn: sqlite3.Connection) -> None:
         names = {
             str(r[0])
@@ -2010,9 +2139,10 @@ class SQLiteStore(Store):
             raise ProgrammingError(f"the database records no schema version: {_MISSING_SCHEMA}")
         found = str(row[0])
         if found != str(SCHEMA_VERSION):
+            hint = ": call create_schema() to migrate it" if found == _MIGRATES_FROM else ""
             raise SchemaVersionMismatch(
                 f"the database has schema version {found}, this code reads and writes"
-                f" version {SCHEMA_VERSION}",
+                f" version {SCHEMA_VERSION}{hint}",
                 expected=f"schema version {SCHEMA_VERSION}",
             )
         missing = [name for name in _TABLES if name not in names]

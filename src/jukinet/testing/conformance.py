@@ -25,6 +25,9 @@ in a test module and implement its hooks::
         def set_schema_version(self, store: Store, version: int) -> None:
             ...  # write `version` into the stored schema version
 
+        def downgrade_to_schema_2(self, store: Store) -> None:
+            ...  # make the storage what schema version 2 was (see the method)
+
         def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
             ...  # change the stored provision log with raw access (see the method)
 
@@ -40,10 +43,12 @@ designated twice (住基法30条の2第2項) and a municipality draws unused cod
 its pool (30条の3第2項); the prefecture and the national centre keep every
 notice they receive (30条の6第3項, 30条の7; kept 150 years, 令30条の6・令30条の7),
 and removed records (除票) are kept too (令34条1項) — so history is appended,
-never overwritten. A person who moves is notified by two municipalities over
-two independent links (30条の6第1項), so an upper tier keeps each
-municipality's newest word on a person: a removal that arrives late from the
-municipality they left never hides their entry in the new one.
+never overwritten, and identity versions are deleted only when their 150 years
+are over, from each code's oldest end (``IdentityStore.expire``). A person who
+moves is notified by two municipalities over two independent links
+(30条の6第1項), so an upper tier keeps each municipality's newest word on a
+person: a removal that arrives late from the municipality they left never
+hides their entry in the new one.
 """
 
 from __future__ import annotations
@@ -288,8 +293,10 @@ class RowFactory:
         removed: bool = False,
         previous_code: str | None = None,
         reason: ChangeReason | None = None,
+        received_on: date | None = None,
     ) -> IdentityRow:
-        """Version ``version`` of the identity information for ``code``.
+        """Version ``version`` of the identity information for ``code``, received on
+        ``received_on`` (default: unknown).
 
         The reason, unless given (it then decides whether the row is a removal),
         is 死亡 for a removal, 住民票コードの変更請求 when ``previous_code`` is
@@ -317,7 +324,7 @@ class RowFactory:
             event_date=birth_date if reason is ChangeReason.BIRTH else date(2020, 1, 1),
             previous_resident_code=ResidentCode(previous_code) if previous_code else None,
         )
-        return mapping.identity_row(item, version)
+        return mapping.identity_row(item, version, received_on=received_on)
 
     @staticmethod
     def audit_entry(n: int, *, action: str = "register.birth") -> AuditEntry:
@@ -575,6 +582,19 @@ def _by_version(row: IdentityRow) -> tuple[str, int]:
     return row.resident_code, row.version
 
 
+_RECEIVED = date(2026, 4, 1)
+
+
+def _on(days: int) -> date:
+    """A day on which an upper tier received a version: ``days`` after 2026-04-01."""
+    return _RECEIVED + timedelta(days=days)
+
+
+def _received(row: IdentityRow, days: int) -> IdentityRow:
+    """``row`` received on :func:`_on` ``(days)``."""
+    return attrs.evolve(row, received_on=_on(days))
+
+
 def _fresh_serial() -> int:
     return next(_SERIAL)
 
@@ -598,6 +618,10 @@ class StoreConformance(ABC):
       ``create_schema()`` was never called.
     * :meth:`set_schema_version`: overwrite the schema version recorded in
       ``store``'s storage.
+    * :meth:`downgrade_to_schema_2`: make ``store``'s storage what schema
+      version 2 was (no arrival day on identity versions, version 2 recorded),
+      so that the tests can check the migration of :meth:`Store.create_schema
+      <jukinet.storage.base.Store.create_schema>`.
     * :meth:`tamper_provision_log` (required): change the stored provision log
       behind the port's back, with raw access to the storage, so that the
       tests can check that :func:`~jukinet.storage.records.verify_chain` finds it.
@@ -638,6 +662,12 @@ class StoreConformance(ABC):
     def set_schema_version(self, store: Store, version: int) -> None:
         """Overwrite the schema version recorded in ``store``'s storage."""
         pytest.skip("the subclass does not implement set_schema_version()")
+
+    def downgrade_to_schema_2(self, store: Store) -> None:
+        """Turn ``store``'s storage into what schema version 2 left, with raw access:
+        identity versions without ``received_on`` (the SQL adapters drop the column
+        and its index) and ``'2'`` recorded as the schema version."""
+        pytest.skip("the subclass does not implement downgrade_to_schema_2()")
 
     def dispose(self, store: Store) -> None:
         """Release a store made by :meth:`create_store` (default: close it)."""
@@ -781,6 +811,49 @@ class StoreConformance(ABC):
             fresh.register.count()
         with pytest.raises(SchemaVersionMismatch):
             fresh.provision_log.head()
+
+    def test_a_version_2_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
+        # Version 3 records the day each identity version arrived (令30条の6・30条の7);
+        # the versions a version 2 store holds keep an unknown day.
+        code, other = self.rows.code(1), self.rows.code(2)
+        rows = [
+            self.rows.identity_row(code, 1, received_on=_on(0)),
+            self.rows.identity_row(code, 2, rest="2番地", received_on=_on(1)),
+            self.rows.identity_row(other, 1, removed=True, received_on=_on(0)),
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+            store.outbox.append(uow, "pref13", [b"kept"])
+        self.person(store, 1)
+        self.downgrade_to_schema_2(store)
+        old = self.handle(store)
+        with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
+            old.check_schema()
+        assert "version 2" in str(info.value)
+        assert str(SCHEMA_VERSION) in str(info.value)
+        with pytest.raises(SchemaVersionMismatch):
+            old.identities.count()
+        old.create_schema()
+        old.check_schema()
+        fresh = self.handle(store)
+        fresh.check_schema()
+        unknown = [attrs.evolve(row, received_on=None) for row in rows]
+        for reader in (old, fresh):
+            assert reader.identities.history(code) == unknown[:2]
+            assert reader.identities.history(other) == unknown[2:]
+            assert reader.identities.current(code) == unknown[1]
+            assert reader.identities.count() == 2
+            assert reader.register.count() == 1
+            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
+        # The migrated store keeps arrival days; the unknown ones never expire, and the
+        # oldest version of unknown day keeps the later ones of its code too.
+        later = self.rows.identity_row(code, 3, rest="3番地", received_on=_on(2))
+        with fresh.unit_of_work() as uow:
+            fresh.identities.append(uow, [later])
+            assert fresh.identities.expire(uow, received_before=date.max) == 0
+        assert fresh.identities.history(code) == [*unknown[:2], later]
+        fresh.create_schema()
+        assert fresh.identities.history(other) == unknown[2:]
 
     def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
         closed = self.handle(store)
@@ -1528,6 +1601,264 @@ class StoreConformance(ABC):
         for not_codes in (None, code, [None]):
             with pytest.raises(JukinetError):
                 store.identities.last_versions(not_codes)  # type: ignore[arg-type]
+
+    # =============================================================================
+    # retention of identity versions (令30条の6・令30条の7)
+    # =============================================================================
+
+    def test_identity_expire_deletes_superseded_versions_from_the_oldest(
+        self, store: Store
+    ) -> None:
+        # A version notified after a 記載 or 修正 is kept until 150 years after a newer
+        # notice for the person arrived: expire() takes the day before which that is.
+        a, b, c = MUNICIPALITIES
+        code, neighbour = self.rows.code(1), self.rows.code(2)
+        born = self.rows.identity_row(code, 1, municipality=a, rest="1番地", received_on=_on(0))
+        moved = self.rows.identity_row(code, 2, municipality=a, rest="2番地", received_on=_on(10))
+        entry_b = _received(self._move(code, 3, b, rest="3番地"), 20)  # a's 転出 not yet in
+        next_door = self.rows.identity_row(
+            neighbour, 1, municipality=a, rest="1番地", received_on=_on(0)
+        )
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [born, moved, entry_b, next_door])
+        before = snapshot(store)
+        for cut_off in (_on(0), _on(10)):  # nothing superseded before the cut-off
+            with store.unit_of_work() as uow:
+                assert store.identities.expire(uow, received_before=cut_off) == 0
+            assert snapshot(store) == before
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=_on(11)) == 1
+        assert store.identities.history(code) == [moved, entry_b]
+        assert store.identities.current(code) == entry_b
+        assert store.identities.scan(municipality=a) == [moved, next_door]
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=_on(21)) == 1
+        # The newest version stays however old: only a newer notice starts its years.
+        assert store.identities.history(code) == [entry_b]
+        assert store.identities.history(neighbour) == [next_door]
+        assert store.identities.last_versions([code, neighbour]) == {code: 3, neighbour: 1}
+        assert store.identities.current_many([code, neighbour]) == {
+            code: entry_b,
+            neighbour: next_door,
+        }
+        # a's every version of the person went: a has no word on them any more
+        assert store.identities.scan(municipality=a) == [next_door]
+        assert store.identities.count(municipality=a) == 1
+        assert store.identities.scan(municipality=b) == [entry_b]
+        assert store.identities.count(municipality=b) == 1
+        assert store.identities.scan() == [entry_b, next_door]
+        assert store.identities.count() == 2
+        query = IdentityQuery(name_key=born.name_key, birth_date=born.birth_date)
+        assert store.identities.search(query) == [entry_b, next_door]
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=date.max) == 0
+        # The next notice is still the next version; an older one is refused.
+        death = self.rows.identity_row(
+            code, 4, municipality=b, rest="3番地", removed=True, received_on=_on(30)
+        )
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [death])
+        kept = snapshot(store)
+        for write in (store.identities.append, store.identities.bulk_load):
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                write(uow, [self.rows.identity_row(code, 1, municipality=c)])
+            assert snapshot(store) == kept
+        assert store.identities.history(code) == [entry_b, death]
+        assert store.identities.current(code) == death
+
+    def test_identity_expire_removed_versions_150_years_from_their_own_notice(
+        self, store: Store
+    ) -> None:
+        # A version notified after a 消除 is kept 150 years from that notice, even when
+        # a newer one arrived only recently; a code whose every version went is unknown.
+        a, b, _ = MUNICIPALITIES
+        code, dead = self.rows.code(1), self.rows.code(2)
+        rows = [
+            self.rows.identity_row(code, 1, municipality=a, rest="1番地", received_on=_on(0)),
+            _received(self._move(code, 2, a, removed=True), 10),  # 転出 from a
+            _received(self._move(code, 3, b, rest="2番地"), 30),  # 転入 in b, much later
+            self.rows.identity_row(dead, 1, municipality=a, received_on=_on(0)),
+            self.rows.identity_row(dead, 2, municipality=a, removed=True, received_on=_on(10)),
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+        before = snapshot(store)
+        with store.unit_of_work() as uow:  # received on the cut-off day: kept
+            assert store.identities.expire(uow, received_before=_on(10)) == 0
+        assert snapshot(store) == before
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=_on(11)) == 4
+        assert store.identities.history(code) == rows[2:3]
+        assert store.identities.scan(municipality=a) == []
+        assert store.identities.count(municipality=a) == 0
+        assert store.identities.current(dead) is None
+        assert store.identities.history(dead) == []
+        assert store.identities.last_versions([code, dead]) == {code: 3}
+        assert store.identities.current_many([code, dead]) == {code: rows[2]}
+        assert store.identities.scan() == rows[2:3]
+        assert store.identities.count() == 1
+        query = IdentityQuery(name_key=rows[0].name_key, birth_date=rows[0].birth_date)
+        assert store.identities.search(query) == rows[2:3]
+        # A later notice about the forgotten code starts it again at version 1.
+        again = self.rows.identity_row(dead, 1, municipality=b, received_on=_on(40))
+        with store.unit_of_work() as uow:
+            assert store.identities.bulk_load(uow, [again]) == 1
+        assert store.identities.history(dead) == [again]
+        assert store.identities.count(municipality=b) == 2
+
+    def test_identity_expire_never_counts_an_unknown_day(self, store: Store) -> None:
+        never, late, blocked = (self.rows.code(n) for n in (1, 2, 3))
+        rows = {
+            # every day unknown, ending in a removal: nothing ever goes
+            never: [
+                self.rows.identity_row(never, 1),
+                self.rows.identity_row(never, 2, rest="2番地"),
+                self.rows.identity_row(never, 3, removed=True),
+            ],
+            # version 1 of unknown day goes by the known day of version 2
+            late: [
+                self.rows.identity_row(late, 1),
+                self.rows.identity_row(late, 2, rest="2番地", received_on=_on(0)),
+            ],
+            # version 1 waits for version 2, whose day is unknown: the later, due
+            # versions stay too (only the oldest go)
+            blocked: [
+                self.rows.identity_row(blocked, 1, received_on=_on(0)),
+                self.rows.identity_row(blocked, 2, rest="2番地"),
+                self.rows.identity_row(blocked, 3, removed=True, received_on=_on(0)),
+            ],
+        }
+        with store.unit_of_work() as uow:
+            store.identities.bulk_load(uow, [versions[0] for versions in rows.values()])
+            store.identities.append(uow, [r for versions in rows.values() for r in versions[1:]])
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=date.max) == 1
+        assert store.identities.history(never) == rows[never]
+        assert store.identities.history(late) == rows[late][1:]
+        assert store.identities.history(blocked) == rows[blocked]
+        assert store.identities.count() == 3
+
+    def test_identity_expire_inside_a_unit_of_work(self, store: Store) -> None:
+        a, b, c = MUNICIPALITIES
+        code, other, brief = (self.rows.code(n) for n in (1, 2, 3))
+        rows = [
+            self.rows.identity_row(code, 1, municipality=a, rest="1番地", received_on=_on(0)),
+            _received(self._move(code, 2, b), 5),
+            self.rows.identity_row(other, 1, municipality=a, removed=True, received_on=_on(0)),
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+        reader = self.handle(store)
+        before = snapshot(store)
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            assert store.identities.expire(uow, received_before=_on(6)) == 2
+            assert store.identities.history(code, uow) == rows[1:2]
+            assert store.identities.current(other, uow) is None
+            assert store.identities.count(uow=uow) == 1
+            assert store.identities.count(municipality=a, uow=uow) == 0
+            assert store.identities.scan(municipality=a, uow=uow) == []
+            assert store.identities.scan(uow=uow) == rows[1:2]
+            assert store.identities.last_versions([code, other], uow) == {code: 2}
+            assert reader.identities.history(code) == rows[:2]  # committed data only
+            raise InjectedCrash
+        assert snapshot(store) == before
+        third = _received(self._move(code, 3, a, rest="3番地"), 7)
+        again = self.rows.identity_row(other, 1, municipality=b, received_on=_on(8))
+        passing = self.rows.identity_row(brief, 1, municipality=c, removed=True, received_on=_on(1))
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [third])
+            # code: 1 and 2 (superseded on days 5 and 7); other: its removal of day 0
+            assert store.identities.expire(uow, received_before=_on(8)) == 3
+            assert store.identities.history(code, uow) == [third]
+            store.identities.append(uow, [again])  # the forgotten code starts again
+            assert store.identities.history(other, uow) == [again]
+            assert store.identities.count(uow=uow) == 2
+            assert store.identities.scan(municipality=a, uow=uow) == [third]
+            assert store.identities.scan(municipality=b, uow=uow) == [again]
+            # a version staged in this unit of work can go in it too
+            store.identities.append(uow, [passing])
+            assert store.identities.count(municipality=c, uow=uow) == 1
+            assert store.identities.expire(uow, received_before=_on(2)) == 1
+            assert store.identities.history(brief, uow) == []
+            assert store.identities.count(municipality=c, uow=uow) == 0
+            assert reader.identities.history(code) == rows[:2]
+        for handle in (store, reader):
+            assert handle.identities.history(code) == [third]
+            assert handle.identities.history(other) == [again]
+            assert handle.identities.history(brief) == []
+            assert handle.identities.count() == 2
+            assert handle.identities.scan(municipality=a) == [third]
+            assert handle.identities.scan(municipality=b) == [again]
+            assert handle.identities.scan(municipality=c) == []
+            assert handle.identities.current_many([code, other, brief]) == {
+                code: third,
+                other: again,
+            }
+
+    def test_identity_expire_bad_arguments_raise_and_delete_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            assert store.identities.expire(uow, received_before=date.max) == 0  # empty
+        row = self.rows.identity_row(self.rows.code(1), 1, removed=True, received_on=_on(0))
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [row])
+        before = snapshot(store)
+        bad: list[Any] = [datetime(2030, 1, 1, tzinfo=UTC), "2030-01-01", None, 20300101]
+        for received_before in bad:
+            with pytest.raises(InvalidFormat), store.unit_of_work() as uow:
+                store.identities.expire(uow, received_before=received_before)
+            assert snapshot(store) == before
+        with pytest.raises(InterfaceError):
+            store.identities.expire(object(), received_before=_on(1))  # type: ignore[arg-type]
+        assert snapshot(store) == before
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            assert store.identities.expire(uow, received_before=_on(1)) == 1
+            store.identities.append(uow, [self.rows.identity_row(self.rows.code(2), 2)])
+        assert snapshot(store) == before
+
+    def test_identity_load_histories_from_any_first_version(self, store: Store) -> None:
+        # A municipality restores what the upper tiers kept: histories whose oldest
+        # versions may have expired there (令30条の6・30条の7).
+        a, b, _ = MUNICIPALITIES
+        code, other, new = (self.rows.code(n) for n in (1, 2, 3))
+        kept = [
+            self.rows.identity_row(code, 3, municipality=a, rest="1番地"),
+            self._move(code, 4, b),
+            self._move(code, 5, a, removed=True),
+        ]
+        whole = self.rows.identity_row(other, 1, municipality=a, received_on=_on(0))
+        with store.unit_of_work() as uow:
+            assert store.identities.load_histories(uow, [*kept, whole]) == 4
+            assert store.identities.history(code, uow) == kept
+        assert store.identities.history(code) == kept
+        assert store.identities.history(other) == [whole]
+        assert store.identities.current(code) == kept[1]
+        assert store.identities.last_versions([code, other]) == {code: 5, other: 1}
+        assert store.identities.scan(municipality=a) == [kept[2], whole]
+        assert store.identities.scan(municipality=b) == [kept[1]]
+        assert store.identities.count() == 2
+        query = IdentityQuery(name_key=whole.name_key, birth_date=whole.birth_date)
+        assert store.identities.search(query) == [kept[1], whole]
+        before = snapshot(store)
+        bad_batches = [
+            [self.rows.identity_row(code, 6)],  # a code already stored
+            [self.rows.identity_row(new, 2), self.rows.identity_row(new, 4)],  # a gap
+            [self.rows.identity_row(new, 2), self.rows.identity_row(new, 2)],  # twice
+            [self.rows.identity_row(new, 3), self.rows.identity_row(new, 2)],  # out of order
+            [self.rows.identity_row(new, 1), self.rows.identity_row(other, 1)],  # one bad row
+        ]
+        for batch in bad_batches:
+            with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+                store.identities.load_histories(uow, batch)
+            assert snapshot(store) == before
+        not_rows: list[Any] = [kept[0], "row"]
+        with pytest.raises(InterfaceError), store.unit_of_work() as uow:
+            store.identities.load_histories(uow, not_rows)
+        assert snapshot(store) == before
+        following = self._move(code, 6, b)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [following])
+            assert store.identities.load_histories(uow, []) == 0
+        assert store.identities.history(code) == [*kept, following]
 
     # =============================================================================
     # outbox
@@ -3407,6 +3738,8 @@ _POOL_CODES = tuple(RowFactory.code(n) for n in range(100, 110))
 _AGENCY_NAMES = ("agency-1", "agency_1", "agency0", "b")
 _SUBJECTS = (None, *_CODES[:3])
 _SCHEDULE_KEYS = ("jpki:1", "jpki:2", "Z", "é", "ａ", "😀")
+_RECEIVED_ON = (None, _on(0), _on(1), _on(2), _on(3))
+"""Arrival days of the stateful test's identity versions (None: unknown)."""
 
 
 @attrs.define
@@ -3484,15 +3817,42 @@ class _Model:
         self.register, self.owner = trial.register, trial.owner
         return True
 
+    def identity_last(self, code: str) -> int:
+        """The code's highest kept version (0 if none)."""
+        versions = self.identities.get(code)
+        return versions[-1].version if versions else 0
+
     def identity_append(self, rows: Sequence[IdentityRow]) -> bool:
         trial = {k: list(v) for k, v in self.identities.items()}
         for row in rows:
             versions = trial.setdefault(row.resident_code, [])
-            if row.version != len(versions) + 1:
+            if row.version != (versions[-1].version if versions else 0) + 1:
                 return False
             versions.append(row)
         self.identities = trial
         return True
+
+    def identity_expire(self, before: date) -> int:
+        """Delete each code's oldest due versions (令30条の6・30条の7); return how many."""
+        deleted = 0
+        for code, versions in list(self.identities.items()):
+            keep = 0
+            while keep < len(versions):
+                row = versions[keep]
+                later = versions[keep + 1] if keep + 1 < len(versions) else None
+                superseded = (
+                    later is not None and later.received_on is not None
+                ) and later.received_on < before
+                ended = row.removed and row.received_on is not None and row.received_on < before
+                if not (superseded or ended):
+                    break
+                keep += 1
+            deleted += keep
+            if keep == len(versions):
+                del self.identities[code]
+            elif keep:
+                self.identities[code] = versions[keep:]
+        return deleted
 
     def available(self, municipality: str) -> list[str]:
         return sorted(c for c, m in self.pool.items() if m == municipality and c not in self.used)
@@ -3586,7 +3946,13 @@ def make_stateful_test(
             )
 
         def _identity_row(
-            self, code: str, version: int, name: int, municipality: str, removed: bool
+            self,
+            code: str,
+            version: int,
+            name: int,
+            municipality: str,
+            removed: bool,
+            received_on: date | None = None,
         ) -> IdentityRow:
             text, born = _NAMES[name]
             return rows.identity_row(
@@ -3598,6 +3964,7 @@ def make_stateful_test(
                 municipality=municipality,
                 rest="1番地",
                 removed=removed,
+                received_on=received_on,
             )
 
         # -- register --
@@ -3668,12 +4035,20 @@ def make_stateful_test(
             municipality=st.sampled_from(MUNICIPALITIES),
             removed=st.booleans(),
             bulk=st.booleans(),
+            received_on=st.sampled_from(_RECEIVED_ON),
         )
         def identity_append(
-            self, code: str, offset: int, name: int, municipality: str, removed: bool, bulk: bool
+            self,
+            code: str,
+            offset: int,
+            name: int,
+            municipality: str,
+            removed: bool,
+            bulk: bool,
+            received_on: date | None,
         ) -> None:
-            version = max(1, len(self.model.identities.get(code, [])) + offset)
-            row = self._identity_row(code, version, name, municipality, removed)
+            version = max(1, self.model.identity_last(code) + offset)
+            row = self._identity_row(code, version, name, municipality, removed, received_on)
             if bulk:
                 ok = code not in self.model.identities and version == 1
                 if ok:
@@ -3696,11 +4071,13 @@ def make_stateful_test(
             to=st.sampled_from(MUNICIPALITIES),
             late_removal=st.booleans(),
             one_unit=st.booleans(),
+            received_on=st.sampled_from(_RECEIVED_ON),
         )
-        def identity_move(self, code: str, to: str, late_removal: bool, one_unit: bool) -> None:
+        def identity_move(
+            self, code: str, to: str, late_removal: bool, one_unit: bool, received_on: date | None
+        ) -> None:
             # 転出 from where the person is (or was last) and 転入 into ``to``; the two
             # notices travel on different links, so either may be applied first.
-            history = self.model.identities.get(code, [])
             current = self.model.identity_current().get(code)
             origin = current.municipality if current is not None else MUNICIPALITIES[0]
             if to == origin:
@@ -3719,9 +4096,10 @@ def make_stateful_test(
                     reason=(
                         ChangeReason.DOMESTIC_MOVE_OUT if removed else ChangeReason.DOMESTIC_MOVE_IN
                     ),
+                    received_on=received_on,
                 )
 
-            n = len(history)
+            n = self.model.identity_last(code)
             if late_removal:
                 batch = [notice(n + 1, to, False), notice(n + 2, origin, True)]
             else:
@@ -3747,6 +4125,24 @@ def make_stateful_test(
             assert self.store.identities.current(code) == entry
             assert entry in self.store.identities.search(query)
             assert self.store.identities.last_versions([code]) == {code: n + 2}
+
+        @rule(day=st.integers(0, 5), one_unit=st.booleans())
+        def identity_expire(self, day: int, one_unit: bool) -> None:
+            # 令30条の6・30条の7: each code's oldest versions whose years are over go.
+            before = _on(day)
+            expected = self.model.copy()
+            count = expected.identity_expire(before)
+            with self.store.unit_of_work() as uow:
+                assert self.store.identities.expire(uow, received_before=before) == count
+                if one_unit:
+                    assert self.store.identities.count(uow=uow) == len(expected.identities)
+                    for code in _CODES:
+                        assert self.store.identities.history(code, uow) == (
+                            expected.identities.get(code, [])
+                        )
+            self.model.identities = expected.identities
+            for code in _CODES:
+                assert self.store.identities.history(code) == self.model.identities.get(code, [])
 
         # -- outbox --
 
@@ -4080,6 +4476,7 @@ def make_stateful_test(
                     uow, [rows.provision_entry(next(self.provision_serial))]
                 )
                 self.store.provision_log.purge(uow, before=_AUDIT_EPOCH + timedelta(days=1))
+                self.store.identities.expire(uow, received_before=date.max)
                 self.store.schedule.cancel(uow, list(self.model.schedule))
                 self.store.schedule.add(uow, [rows.scheduled_item(1, key="crash")])
                 raise InjectedCrash
@@ -4141,7 +4538,7 @@ def make_stateful_test(
             for code in _CODES:
                 assert store.identities.current(code) == ident.get(code)
             assert store.identities.last_versions(list(_CODES)) == {
-                code: len(versions) for code, versions in model.identities.items()
+                code: versions[-1].version for code, versions in model.identities.items()
             }
             for code, versions in model.identities.items():
                 assert store.identities.history(code) == versions

@@ -170,7 +170,7 @@ class CommunicationServer(Node):
         with store.unit_of_work() as uow:
             check_empty(store, uow)
             if package.rows:
-                store.identities.append(uow, package.rows)
+                store.identities.load_histories(uow, package.rows)
             if report.prefecture_link:
                 store.outbox.resume(uow, str(self.prefecture), report.prefecture_link)
             if report.from_prefecture:

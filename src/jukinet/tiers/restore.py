@@ -29,6 +29,13 @@ copies are cross-checked: a version both hold must be the same bytes.
 Codes designated to the municipality but unused when it was lost are not given
 back: the centre never designates them again (30条の2第2項) and designates fresh
 ones on request.
+
+A tier deletes versions whose 150 years are over (令30条の6・30条の7,
+:meth:`~jukinet.tiers.upper.UpperTier.expire_history`), always a code's oldest, so
+a history in a package may start above version 1, and the two packages may start
+a code at different versions; the municipality's copy then starts where the
+longer of the two does. The day a tier received each version does not travel:
+the restored copy leaves it unknown.
 """
 
 from __future__ import annotations
@@ -88,10 +95,11 @@ def identity_versions(
 ) -> list[IdentityRow]:
     """What a restore package carries for ``municipality``.
 
-    For every code the municipality ever notified about: versions 1 up to the
-    municipality's newest version of that code. A history is numbered from 1, so
-    versions from an earlier municipality come along; versions notified after the
-    person left are not included.
+    For every code the municipality ever notified about (and of which this tier
+    still keeps a version): every kept version up to the municipality's newest
+    version of that code, from the oldest kept one (1 unless older ones expired),
+    so versions from an earlier municipality come along; versions notified after
+    the person left are not included.
     """
     out: list[IdentityRow] = []
     after: str | None = None
@@ -149,7 +157,11 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
     Every part of the prefecture's and of the centre's package must be there,
     once; every header must name this municipality and its sender; every version
     is decoded in full; a version in both packages must be the same; each code's
-    versions must run 1, 2, 3 … without a gap.
+    versions in a package must run on without a gap, from any first version (the
+    older ones may have expired at that tier). Should the two packages' versions of
+    a code not meet (one tier expired versions newer than all the other one has
+    yet received), the older run is left out: those versions are past their years
+    too.
     """
     prefecture = municipality.prefecture_node
     if prefecture is None:
@@ -232,8 +244,7 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
         links[source] = (first.applied, first.confirmed)
         sources[str(source)] = first.as_of
 
-    ordered = sorted(merged.values(), key=lambda r: (r.resident_code, r.version))
-    # Each package's histories run 1, 2, 3 …, so their union does too.
+    ordered = _without_gaps(sorted(merged.values(), key=lambda r: (r.resident_code, r.version)))
     here: dict[str, IdentityRow] = {}  # each code's newest version from this municipality
     for row in ordered:
         if row.municipality == municipality.code:
@@ -252,11 +263,29 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
     return RestoredPackage(tuple(ordered), report)
 
 
+def _without_gaps(rows: list[IdentityRow]) -> list[IdentityRow]:
+    """Rows sorted by (code, version), keeping of each code only the run of versions
+    without a gap that ends at its newest."""
+    kept: list[IdentityRow] = []
+    for row in rows:
+        previous = kept[-1] if kept else None
+        if (
+            previous is not None
+            and previous.resident_code == row.resident_code
+            and previous.version + 1 != row.version
+        ):
+            while kept and kept[-1].resident_code == row.resident_code:
+                kept.pop()
+        kept.append(row)
+    return kept
+
+
 def _check_histories(rows: Sequence[IdentityRow], source: NodeId) -> None:
-    """Every code's versions in one package must run 1, 2, 3 … in order, without a gap."""
+    """Every code's versions in one package must run on in order without a gap, from
+    any first version (the older ones may have expired at that tier)."""
     newest: dict[str, int] = {}
     for row in sorted(rows, key=lambda r: (r.resident_code, r.version)):
-        expected = newest.get(row.resident_code, 0) + 1
+        expected = newest.get(row.resident_code, row.version - 1) + 1
         if row.version != expected:
             raise TamperingDetected(
                 f"in {source}'s package the versions of {row.resident_code} "

@@ -1,7 +1,9 @@
 """The upper tiers: the prefecture server and the national centre.
 
 Both keep every version of the identity information notified to them (住基法
-30条の6第3項, 30条の7; 令30条の6・30条の7: 150 years) and never overwrite one.
+30条の6第3項, 30条の7) and never overwrite one; each version is stored with the
+day it arrived, and :meth:`UpperTier.expire_history` deletes the versions whose
+150 years are over (令30条の6・30条の7, :mod:`jukinet.domain.retention`).
 A :class:`Prefecture` applies notices from the municipalities of its own
 prefecture only and forwards them to the centre; the :class:`NationalCenter`
 applies notices from every prefecture and designates pools of never-used resident
@@ -18,7 +20,7 @@ from datetime import date, timedelta
 
 import attrs
 
-from jukinet.domain import codec, jpki
+from jukinet.domain import codec, jpki, retention
 from jukinet.domain import resident_code as _resident_code
 from jukinet.domain.agency import AgencyUseTable
 from jukinet.domain.changes import ChangeKind, ChangeReason
@@ -39,10 +41,13 @@ from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, 
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, FEED_PREFIX, Node
 from jukinet.tiers.provision import ProvisionAnswer, ProvisionDesk
 
-__all__ = ["JPKI_FEED", "Applied", "NationalCenter", "Prefecture", "UpperTier"]
+__all__ = ["HISTORY_EXPIRED", "JPKI_FEED", "Applied", "NationalCenter", "Prefecture", "UpperTier"]
 
 JPKI_FEED = "jpki"
 """The centre's feed of JPKI revocation notices (read with :meth:`NationalCenter.revocations`)."""
+HISTORY_EXPIRED = "identity.expire"
+"""Audit action: identity versions whose retention period was over were deleted
+(:meth:`UpperTier.expire_history`; the detail holds the cut-off day and the count)."""
 _DEADLINE = "jpki.move_in:"
 
 
@@ -127,6 +132,7 @@ class UpperTier(Node, ABC):
         )
         identities = self.store.identities
         versions = identities.last_versions(sorted(codes), uow)
+        today = self.clock.today()  # the day the versions arrive (令30条の6・30条の7)
         rows: list[IdentityRow] = []
         applied: list[Applied] = []
         for message in notices:
@@ -136,11 +142,11 @@ class UpperTier(Node, ABC):
                 # The old code is replaced (住基法30条の4): its history ends with a removal.
                 version = versions.get(previous, 0) + 1
                 versions[previous] = version
-                rows.append(message.row(version, superseded_code=previous))
+                rows.append(message.row(version, superseded_code=previous, received_on=today))
                 before = (previous, version - 1) if version > 1 else None
             version = versions.get(message.resident_code, 0) + 1
             versions[message.resident_code] = version
-            rows.append(message.row(version))
+            rows.append(message.row(version, received_on=today))
             if not previous and version > 1:
                 before = (message.resident_code, version - 1)
             applied.append(Applied(message, before))
@@ -188,6 +194,39 @@ class UpperTier(Node, ABC):
         return restore.seal_package(
             self._key, node, rows, applied=applied, confirmed=confirmed, now=now, batch=self._batch
         )
+
+    def expire_history(self) -> int:
+        """Delete the identity versions whose retention period is over (令30条の6・
+        令30条の7); returns how many went. Run it, say, daily.
+
+        A version notified after a 記載 or 修正 is kept until 150 years after a newer
+        notice for the same person arrived; one notified after a 消除, 150 years from
+        that notice (see :meth:`IdentityStore.expire
+        <jukinet.storage.base.IdentityStore.expire>`, which deletes each code's
+        oldest versions only). The cut-off is
+        :func:`~jukinet.domain.retention.expiry_cutoff` of the clock's today: a
+        period that ran from day D is over from D + 150 years + 1 day. Versions
+        whose day is unknown (stored before schema version 3) are never deleted by
+        their own day. The deletion and an audit entry (:data:`HISTORY_EXPIRED`,
+        with the cut-off and the count) commit in one unit of work.
+        """
+        cutoff = retention.expiry_cutoff(self.clock.today())
+        with self.store.unit_of_work() as uow:
+            count = self.store.identities.expire(uow, received_before=cutoff)
+            self.store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=self.clock.now(),
+                        action=HISTORY_EXPIRED,
+                        detail=json.dumps(
+                            {"count": count, "received_before": cutoff.isoformat()},
+                            sort_keys=True,
+                        ).encode(),
+                    )
+                ],
+            )
+        return count
 
     @abstractmethod
     def _check_backup_of(self, municipality: NodeId) -> None:
@@ -335,7 +374,9 @@ class NationalCenter(UpperTier):
         replaced code can follow the version that replaced it; that one is skipped."""
         code, version = where
         expected = notice.previous_resident_code or notice.resident_code
-        for row in reversed(self.store.identities.history(code, uow)[:version]):
+        # the history may start above version 1 (the oldest expired, 令30条の6・30条の7)
+        earlier = [r for r in self.store.identities.history(code, uow) if r.version <= version]
+        for row in reversed(earlier):
             info = codec.from_bytes(IdentityNotice, row.payload).info
             if info.resident_code == expected:
                 return info

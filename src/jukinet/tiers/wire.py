@@ -153,8 +153,16 @@ class NoticeMessage:
         """The 6-digit code of the notifying municipality."""
         return str(self.header["municipality"])
 
-    def row(self, version: int, *, superseded_code: str | None = None) -> IdentityRow:
-        """The identity row for this notice as ``version`` of its code.
+    def row(
+        self,
+        version: int,
+        *,
+        superseded_code: str | None = None,
+        received_on: date | None = None,
+    ) -> IdentityRow:
+        """The identity row for this notice as ``version`` of its code, received on
+        ``received_on`` (the day the tier applies it; None: unknown, as in a restored
+        copy).
 
         With ``superseded_code``, the row records that this older code was replaced
         (a removed version of the old code carrying the same notice).
@@ -174,6 +182,7 @@ class NoticeMessage:
             address_key=h["address_key"],
             previous_resident_code=None if superseded_code else h["previous_resident_code"],
             payload=self.notice_bytes,
+            received_on=received_on,
         )
 
     def notice(self) -> IdentityNotice:
@@ -353,7 +362,8 @@ def encode_identity_version(row: IdentityRow) -> bytes:
     """Frame one stored version of identity information (for a restore package).
 
     Only the code, the version and the notice travel: the receiver rebuilds every
-    other field of the row from the notice itself.
+    other field of the row from the notice itself (the day the tier received the
+    version stays behind: a restored copy does not know it).
     """
     head = {"resident_code": row.resident_code, "version": row.version}
     return IDENTITY_VERSION.encode() + _SEPARATOR + _dumps(head) + _SEPARATOR + row.payload
