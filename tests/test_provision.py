@@ -243,6 +243,18 @@ def test_refusals_are_typed_and_logged(world: World) -> None:
     assert country.center.provision.verify_log() == []
 
 
+def test_request_ids_are_unique_per_agency_not_across_agencies(world: World) -> None:
+    """A replay is the same agency's request id again; another agency may use the same id."""
+    taro = ByCode(resident_code=world.taro.resident_code)
+    now = world.country.clock.now()
+    for agency, use in (("nenkin", PENSION), ("gaimu", PASSPORT)):
+        request = ProvisionRequest(request_id="shared-1", agency=agency, use=use, queries=(taro,))
+        envelope = seal_request(world.keys[agency], CENTER, request, sent_at=now)
+        assert world.country.center.provide(envelope).results[0].outcome is Outcome.FOUND
+    again = ProvisionRequest(request_id="shared-1", agency="gaimu", use=PASSPORT, queries=(taro,))
+    _refused(world, seal_request(world.keys["gaimu"], CENTER, again, sent_at=now), RequestReplayed)
+
+
 def test_a_forged_request_does_not_use_up_the_agencys_request_id(world: World) -> None:
     taro = ByCode(resident_code=world.taro.resident_code)
     impostor = NodeKey.generate(NodeId.agency("nenkin"), random.Random(7))

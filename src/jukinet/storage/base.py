@@ -518,8 +518,12 @@ class ProvisionLog(ABC):
         """
 
     @abstractmethod
-    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
-        """Whether any record carries this request id (replays are refused), from an index."""
+    def has_request(
+        self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
+    ) -> bool:
+        """Whether a kept record carries this request id — with ``agency``, one of that
+        agency's records (request ids are unique per agency; replays are refused) —
+        from an index."""
 
     @abstractmethod
     def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:

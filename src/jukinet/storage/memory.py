@@ -93,7 +93,6 @@ from jukinet.errors import (
     IntegrityError,
     InterfaceError,
     InvalidComponent,
-    InvalidFormat,
     OperationalError,
     ProgrammingError,
     SchemaVersionMismatch,
@@ -125,12 +124,15 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_aware,
     check_date,
+    check_field,
     check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
+    check_request,
     check_resident_code,
     check_status,
 )
@@ -176,30 +178,6 @@ def _rows(value: object, cls: type[_T], what: str) -> list[_T]:
                 expected=f"{cls.__name__} instances from jukinet.storage.records",
             )
     return list(items)
-
-
-def _check_field(cls: type, name: str, value: object) -> None:
-    """Validate ``value`` by the rule of the record field ``cls.name`` (its own error)."""
-    field = attrs.fields_dict(cls)[name]
-    validate: Callable[..., object] | None = field.validator
-    assert validate is not None
-    validate(None, field, value)
-
-
-def _check_aware(value: object, field: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise InvalidFormat(
-            f"got {type(value).__name__}", field=field, expected="an aware datetime"
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidFormat("the time has no time zone", field=field, expected="an aware datetime")
-    return value
-
-
-def _check_date(value: object, field: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise InvalidFormat(f"got {type(value).__name__}", field=field, expected="a date")
-    return value
 
 
 def _codes(value: object, field: str = "resident_codes") -> list[str]:
@@ -629,13 +607,18 @@ class _View:
             if record.seq >= start and (subject is None or record.entry.subject == subject):
                 yield record
 
-    def has_request(self, request_id: str) -> bool:
+    def has_request(self, request_id: str, agency: str | None) -> bool:
         anchor = self.provision_anchor()[0]
-        seqs = self.state.provision_requests.get(request_id)
-        if seqs and seqs[-1] > anchor:
-            return True
+        for seq in reversed(self.state.provision_requests.get(request_id, ())):
+            if seq <= anchor:
+                break
+            if agency is None or self.state.provision[seq].entry.agency == agency:
+                return True
         return any(
-            r.seq > anchor and r.entry.request_id == request_id for r in self.pending.provision
+            r.seq > anchor
+            and r.entry.request_id == request_id
+            and (agency is None or r.entry.agency == agency)
+            for r in self.pending.provision
         )
 
     # schedule
@@ -1636,7 +1619,7 @@ class MemoryAgencyRegistry(AgencyRegistry):
 
     def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
         """The agency's registration, or None."""
-        _check_field(AgencyRow, "agency", agency)
+        check_field(AgencyRow, "agency", agency)
         return self._store._read(uow, lambda v: v.agency(agency))
 
     def list(
@@ -1644,7 +1627,7 @@ class MemoryAgencyRegistry(AgencyRegistry):
     ) -> list[AgencyRow]:
         """Registrations ordered by name (code point order), after ``after``, at most ``limit``."""
         if after is not None:
-            _check_field(AgencyRow, "agency", after)
+            check_field(AgencyRow, "agency", after)
         check_int(limit, "limit")
 
         def read(view: _View) -> list[AgencyRow]:
@@ -1696,10 +1679,12 @@ class MemoryProvisionLog(ProvisionLog):
             uow, lambda v: list(itertools.islice(v.provision_records(after, subject), limit))
         )
 
-    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
-        """Whether any kept record carries this request id."""
-        _check_field(ProvisionEntry, "request_id", request_id)
-        return self._store._read(uow, lambda v: v.has_request(request_id))
+    def has_request(
+        self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
+    ) -> bool:
+        """Whether a kept record carries this request id (from ``agency``, when given)."""
+        check_request(request_id, agency)
+        return self._store._read(uow, lambda v: v.has_request(request_id, agency))
 
     def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
         """The stored head: the last sequence number given and its hash."""
@@ -1712,7 +1697,7 @@ class MemoryProvisionLog(ProvisionLog):
     def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
         """Remove the oldest records while their ``at`` is before ``before``; moves the
         anchor to the last one removed and returns how many went."""
-        _check_aware(before, "before")
+        check_aware(before, "before")
         view, pending = self._store._write(uow)
         last: ProvisionRecord | None = None
         count = 0
@@ -1750,7 +1735,7 @@ class MemorySchedule(Schedule):
         """Remove the items with these keys (absent ones are skipped); returns how many."""
         batch = _sequence(keys, "keys")
         for key in batch:
-            _check_field(ScheduledItem, "key", key)
+            check_field(ScheduledItem, "key", key)
         view, pending = self._store._write(uow)
         present = [key for key in dict.fromkeys(batch) if view.scheduled(key) is not None]
         pending.schedule.update(dict.fromkeys(present))
@@ -1758,13 +1743,13 @@ class MemorySchedule(Schedule):
 
     def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
         """The item with this key, or None."""
-        _check_field(ScheduledItem, "key", key)
+        check_field(ScheduledItem, "key", key)
         return self._store._read(uow, lambda v: v.scheduled(key))
 
     def due(
         self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
     ) -> list[ScheduledItem]:
         """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
-        _check_date(on, "on")
+        check_date(on, "on")
         check_int(limit, "limit")
         return self._store._read(uow, lambda v: v.due(on, limit))

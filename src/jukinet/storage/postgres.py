@@ -76,7 +76,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from operator import attrgetter
 from typing import Any, LiteralString, TypeVar
 
-import attrs
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
@@ -111,14 +110,18 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_aware,
     check_date,
+    check_field,
     check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
+    check_request,
     check_resident_code,
     check_status,
+    unchecked,
 )
 
 __all__ = [
@@ -474,28 +477,6 @@ def _check_schema_name(schema: object) -> str:
     return schema
 
 
-def _check_field(cls: type[attrs.AttrsInstance], name: str, value: object) -> None:
-    """Check an argument as the record ``cls`` checks its field ``name`` (the same error
-    a record holding that value would raise)."""
-    field = getattr(attrs.fields(cls), name)
-    validate = field.validator
-    assert validate is not None
-    validate(None, field, value)
-
-
-def _check_aware(value: object, argument: str) -> datetime:
-    """``value`` if it is an aware datetime, else InvalidFormat naming ``argument``."""
-    if not isinstance(value, datetime):
-        raise errors.InvalidFormat(
-            f"got {type(value).__name__}", field=argument, expected="an aware datetime"
-        )
-    if value.utcoffset() is None:
-        raise errors.InvalidFormat(
-            "the time has no time zone", field=argument, expected="an aware datetime"
-        )
-    return value
-
-
 def _keys(keys: object) -> list[str]:
     """A list of schedule keys: not a sequence is an InterfaceError; each key is checked
     as :attr:`ScheduledItem.key` checks it (a bad key, a non-``str`` too, is a
@@ -506,7 +487,7 @@ def _keys(keys: object) -> list[str]:
         )
     items = list(keys)
     for key in items:
-        _check_field(ScheduledItem, "key", key)
+        check_field(ScheduledItem, "key", key)
     return items
 
 
@@ -542,7 +523,8 @@ def _aware(wall: datetime, offset: timedelta) -> datetime:
 
 def _register_row(values: Sequence[Any]) -> RegisterRow:
     (internal_id, version, code, status, household, reason, event, processed, payload) = values
-    return RegisterRow(
+    return unchecked(
+        RegisterRow,
         internal_id=internal_id,
         version=version,
         resident_code=code,
@@ -572,7 +554,8 @@ def _identity_row(values: Sequence[Any]) -> IdentityRow:
         payload,
         received_on,
     ) = values
-    return IdentityRow(
+    return unchecked(
+        IdentityRow,
         resident_code=code,
         version=version,
         municipality=municipality,
@@ -1461,7 +1444,7 @@ class PostgresAgencyRegistry(_Port, AgencyRegistry):
 
     def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
         """The agency's registration, or None."""
-        _check_field(AgencyRow, "agency", agency)
+        check_field(AgencyRow, "agency", agency)
         with self._store._reading(uow) as cur:
             cur.execute(self._q["agency_get"], [agency])
             found = cur.fetchone()
@@ -1473,7 +1456,7 @@ class PostgresAgencyRegistry(_Port, AgencyRegistry):
         """Registrations ordered by name (code point order, ``COLLATE "C"``), after
         ``after``, at most ``limit``."""
         if after is not None:
-            _check_field(AgencyRow, "agency", after)
+            check_field(AgencyRow, "agency", after)
         check_int(limit, "limit")
         with self._store._reading(uow) as cur:
             cur.execute(self._q["agency_list"], [after, limit])
@@ -1559,11 +1542,17 @@ class PostgresProvisionLog(_Port, ProvisionLog):
             found = cur.fetchall()
         return [_provision_record(values) for values in found]
 
-    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
-        """Whether any kept record carries this request id (``provision_log_request_id``)."""
-        _check_field(ProvisionEntry, "request_id", request_id)
+    def has_request(
+        self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
+    ) -> bool:
+        """Whether a kept record carries this request id (from ``agency``, when given),
+        by ``provision_log_request_id``."""
+        check_request(request_id, agency)
         with self._store._reading(uow) as cur:
-            cur.execute(self._q["provision_has_request"], [request_id])
+            if agency is None:
+                cur.execute(self._q["provision_has_request"], [request_id])
+            else:
+                cur.execute(self._q["provision_has_agency_request"], [request_id, agency])
             found = cur.fetchone()
         return bool(found and found[0])
 
@@ -1590,7 +1579,7 @@ class PostgresProvisionLog(_Port, ProvisionLog):
         ``(seq, hash)``.
         """
         self._store._connection_of(uow)
-        wall, offset = _wall(_check_aware(before, "before"))
+        wall, offset = _wall(check_aware(before, "before"))
         q = self._q
         with self._store._writing(uow) as cur:
             cur.execute(q["provision_lock_head"])
@@ -1668,7 +1657,7 @@ class PostgresSchedule(_Port, Schedule):
 
     def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
         """The item with this key, or None."""
-        _check_field(ScheduledItem, "key", key)
+        check_field(ScheduledItem, "key", key)
         with self._store._reading(uow) as cur:
             cur.execute(self._q["schedule_get"], [key])
             found = cur.fetchone()
@@ -1679,7 +1668,7 @@ class PostgresSchedule(_Port, Schedule):
     ) -> list[ScheduledItem]:
         """Items due on or before ``on``, ordered by (due, key in code point order), at
         most ``limit`` (a range scan of ``schedule_due``)."""
-        _check_field(ScheduledItem, "due", on)
+        check_field(ScheduledItem, "due", on)
         check_int(limit, "limit")
         with self._store._reading(uow) as cur:
             cur.execute(self._q["schedule_due"], [on, limit])
@@ -2037,6 +2026,9 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         ),
         "provision_has_request": q(
             "SELECT EXISTS (SELECT 1 FROM {s}.provision_log WHERE request_id = %s)"
+        ),
+        "provision_has_agency_request": q(
+            "SELECT EXISTS (SELECT 1 FROM {s}.provision_log WHERE request_id = %s AND agency = %s)"
         ),
         # purge: the first record not before the cut-off, by the primary key from the
         # oldest end; then the last record below it, and every record below it

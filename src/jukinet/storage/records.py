@@ -8,6 +8,11 @@ code with a bad check digit an :class:`~jukinet.errors.InvalidChecksum`.
 Mapping from the domain types (:class:`~jukinet.domain.resident.ResidentRecord`,
 :class:`~jukinet.domain.identity.IdentityNotice`) happens in
 :mod:`jukinet.storage.mapping`, outside the adapters.
+
+Validation happens once, on the way in. The SQL adapters rebuild the register
+and identity rows they read back with :func:`unchecked` (the values were
+validated when written, and the tables' types and constraints hold them), and
+the provision log's records are chained by :func:`chain`.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ __all__ = [
     "ScheduledItem",
     "chain",
     "chain_hash",
+    "check_aware",
+    "check_field",
+    "check_request",
     "unchecked",
     "unchecked_replace",
     "verify_chain",
@@ -399,6 +407,46 @@ def check_int(value: object, field: str, *, minimum: int = 0) -> int:
     _int(field, minimum=minimum)(None, None, value)
     assert isinstance(value, int)
     return value
+
+
+def check_aware(value: object, field: str) -> datetime:
+    """Validate an aware datetime argument and return it.
+
+    >>> check_aware(datetime(2026, 4, 1), "before")
+    Traceback (most recent call last):
+        ...
+    jukinet.errors.InvalidFormat: before: the time has no time zone (expected an aware datetime)
+    """
+    if not isinstance(value, datetime):
+        raise InvalidFormat(
+            f"got {type(value).__name__}", field=field, expected="an aware datetime"
+        )
+    if value.utcoffset() is None:
+        raise InvalidFormat("the time has no time zone", field=field, expected="an aware datetime")
+    return value
+
+
+def check_field(cls: Any, name: str, value: object) -> None:
+    """Check an argument as the record ``cls`` checks its field ``name`` (the same
+    error a record holding that value would raise).
+
+    >>> check_field(ProvisionEntry, "request_id", "req 1")
+    Traceback (most recent call last):
+        ...
+    jukinet.errors.InvalidFormat: request_id: 'req 1' is malformed (expected ...)
+    """
+    field = attrs.fields_dict(cls)[name]
+    validate = field.validator
+    assert validate is not None
+    validate(None, field, value)
+
+
+def check_request(request_id: object, agency: object | None = None) -> None:
+    """Check a provision-log look-up's request id (and agency, when given) as a
+    :class:`ProvisionEntry` checks them."""
+    check_field(ProvisionEntry, "request_id", request_id)
+    if agency is not None:
+        check_field(ProvisionEntry, "agency", agency)
 
 
 def check_date(value: object, field: str) -> date:

@@ -121,8 +121,6 @@ from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-import attrs
-
 from jukinet.errors import (
     DatabaseError,
     DataError,
@@ -130,7 +128,6 @@ from jukinet.errors import (
     InterfaceError,
     InternalError,
     InvalidComponent,
-    InvalidFormat,
     InvalidLength,
     NotSupportedError,
     OperationalError,
@@ -166,14 +163,18 @@ from jukinet.storage.records import (
     RegisterRow,
     ScheduledItem,
     chain,
+    check_aware,
     check_date,
+    check_field,
     check_household_id,
     check_int,
     check_internal_id,
     check_lg_code,
     check_node_id,
+    check_request,
     check_resident_code,
     check_status,
+    unchecked,
 )
 
 __all__ = [
@@ -646,7 +647,8 @@ _INSERT_REGISTER_CODE = "INSERT INTO register_codes (resident_code, internal_id)
 
 
 def _register_row(r: Any) -> RegisterRow:
-    return RegisterRow(
+    return unchecked(
+        RegisterRow,
         internal_id=r[0],
         version=r[1],
         resident_code=r[2],
@@ -705,7 +707,8 @@ _IS_CURRENT_IDENTITY = (
 
 
 def _identity_row(r: Any) -> IdentityRow:
-    return IdentityRow(
+    return unchecked(
+        IdentityRow,
         resident_code=r[0],
         version=r[1],
         municipality=r[2],
@@ -1583,25 +1586,6 @@ class SQLiteAuditLog(_Port, AuditLog):
 # --- provision ports (住基法30条の9〜30条の16, 30条の32〜30条の35) ---------------
 
 
-def _check_field(cls: Any, name: str, value: object) -> None:
-    """Validate an argument as the record's field ``name`` is validated (same errors)."""
-    field = attrs.fields_dict(cls)[name]
-    validate: Callable[..., object] | None = field.validator
-    assert validate is not None
-    validate(None, field, value)
-
-
-def _check_aware(value: object, field: str) -> datetime:
-    """An aware datetime argument, else InvalidFormat."""
-    if not isinstance(value, datetime):
-        raise InvalidFormat(
-            f"got {type(value).__name__}", field=field, expected="an aware datetime"
-        )
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidFormat("the time has no time zone", field=field, expected="an aware datetime")
-    return value
-
-
 def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
@@ -1657,7 +1641,7 @@ class SQLiteAgencyRegistry(_Port, AgencyRegistry):
 
     def get(self, agency: str, uow: UnitOfWork | None = None) -> AgencyRow | None:
         """The agency's registration, or None."""
-        _check_field(AgencyRow, "agency", agency)
+        check_field(AgencyRow, "agency", agency)
         with self._store._read(uow) as conn:
             rows = conn.execute(
                 f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE agency = ?", (agency,)
@@ -1670,7 +1654,7 @@ class SQLiteAgencyRegistry(_Port, AgencyRegistry):
     ) -> builtins.list[AgencyRow]:
         """Registrations ordered by name (code point order), after ``after``, at most ``limit``."""
         if after is not None:
-            _check_field(AgencyRow, "agency", after)
+            check_field(AgencyRow, "agency", after)
         check_int(limit, "limit")
         with self._store._read(uow) as conn:
             rows = conn.execute(
@@ -1729,7 +1713,7 @@ def _provision_meta(conn: sqlite3.Connection, name: str) -> tuple[int, str]:
     seq, hash_ = row
     try:
         check_int(seq, "seq")
-        _check_field(ProvisionRecord, "hash", hash_)
+        check_field(ProvisionRecord, "hash", hash_)
     except ValueError as exc:
         raise DataError(f"the provision log's {name} row is malformed: {exc}") from exc
     return int(seq), str(hash_)
@@ -1799,13 +1783,22 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
                 ).fetchall()
         return _decode(rows, _provision_record)
 
-    def has_request(self, request_id: str, uow: UnitOfWork | None = None) -> bool:
-        """Whether any record carries this request id (from ``provision_log_request_id``)."""
-        _check_field(ProvisionEntry, "request_id", request_id)
+    def has_request(
+        self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
+    ) -> bool:
+        """Whether a record carries this request id (from ``agency``, when given), by
+        ``provision_log_request_id``."""
+        check_request(request_id, agency)
         with self._store._read(uow) as conn:
-            row = conn.execute(
-                "SELECT 1 FROM provision_log WHERE request_id = ? LIMIT 1", (request_id,)
-            ).fetchone()
+            if agency is None:
+                row = conn.execute(
+                    "SELECT 1 FROM provision_log WHERE request_id = ? LIMIT 1", (request_id,)
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT 1 FROM provision_log WHERE request_id = ? AND agency = ? LIMIT 1",
+                    (request_id, agency),
+                ).fetchone()
         return row is not None
 
     def head(self, uow: UnitOfWork | None = None) -> tuple[int, str]:
@@ -1821,7 +1814,7 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
     def purge(self, uow: UnitOfWork, *, before: datetime) -> int:
         """Remove the oldest records while ``at < before`` (compared as instants), move the
         anchor to the last one removed; returns how many went."""
-        _check_aware(before, "before")
+        check_aware(before, "before")
         with self._store._write(uow) as conn:
             last, last_hash = _provision_meta(conn, "anchor")
             start, count, done = last, 0, False
@@ -1833,8 +1826,8 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
                 done = len(rows) < _PURGE_BATCH
                 for seq, at, hash_ in rows:
                     try:
-                        stamp = _check_aware(datetime.fromisoformat(at), "at")
-                        _check_field(ProvisionRecord, "hash", hash_)
+                        stamp = check_aware(datetime.fromisoformat(at), "at")
+                        check_field(ProvisionRecord, "hash", hash_)
                     except (ValueError, TypeError) as exc:
                         raise DataError(f"provision-log record {seq} is malformed: {exc}") from exc
                     if stamp >= before:
@@ -1873,7 +1866,7 @@ class SQLiteSchedule(_Port, Schedule):
         """Remove the items with these keys (absent ones skipped); returns how many went."""
         wanted = _as_items(keys, "keys", "a sequence of str")
         for key in wanted:
-            _check_field(ScheduledItem, "key", key)
+            check_field(ScheduledItem, "key", key)
         unique = list(dict.fromkeys(wanted))
         removed = 0
         with self._store._write(uow) as conn:
@@ -1886,7 +1879,7 @@ class SQLiteSchedule(_Port, Schedule):
 
     def get(self, key: str, uow: UnitOfWork | None = None) -> ScheduledItem | None:
         """The item with this key, or None."""
-        _check_field(ScheduledItem, "key", key)
+        check_field(ScheduledItem, "key", key)
         with self._store._read(uow) as conn:
             rows = conn.execute(
                 "SELECT key, due, payload FROM schedule WHERE key = ?", (key,)
@@ -1898,7 +1891,7 @@ class SQLiteSchedule(_Port, Schedule):
         self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
     ) -> list[ScheduledItem]:
         """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
-        _check_field(ScheduledItem, "due", on)
+        check_field(ScheduledItem, "due", on)
         check_int(limit, "limit")
         with self._store._read(uow) as conn:
             rows = conn.execute(

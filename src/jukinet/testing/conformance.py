@@ -3009,6 +3009,26 @@ class StoreConformance(ABC):
         for unknown in ("req-9", "req-", "req", "REQ-1", "req-1.", "req_1", "req-10"):
             assert not store.provision_log.has_request(unknown), unknown
 
+    def test_provision_has_request_by_agency(self, store: Store) -> None:
+        """Request ids are unique per agency: another agency's ``req-1`` is not a replay."""
+        mine = self.rows.provision_entry(1)  # req-1 of agency-1
+        theirs = attrs.evolve(self.rows.provision_entry(2), request_id="req-1", agency="agency-2")
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.provision_log.append(uow, [mine])
+            assert not store.provision_log.has_request("req-1", uow, agency="agency-2")
+            store.provision_log.append(uow, [theirs])  # staged, seen in its own uow
+            assert store.provision_log.has_request("req-1", uow, agency="agency-2")
+            assert not reader.provision_log.has_request("req-1", agency="agency-1")
+        for agency in ("agency-1", "agency-2", None):
+            assert reader.provision_log.has_request("req-1", agency=agency), agency
+        assert not reader.provision_log.has_request("req-1", agency="agency-3")
+        assert not reader.provision_log.has_request("req-2", agency="agency-1")
+        before = snapshot(store)
+        with pytest.raises(InvalidFormat):
+            store.provision_log.has_request("req-1", agency="Agency 1")
+        assert snapshot(store) == before
+
     @settings(
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,

@@ -478,7 +478,9 @@ class ProvisionDesk:
                 authentic = True
                 use = self._permitted(agency, request)
                 items = use.items(individual_number=use.key in agency.number_uses)
-                if self.store.provision_log.has_request(request.request_id, uow):
+                if self.store.provision_log.has_request(
+                    request.request_id, uow, agency=request.agency
+                ):
                     raise RequestReplayed(
                         f"request {request.request_id} was made before",
                         field="request_id",
