@@ -25,6 +25,7 @@ jukinet.errors.InvalidFormat: ResidentCode: resident code: the number's checksum
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import re
@@ -178,7 +179,17 @@ def _stored_converter() -> cattrs.Converter:
         return structure
 
     converter.register_structure_hook_factory(attrs.has, factory)
+    converter.register_structure_hook_factory(_is_enum, _stored_enum)
     return converter
+
+
+def _is_enum(type_: Any) -> bool:
+    return isinstance(type_, type) and issubclass(type_, enum.Enum)
+
+
+def _stored_enum(cls: type[enum.Enum]) -> Any:
+    members = cls._value2member_map_  # the lookup Enum.__call__ makes, without its overhead
+    return lambda value, _cls: members[value]
 
 
 _AS_IS = frozenset({str, int, bool})

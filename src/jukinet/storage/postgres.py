@@ -66,6 +66,7 @@ Design notes:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -503,6 +504,7 @@ def _wall(at: datetime) -> tuple[datetime, timedelta]:
     return at.replace(tzinfo=None, fold=0), offset
 
 
+@functools.lru_cache(maxsize=256)  # a log repeats a few item lists
 def _json_list(values: tuple[str, ...]) -> str:
     """A tuple of strings as compact JSON text (non-ASCII kept as it is)."""
     return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
@@ -575,7 +577,8 @@ def _identity_row(values: Sequence[Any]) -> IdentityRow:
 
 def _agency_row(values: Sequence[Any]) -> AgencyRow:
     agency, public_key, registered_at, recipients, number_uses, locality = values
-    return AgencyRow(
+    return unchecked(
+        AgencyRow,
         agency=agency,
         public_key=bytes(public_key),
         registered_at=registered_at.replace(tzinfo=UTC),

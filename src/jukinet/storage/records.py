@@ -9,8 +9,8 @@ Mapping from the domain types (:class:`~jukinet.domain.resident.ResidentRecord`,
 :class:`~jukinet.domain.identity.IdentityNotice`) happens in
 :mod:`jukinet.storage.mapping`, outside the adapters.
 
-Validation happens once, on the way in. The SQL adapters rebuild the register
-and identity rows they read back with :func:`unchecked` (the values were
+Validation happens once, on the way in. The SQL adapters rebuild the register,
+identity and agency rows they read back with :func:`unchecked` (the values were
 validated when written, and the tables' types and constraints hold them), and
 the provision log's records are chained by :func:`chain`.
 """

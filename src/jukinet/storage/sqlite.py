@@ -109,6 +109,7 @@ Driver errors
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import shutil
@@ -1586,6 +1587,7 @@ class SQLiteAuditLog(_Port, AuditLog):
 # --- provision ports (住基法30条の9〜30条の16, 30条の32〜30条の35) ---------------
 
 
+@functools.lru_cache(maxsize=256)  # a log repeats a few item lists
 def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
@@ -1602,7 +1604,8 @@ _AGENCY_COLUMNS = "agency, public_key, registered_at, recipients, number_uses, l
 
 
 def _agency_row(r: Any) -> AgencyRow:
-    return AgencyRow(
+    return unchecked(
+        AgencyRow,
         agency=r[0],
         public_key=r[1],
         registered_at=datetime.fromisoformat(r[2]),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import hashlib
 import json
 import random
@@ -220,6 +221,11 @@ class Envelope:
 
     def signed_bytes(self) -> bytes:
         """The bytes the signature covers: every header field and a digest of each payload."""
+        return self._signed
+
+    @functools.cached_property
+    def _signed(self) -> bytes:
+        # computed once: the receiver verifies the signature and names the envelope by it
         return signing_bytes(
             self.sender,
             self.recipient,
@@ -229,7 +235,7 @@ class Envelope:
             self.sent_at,
         )
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """A hex SHA-256 of the signed content: names the envelope (e.g. in an answer)."""
         return hashlib.sha256(self.signed_bytes()).hexdigest()
