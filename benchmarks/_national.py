@@ -68,6 +68,7 @@ from jukinet.storage.records import (
     IdentityRow,
     ProvisionEntry,
     chain,
+    unchecked,
     unchecked_replace,
 )
 from jukinet.testing.population import person_name, street_address
@@ -368,7 +369,7 @@ def costs(centre: National, people: Population, batch: Envelope | None = None) -
 
     def build_rows() -> None:
         for value in values:
-            IdentityRow(**dict(zip(fields, value, strict=True)))
+            unchecked(IdentityRow, **dict(zip(fields, value, strict=True)))
 
     def decode() -> None:
         for row in rows:

@@ -196,7 +196,7 @@ def _breakdown(
                 c.parse_code if single else c.parse_batch,
                 count,
             ),
-            ("IdentityRow from the fetched row (validated)", c.row, count),
+            ("IdentityRow from the fetched row (unchecked)", c.row, count),
             ("decode the stored IdentityNotice (from_stored)", c.decode, count),
             ("ProvidedIdentity + Result", c.answer, count),
             ("the person's ProvisionEntry + chain()", c.record, count),

@@ -136,7 +136,7 @@ def run(options: Options, log: Log) -> list[Result]:
                 ("verify the signature, digest the request", pieces.verify, k),
                 ("parse the request (JSON, PersonName)", pieces.parse_items, k),
                 ("the name's matching and reading keys", pieces.keys, k),
-                ("IdentityRow from a fetched row, twice", pieces.row, 2 * k),
+                ("IdentityRow from a fetched row (unchecked), twice", pieces.row, 2 * k),
                 ("decode the stored IdentityNotice (from_stored)", pieces.decode, k),
                 ("ProvidedIdentity + Result", pieces.answer, k),
                 ("the person's ProvisionEntry + chain()", pieces.record, k),

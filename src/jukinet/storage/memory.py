@@ -393,9 +393,16 @@ class _State:
 
     def _index_provision(self, record: ProvisionRecord) -> None:
         entry = record.entry
-        if entry.subject is not None:
-            self.provision_subjects.setdefault(entry.subject, SortedSet()).add(record.seq)
-        self.provision_requests.setdefault(entry.request_id, SortedSet()).add(record.seq)
+        for index, key in (
+            (self.provision_subjects, entry.subject),
+            (self.provision_requests, entry.request_id),
+        ):
+            if key is None:
+                continue
+            seqs = index.get(key)
+            if seqs is None:  # a new SortedSet only for a new key (a batch repeats its id)
+                seqs = index[key] = SortedSet()
+            seqs.add(record.seq)
 
     def _unindex_provision(self, record: ProvisionRecord) -> None:
         entry = record.entry

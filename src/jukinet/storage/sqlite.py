@@ -727,6 +727,28 @@ def _identity_row(r: Any) -> IdentityRow:
     )
 
 
+def _identity_sequence(
+    items: Sequence[IdentityRow], stored: dict[str, int] | None
+) -> tuple[list[tuple[Any, ...]], dict[tuple[str, str], tuple[Any, ...]]]:
+    """The parameters of identity rows that number each code's versions on without a
+    gap, from ``stored`` (the last stored version per code, 0 for a new one) or, when
+    ``stored`` is None, from each code's first row; and the last row per (code,
+    municipality). A row out of sequence raises :class:`IntegrityError`."""
+    versions = dict(stored or {})
+    latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+    params: list[tuple[Any, ...]] = []
+    for row in items:
+        start = 0 if stored is not None else row.version - 1
+        expected = versions.get(row.resident_code, start) + 1
+        if row.version != expected:
+            raise _version_error("resident code", row.resident_code, row.version, expected)
+        versions[row.resident_code] = row.version
+        p = _identity_params(row)
+        params.append(p)
+        latest[row.resident_code, row.municipality] = p
+    return params, latest
+
+
 def _identity_params(r: IdentityRow) -> tuple[Any, ...]:
     return (
         r.resident_code,
@@ -1051,17 +1073,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
             if not items:
                 return
             codes = list(dict.fromkeys(row.resident_code for row in items))
-            versions = _last_identity_versions(conn, codes)
-            latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-            params: list[tuple[Any, ...]] = []
-            for row in items:
-                expected = versions.get(row.resident_code, 0) + 1
-                if row.version != expected:
-                    raise _version_error("resident code", row.resident_code, row.version, expected)
-                versions[row.resident_code] = row.version
-                p = _identity_params(row)
-                params.append(p)
-                latest[row.resident_code, row.municipality] = p
+            params, latest = _identity_sequence(items, _last_identity_versions(conn, codes))
             conn.executemany(_INSERT_IDENTITY_VERSION, params)
             conn.executemany(
                 _UPSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in latest.values()]
@@ -1091,19 +1103,9 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         """Load whole histories of new codes (any first version, no gap) with
         ``executemany``; returns the number of rows. All or none."""
         items = _as_list(rows, IdentityRow, "rows")
-        versions: dict[str, int] = {}
-        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
-        params: list[tuple[Any, ...]] = []
-        for row in items:
-            expected = versions.get(row.resident_code, row.version - 1) + 1
-            if row.version != expected:
-                raise _version_error("resident code", row.resident_code, row.version, expected)
-            versions[row.resident_code] = row.version
-            p = _identity_params(row)
-            params.append(p)
-            latest[row.resident_code, row.municipality] = p
+        params, latest = _identity_sequence(items, None)
         with self._store._write(uow) as conn:
-            _refuse_stored(conn, list(versions))
+            _refuse_stored(conn, list(dict.fromkeys(row.resident_code for row in items)))
             conn.executemany(_INSERT_IDENTITY_VERSION, params)
             conn.executemany(
                 _INSERT_IDENTITY_CURRENT, [_identity_current_params(p) for p in latest.values()]
