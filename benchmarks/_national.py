@@ -7,10 +7,9 @@ surname frequency from :mod:`jukinet.testing.population`, birth date 1930–2025
 an individual number for 80 %) turned into an :class:`~jukinet.storage.records.IdentityRow`
 by :func:`jukinet.storage.mapping.identity_row`, so every payload decodes to
 that person's own notice. :func:`national` loads them into a fresh store with
-``IdentityStore.bulk_load`` (one unit of work; on PostgreSQL then ``ANALYZE`` of the
-two identity tables, the statistics autovacuum would gather: without them the
-planner takes a one-code look-up for thousands of rows and runs a parallel scan,
-≈ 4 ms a query at 1,000,000 rows), wraps the store in a
+``IdentityStore.bulk_load`` (one unit of work; on PostgreSQL the adapter ends a
+load that large with ``ANALYZE`` of the two identity tables, see
+:data:`~jukinet.storage.postgres.ANALYZE_AFTER`), wraps the store in a
 :class:`~jukinet.tiers.upper.NationalCenter` and registers one agency,
 厚生労働省及び日本年金機構 (``a:nenkin``), which asks under 別表第一 77 (``1-77``,
 国民年金法; 住基法30条の9).
@@ -263,28 +262,12 @@ def national(options: Options, log: Log) -> Iterator[National]:
             f"loaded {n:,} people into the centre's identity store with bulk_load in "
             f"{loaded.seconds:.1f} s (not timed)"
         )
-        if target.backend == "postgres":
-            _analyze(target)
-            log(
-                "ANALYZE identity_versions, identity_current (not timed: the statistics "
-                "autovacuum would gather; without them a look-up of one code plans a parallel scan)"
-            )
         center = NationalCenter(store, own, trust, clock, random.Random(rng.random()))
         desk = center.provision
         desk.register_agency(AGENCY, agency_key.public_bytes, recipients=[RECIPIENT])
         use = desk.uses.by_key(USE)
         items = tuple(sorted(item.value for item in use.items(individual_number=False)))
         yield National(target=target, center=center, key=agency_key, clock=clock, items=items)
-
-
-def _analyze(target: Target) -> None:
-    """Statistics for the planner after the load, as autovacuum would gather them."""
-    import psycopg
-
-    assert target.dsn is not None
-    with closing(psycopg.connect(target.dsn, autocommit=True)) as conn:
-        for table in ("identity_versions", "identity_current"):
-            conn.execute(f"ANALYZE {target.table(table)}".encode())
 
 
 # --- where the library's time goes ----------------------------------------------

@@ -11,7 +11,9 @@ tuples (built before the clock starts) go into ``register_versions``,
 
 * sqlite: ``BEGIN IMMEDIATE``; three ``executemany`` INSERTs; ``COMMIT``;
 * postgres: three binary ``COPY ... FROM STDIN`` (``Copy.set_types`` +
-  ``Copy.write_row``, as the adapter does) in one transaction;
+  ``Copy.write_row``, as the adapter does) in one transaction, then, for a load of
+  at least :data:`~jukinet.storage.postgres.ANALYZE_AFTER` rows, ``ANALYZE`` of the
+  three tables as the adapter does;
 * memory: a plain-dict implementation of the same work (duplicate checks, then
   the three dicts and the household index), no driver involved.
 """
@@ -152,6 +154,8 @@ def _raw_postgres(target: Target, rows: Sequence[RegisterRow], log: Log) -> floa
     import psycopg
     from psycopg import sql
 
+    from jukinet.storage.postgres import ANALYZE_AFTER
+
     assert target.dsn is not None
     assert target.schema is not None
     with stopwatch() as prep:
@@ -174,6 +178,14 @@ def _raw_postgres(target: Target, rows: Sequence[RegisterRow], log: Log) -> floa
                     copy.set_types(types)
                     for item in data:
                         copy.write_row(item)
+            if len(rows) >= ANALYZE_AFTER:  # as the adapter does after a large load
+                cur.execute(
+                    sql.SQL("ANALYZE {}").format(
+                        sql.SQL(", ").join(
+                            sql.Identifier(target.schema, table) for table, *_ in tables
+                        )
+                    )
+                )
         counted = conn.execute(
             sql.SQL("SELECT count(*) FROM {}").format(
                 sql.Identifier(target.schema, "register_current")

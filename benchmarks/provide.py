@@ -5,7 +5,7 @@ Setup (not timed, :mod:`benchmarks._national`): a
 :class:`~jukinet.tiers.upper.NationalCenter` on a fresh store of the backend whose
 identity store holds N people from all over Japan (``IdentityStore.bulk_load`` of rows
 built from full ``IdentityNotice`` s, each payload the person's own notice; on
-PostgreSQL then ``ANALYZE``), and one registered agency, 厚生労働省及び日本年金機構
+PostgreSQL the load ends with the adapter's ``ANALYZE``), and one registered agency, 厚生労働省及び日本年金機構
 (``a:nenkin``), asking under 別表第一 77 (``1-77``, 住基法30条の9: every item but the
 resident code). The agency's requests are built and signed before the clock starts
 (signing is the agency's work); the centre's clock never moves, so every record

@@ -1,7 +1,7 @@
 """``search``: an agency's requests by the four basic items (基本4情報) at the national centre.
 
 Setup (not timed): the centre of :mod:`benchmarks._national` (N people from all over
-Japan, loaded with ``bulk_load``, on PostgreSQL then ``ANALYZE``; one agency,
+Japan, loaded with ``bulk_load``, which on PostgreSQL ends with ``ANALYZE``; one agency,
 厚生労働省及び日本年金機構, asking under 別表第一 77), as in ``provide``.
 K = min(10,000, searchable) existing people are chosen at random among
 those whose (name, birth date, sex) nobody else shares, so each search finds exactly

@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from jukinet import errors
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.postgres import PostgresStore, _translated
+from jukinet.storage.postgres import ANALYZE_AFTER, PostgresStore, _translated
 from jukinet.storage.records import AuditEntry
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
@@ -659,6 +659,34 @@ def test_bulk_load_copies_many_rows(databases: _Databases) -> None:
         r.resident_code: r for r in notices if r.resident_code in set(codes)
     }
     assert store.register.current_by_code(people[-1].resident_code) == people[-1]
+
+
+def test_a_large_bulk_load_leaves_the_planner_statistics(databases: _Databases) -> None:
+    """A load of ANALYZE_AFTER rows or more runs ANALYZE in its transaction, so the
+    planner knows the new rows at once (not after autovacuum's next round)."""
+    store = _store(databases)
+    n = ANALYZE_AFTER
+    people = [_person(k) for k in range(1, n + 1)]
+    notices = [rows.identity_row(rows.code(k), 1) for k in range(1, n + 1)]
+    with store.unit_of_work() as uow:
+        store.register.bulk_load(uow, people)
+        store.identities.bulk_load(uow, notices)
+    with databases.connection(store.schema) as conn:
+        analyzed = conn.execute(
+            "SELECT tablename FROM pg_stats WHERE schemaname = %s GROUP BY tablename",
+            [store.schema],
+        ).fetchall()
+        tuples = dict(
+            conn.execute(
+                "SELECT relname, reltuples FROM pg_class c JOIN pg_namespace s"
+                " ON s.oid = c.relnamespace WHERE s.nspname = %s AND c.relkind = 'r'",
+                [store.schema],
+            ).fetchall()
+        )
+    tables = {"register_versions", "register_current", "register_codes"}
+    tables |= {"identity_versions", "identity_current"}
+    assert tables <= {t for (t,) in analyzed}
+    assert all(tuples[t] == n for t in tables), tuples
 
 
 def test_a_refused_copy_leaves_the_unit_of_work_usable(databases: _Databases) -> None:
