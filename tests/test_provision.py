@@ -15,6 +15,7 @@ import pytest
 
 from jukinet.domain import individual_number
 from jukinet.domain.agency import Item
+from jukinet.domain.changes import ChangeReason
 from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.jpki import Cause, Certificate
 from jukinet.domain.names import PersonName
@@ -379,6 +380,35 @@ def test_a_correction_request_reaches_the_municipality_and_its_outcome_comes_bac
             kinds[-2:] == ["correction.filed", "correction.outcome"]
             or kinds.count("correction.outcome") == 1
         )
+
+
+def test_code_changes_are_fed_to_the_digital_agency(world: World) -> None:
+    """住基法30条の9の2第2項: J-LIS tells デジタル庁 the old and new resident code."""
+    country = world.country
+    assert country.center.code_changes() == []  # births, searches: nothing
+    today = country.clock.today()
+    chiyoda = country.municipality(CHIYODA)
+    chiyoda.move_within(world.taro.resident_code, address="本町3丁目3番3号", moved_on=today)
+    renewed = chiyoda.change_resident_code(world.taro.resident_code, requested_on=today)
+    country.network.settle()
+    feed = country.center.code_changes()
+    assert [(n.previous_resident_code, n.resident_code) for _, n in feed] == [
+        (world.taro.resident_code, renewed.resident_code)
+    ]
+    ((position, notice),) = feed
+    assert notice.reason is ChangeReason.RESIDENT_CODE_CHANGE_REQUEST
+    assert notice.changed_on == today
+    again = chiyoda.change_resident_code(renewed.resident_code, requested_on=today)
+    country.network.settle()
+    later = country.center.code_changes(after=position)
+    assert [(n.previous_resident_code, n.resident_code) for _, n in later] == [
+        (renewed.resident_code, again.resident_code)
+    ]
+    backlog = {link.destination: link.backlog for link in country.center.health().links}
+    assert backlog["feed:digital"] == 2
+    country.center.confirm_code_changes(later[-1][0])
+    backlog = {link.destination: link.backlog for link in country.center.health().links}
+    assert backlog["feed:digital"] == 0
 
 
 def _feed(world: World) -> list[tuple[str, Certificate, Cause]]:

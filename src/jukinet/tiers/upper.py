@@ -7,7 +7,10 @@ day it arrived, and :meth:`UpperTier.expire_history` deletes the versions whose
 A :class:`Prefecture` applies notices from the municipalities of its own
 prefecture only and forwards them to the centre; the :class:`NationalCenter`
 applies notices from every prefecture and designates pools of never-used resident
-codes to municipalities (30条の2).
+codes to municipalities (30条の2). From the notices it stores, the centre keeps two
+feeds with positions: JPKI revocations (:meth:`NationalCenter.revocations`) and
+resident-code changes for デジタル庁 (:meth:`NationalCenter.code_changes`, 30条の9の2
+第2項).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import date, timedelta
 
 import attrs
 
-from jukinet.domain import codec, jpki, retention
+from jukinet.domain import codec, jpki, linkage, retention
 from jukinet.domain import resident_code as _resident_code
 from jukinet.domain.agency import AgencyUseTable
 from jukinet.domain.changes import ChangeKind, ChangeReason
@@ -41,10 +44,21 @@ from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, 
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, FEED_PREFIX, Node
 from jukinet.tiers.provision import ProvisionAnswer, ProvisionDesk
 
-__all__ = ["HISTORY_EXPIRED", "JPKI_FEED", "Applied", "NationalCenter", "Prefecture", "UpperTier"]
+__all__ = [
+    "DIGITAL_FEED",
+    "HISTORY_EXPIRED",
+    "JPKI_FEED",
+    "Applied",
+    "NationalCenter",
+    "Prefecture",
+    "UpperTier",
+]
 
 JPKI_FEED = "jpki"
 """The centre's feed of JPKI revocation notices (read with :meth:`NationalCenter.revocations`)."""
+DIGITAL_FEED = "digital"
+"""The centre's feed of resident-code changes for デジタル庁 (住基法30条の9の2第2項; read
+with :meth:`NationalCenter.code_changes`)."""
 HISTORY_EXPIRED = "identity.expire"
 """Audit action: identity versions whose retention period was over were deleted
 (:meth:`UpperTier.expire_history`; the detail holds the cut-off day and the count)."""
@@ -331,12 +345,16 @@ class NationalCenter(UpperTier):
         """Derive revocations of JPKI certificates from the notices just stored, and
         keep the 30-day move-in deadlines (see :mod:`jukinet.domain.jpki`)."""
         feed: list[bytes] = []
+        changes: list[bytes] = []
         schedule = self.store.schedule
         for item in applied:
             reason = ChangeReason(item.message.header["reason"])
             if item.before is None and reason.kind is ChangeKind.ENTRY:
                 continue  # a first registration revokes nothing (no decoding needed)
             notice = item.message.notice()
+            change = linkage.code_change(notice)
+            if change is not None:
+                changes.append(codec.to_bytes(change))
             previous = (
                 self._previous_info(uow, item.before, notice)
                 if item.before and notice.kind is not ChangeKind.REMOVAL
@@ -365,6 +383,8 @@ class NationalCenter(UpperTier):
                 schedule.cancel(uow, [key])  # moved in: the deadline is met
         if feed:
             self.store.outbox.append(uow, FEED_PREFIX + JPKI_FEED, feed)
+        if changes:
+            self.store.outbox.append(uow, FEED_PREFIX + DIGITAL_FEED, changes)
 
     def _previous_info(
         self, uow: UnitOfWork, where: tuple[str, int], notice: IdentityNotice
@@ -423,6 +443,26 @@ class NationalCenter(UpperTier):
     def confirm_revocations(self, position: int) -> None:
         """Record that the certification service processed the feed up to ``position``."""
         self.confirm_feed(JPKI_FEED, position)
+
+    # --- resident-code changes for デジタル庁 (住基法30条の9の2第2項) -------------
+
+    def code_changes(
+        self, *, after: int = 0, limit: int = 1000
+    ) -> list[tuple[int, linkage.CodeChangeNotice]]:
+        """The feed for デジタル庁: every replaced resident code with the new one
+        (:mod:`jukinet.domain.linkage`), after position ``after``, with positions.
+
+        A change enters the feed in the unit of work that stores its notice, so the
+        feed misses none and repeats none.
+        """
+        return [
+            (entry.seq, codec.from_stored(linkage.CodeChangeNotice, entry.payload))
+            for entry in self.read_feed(DIGITAL_FEED, after=after, limit=limit)
+        ]
+
+    def confirm_code_changes(self, position: int) -> None:
+        """Record that デジタル庁 processed the code-change feed up to ``position``."""
+        self.confirm_feed(DIGITAL_FEED, position)
 
     def designate_codes(
         self, municipality: LocalGovernmentCode | str, count: int
