@@ -28,6 +28,7 @@ def test_the_demo_reconciles_provides_refuses_and_discloses(tmp_path: Path) -> N
     assert "refused, UseNotPermitted" in text
     assert "hash chain intact" in text
     assert "6. The JPKI revocation feed" in text
+    assert "resident-code change(s) on the feed for デジタル庁" in text
     assert sorted(p.name for p in tmp_path.iterdir())[0].endswith(".sqlite3")
 
 

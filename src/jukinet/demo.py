@@ -8,7 +8,8 @@ changes flows up while the network drops, duplicates, reorders and delays
 messages and a prefecture server crashes and restarts. At the end every tier is
 reconciled with the municipalities' registers; then a pension agency makes a lawful
 query and a refused one, the person it asked about reads who looked at their
-information, and the centre's JPKI revocation feed is summed up.
+information, and the centre's feeds (JPKI revocations, code changes for デジタル庁)
+are summed up.
 
 Rates follow Japan's (2023, per resident per year): births 0.6 %, deaths 1.3 %,
 moves between municipalities 3.9 %; moves within a municipality, marriages (name
@@ -296,7 +297,8 @@ def _provision(country: Country, rng: random.Random, out: TextIO) -> bool:
 
 
 def _jpki(country: Country, out: TextIO) -> None:
-    """Step 6: the revocation feed for the public key infrastructure."""
+    """Step 6: the revocation feed for the public key infrastructure, and the
+    code-change feed for デジタル庁."""
     center = country.center
     overdue = center.run_deadlines()
     feed = center.revocations(limit=1_000_000)
@@ -312,6 +314,14 @@ def _jpki(country: Country, out: TextIO) -> None:
     _say(out, f"   ({overdue} for a move-out with no move-in within 30 days, 31条2号)")
     if feed:
         center.confirm_revocations(feed[-1][0])
+    changes = center.code_changes(limit=1_000_000)
+    _say(
+        out,
+        f"   and {len(changes)} resident-code change(s) on the feed for デジタル庁"
+        " (old and new code, 住基法30条の9の2第2項)",
+    )
+    if changes:
+        center.confirm_code_changes(changes[-1][0])
 
 
 def _links(country: Country) -> str:
