@@ -73,8 +73,9 @@ _R = TypeVar("_R")
 
 
 @functools.cache
-def _field_names(cls: Any) -> tuple[str, ...]:
-    return tuple(f.name for f in attrs.fields(cls))
+def _field_names(cls: Any) -> tuple[tuple[str, ...], frozenset[str]]:
+    names = tuple(f.name for f in attrs.fields(cls))
+    return names, frozenset(names)
 
 
 def unchecked(cls: type[_R], **values: Any) -> _R:
@@ -88,9 +89,18 @@ def unchecked(cls: type[_R], **values: Any) -> _R:
 
     >>> unchecked(ChainFault, seq=3, problem="missing")
     ChainFault(seq=3, problem='missing')
+    >>> unchecked(ChainFault, seq=3)
+    Traceback (most recent call last):
+        ...
+    TypeError: ChainFault: missing fields ['problem'], unknown fields []
     """
+    names, known = _field_names(cast(Any, cls))
+    if len(values) != len(names) or not values.keys() <= known:
+        missing = sorted(known - values.keys())
+        unknown = sorted(values.keys() - known)
+        raise TypeError(f"{cls.__name__}: missing fields {missing}, unknown fields {unknown}")
     record = object.__new__(cls)
-    for name in _field_names(cast(Any, cls)):
+    for name in names:
         object.__setattr__(record, name, values[name])
     return record
 
@@ -103,8 +113,12 @@ def unchecked_replace(record: _R, **changes: Any) -> _R:
     >>> unchecked_replace(fault, seq=4)
     ChainFault(seq=4, problem='missing')
     """
+    names, known = _field_names(cast(Any, type(record)))
+    if not changes.keys() <= known:
+        unknown = sorted(changes.keys() - known)
+        raise TypeError(f"{type(record).__name__}: unknown fields {unknown}")
     copy = object.__new__(type(record))
-    for name in _field_names(cast(Any, type(record))):
+    for name in names:
         object.__setattr__(copy, name, changes[name] if name in changes else getattr(record, name))
     return copy
 
