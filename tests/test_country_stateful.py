@@ -69,6 +69,7 @@ def make_machine(
             self.residents: dict[str, ResidentCode] = {}  # person -> current code
             self.where: dict[str, str] = {}  # person -> municipality
             self.codes_seen: dict[str, str] = {}  # every code ever held -> person
+            self.code_changes: list[tuple[str, str]] = []  # (old, new), 住基法30条の4
             self.people = itertools.count(1)
 
         @initialize(
@@ -179,6 +180,7 @@ def make_machine(
                 )
             except CodePoolExhausted:
                 return
+            self.code_changes.append((self.residents[person].value, record.resident_code.value))
             self._track(person, record.resident_code, self.where[person])
 
         @rule(rounds=st.integers(1, 3))
@@ -228,6 +230,12 @@ def make_machine(
             # Every code in use was designated by the centre, once (30条の2).
             for code in self.codes_seen:
                 assert country.stores[CENTER].code_pool.is_designated(code)
+            # デジタル庁 heard of every code change exactly once (30条の9の2第2項).
+            fed = [
+                (n.previous_resident_code.value, n.resident_code.value)
+                for _, n in country.center.code_changes(limit=100_000)
+            ]
+            assert sorted(fed) == sorted(self.code_changes)
 
     return CountryMachine
 
