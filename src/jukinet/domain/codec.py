@@ -132,6 +132,7 @@ def _stored_str(value: object, _cls: object) -> object:
 
 
 _MISSING = object()
+_decode_json = json.JSONDecoder().decode  # plain JSON of str: the C scanner, no detection
 
 
 @functools.cache
@@ -230,7 +231,8 @@ def from_stored(cls: type[T], raw: bytes) -> T:
     ResidentCode('12345678903')
     """
     try:
-        return _stored_converter().structure(json.loads(raw), cls)
+        text = (raw if isinstance(raw, bytes) else bytes(raw)).decode("utf-8")
+        return _stored_converter().structure(_decode_json(text), cls)
     except (BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise InvalidFormat(
             f"stored bytes do not hold a {getattr(cls, '__name__', cls)}: {exc}",
