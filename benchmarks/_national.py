@@ -16,7 +16,7 @@ load that large with ``ANALYZE`` of the two identity tables, see
 
 The raw halves (:class:`RawProvider`) do a request's storage work with the bare
 driver on the same tables (or with plain dicts), in one transaction per request:
-the replay check on the request id, the identity reads the adapter makes, and the
+the replay check on the agency's request id, the identity reads the adapter makes, and the
 provision-log append (head read, SHA-256 chain over the same canonical JSON as
 :func:`~jukinet.storage.records.chain_hash`, INSERTs, head update). They write
 byte-for-byte the records the library writes (same request ids, same clock), so a
@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from benchmarks._core import Log, Options, stopwatch
 from benchmarks._data import resident_codes
-from benchmarks._stores import Target, fresh_target
+from benchmarks._stores import Target, fresh_target, sqlite_transaction
 from jukinet.domain import codec, individual_number
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeReason
@@ -460,6 +460,17 @@ class _Chain:
         data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(data.encode()).hexdigest()
 
+    def links(
+        self, head: tuple[int, str], request_id: str, subjects: Sequence[str | None]
+    ) -> Iterator[tuple[int, str | None, str, str]]:
+        """``(seq, subject, prev, hash)`` of each record after ``head``, chained."""
+        seq, prev = head
+        for subject in subjects:
+            seq += 1
+            digest = self.hash(prev, seq, request_id, subject)
+            yield seq, subject, prev, digest
+            prev = digest
+
 
 class RawProvider(ABC):
     """A request's storage work with the bare driver (see the module doc).
@@ -512,7 +523,7 @@ def raw_provider(national: National, people: Population) -> Iterator[RawProvider
 
 class _MemoryRaw(RawProvider):
     """Plain dicts: code → row, (name key, birth date) → codes, the log as dict seq → tuple
-    with dicts subject → seqs and request id → seq. No locking, staging or validation."""
+    with dicts subject → seqs and (agency, request id) → seq. No locking, staging or validation."""
 
     def __init__(self, national: National, people: Population) -> None:
         super().__init__(national)
@@ -525,7 +536,7 @@ class _MemoryRaw(RawProvider):
         self.index = index
         self.records: dict[int, tuple[Any, ...]] = {}
         self.subjects: dict[str | None, list[int]] = {}
-        self.requests: dict[str, int] = {}
+        self.requests: dict[tuple[str, str], int] = {}  # (agency, request id) -> seq
         self._head = national.head()
 
     def start_at(self, head: tuple[int, str]) -> None:
@@ -535,11 +546,9 @@ class _MemoryRaw(RawProvider):
         return self._head
 
     def _append(self, request_id: str, subjects: Sequence[str | None]) -> None:
-        seq, prev = self._head
         chain = self.chain
-        for subject in subjects:
-            seq += 1
-            digest = chain.hash(prev, seq, request_id, subject)
+        seq, digest = self._head
+        for seq, subject, prev, digest in chain.links(self._head, request_id, subjects):
             self.records[seq] = (
                 chain.at,
                 "provided",
@@ -553,12 +562,11 @@ class _MemoryRaw(RawProvider):
                 digest,
             )
             self.subjects.setdefault(subject, []).append(seq)
-            prev = digest
-        self.requests[request_id] = seq
-        self._head = (seq, prev)
+        self.requests[AGENCY, request_id] = seq
+        self._head = (seq, digest)
 
     def by_codes(self, request_id: str, codes: Sequence[str]) -> int:
-        if request_id in self.requests:
+        if (AGENCY, request_id) in self.requests:
             raise RuntimeError(f"request {request_id} was made before")
         current = self.current
         found = {code: current[code] for code in set(codes) if code in current}
@@ -567,7 +575,7 @@ class _MemoryRaw(RawProvider):
         return len(subjects)
 
     def by_items(self, request_id: str, key: SearchKey) -> int:
-        if request_id in self.requests:
+        if (AGENCY, request_id) in self.requests:
             raise RuntimeError(f"request {request_id} was made before")
         name_key, birth, sex, reading = key
         hits = []
@@ -595,7 +603,8 @@ class _MemoryRaw(RawProvider):
 # _IS_CURRENT_IDENTITY), column for column.
 _IDENTITY_V = (
     "v.resident_code, v.version, v.municipality, v.reason, v.event_date, v.removed, v.name_key,"
-    " v.reading_key, v.birth_date, v.sex, v.address_key, v.previous_resident_code, v.payload"
+    " v.reading_key, v.birth_date, v.sex, v.address_key, v.previous_resident_code, v.payload,"
+    " v.received_on"
 )
 _SQLITE_CURRENT = (
     f"SELECT {_IDENTITY_V} FROM identity_current c JOIN identity_versions v"
@@ -612,7 +621,7 @@ _SQLITE_SEARCH = (
     f"{_SQLITE_CURRENT} WHERE c.removed = 0 AND c.name_key = ? AND c.birth_date = ?"
     " AND c.sex = ? ORDER BY c.resident_code, c.municipality LIMIT ?"
 )
-_SQLITE_HAS_REQUEST = "SELECT 1 FROM provision_log WHERE request_id = ? LIMIT 1"
+_SQLITE_HAS_REQUEST = "SELECT 1 FROM provision_log WHERE request_id = ? AND agency = ? LIMIT 1"
 _SQLITE_HEAD = "SELECT seq, hash FROM provision_meta WHERE name = 'head'"
 _SQLITE_INSERT = (
     'INSERT INTO provision_log (seq, at, kind, request_id, agency, "use", subject, items,'
@@ -660,44 +669,29 @@ class _SQLiteRaw(RawProvider):
         self, conn: sqlite3.Connection, request_id: str, subjects: Sequence[str | None]
     ) -> None:
         seq, prev = conn.execute(_SQLITE_HEAD).fetchone()
-        chain = self.chain
-        params = []
-        for subject in subjects:
-            seq += 1
-            digest = chain.hash(prev, seq, request_id, subject)
-            params.append(
-                (
-                    seq,
-                    self._at,
-                    "provided",
-                    request_id,
-                    AGENCY,
-                    USE,
-                    subject,
-                    self._items,
-                    chain.detail,
-                    prev,
-                    digest,
-                )
+        detail = self.chain.detail
+        params = [
+            (
+                seq,
+                self._at,
+                "provided",
+                request_id,
+                AGENCY,
+                USE,
+                subject,
+                self._items,
+                detail,
+                prev,
+                digest,
             )
-            prev = digest
+            for seq, subject, prev, digest in self.chain.links((seq, prev), request_id, subjects)
+        ]
         conn.executemany(_SQLITE_INSERT, params)
-        conn.execute(_SQLITE_SET_HEAD, (seq, prev))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        conn.execute(_SQLITE_SET_HEAD, (params[-1][0], params[-1][-1]))
 
     def by_codes(self, request_id: str, codes: Sequence[str]) -> int:
-        with self._transaction() as conn:
-            if conn.execute(_SQLITE_HAS_REQUEST, (request_id,)).fetchone() is not None:
+        with sqlite_transaction(self.conn) as conn:
+            if conn.execute(_SQLITE_HAS_REQUEST, (request_id, AGENCY)).fetchone() is not None:
                 raise RuntimeError(f"request {request_id} was made before")
             found: dict[str, tuple[Any, ...]] = {}
             for part in chunks(sorted(set(codes)), SQLITE_CHUNK):
@@ -709,8 +703,8 @@ class _SQLiteRaw(RawProvider):
 
     def by_items(self, request_id: str, key: SearchKey) -> int:
         name_key, birth, sex, reading = key
-        with self._transaction() as conn:
-            if conn.execute(_SQLITE_HAS_REQUEST, (request_id,)).fetchone() is not None:
+        with sqlite_transaction(self.conn) as conn:
+            if conn.execute(_SQLITE_HAS_REQUEST, (request_id, AGENCY)).fetchone() is not None:
                 raise RuntimeError(f"request {request_id} was made before")
             hits = conn.execute(
                 _SQLITE_SEARCH, (name_key, birth.isoformat(), sex, SEARCH_LIMIT)
@@ -749,7 +743,9 @@ _PG_STATEMENTS = {
         " AND c.address_key = coalesce(%s::text, c.address_key)"
         " ORDER BY c.resident_code, c.municipality LIMIT %s"
     ),
-    "has_request": "SELECT EXISTS (SELECT 1 FROM {t}provision_log WHERE request_id = %s)",
+    "has_request": (
+        "SELECT EXISTS (SELECT 1 FROM {t}provision_log WHERE request_id = %s AND agency = %s)"
+    ),
     "lock_head": "SELECT seq, hash FROM {t}provision_meta WHERE name = 'head' FOR UPDATE",
     "head": "SELECT seq, hash FROM {t}provision_meta WHERE name = 'head'",
     "set_head": "UPDATE {t}provision_meta SET seq = %s, hash = %s WHERE name = 'head'",
@@ -806,35 +802,30 @@ class _PostgresRaw(RawProvider):
         cur.execute(q["lock_head"])
         head = cur.fetchone()
         assert head is not None
-        seq, prev = head
-        chain = self.chain
-        values = []
-        for subject in subjects:
-            seq += 1
-            digest = chain.hash(prev, seq, request_id, subject)
-            values.append(
-                (
-                    seq,
-                    self._wall,
-                    self._offset,
-                    self._offset,
-                    "provided",
-                    request_id,
-                    AGENCY,
-                    USE,
-                    subject,
-                    self._items,
-                    chain.detail,
-                    prev,
-                    digest,
-                )
+        detail, wall, offset = self.chain.detail, self._wall, self._offset
+        values = [
+            (
+                seq,
+                wall,
+                offset,
+                offset,
+                "provided",
+                request_id,
+                AGENCY,
+                USE,
+                subject,
+                self._items,
+                detail,
+                prev,
+                digest,
             )
-            prev = digest
+            for seq, subject, prev, digest in self.chain.links(head, request_id, subjects)
+        ]
         cur.executemany(q["insert"], values)
-        cur.execute(q["set_head"], (seq, prev))
+        cur.execute(q["set_head"], (values[-1][0], values[-1][-1]))
 
     def _replayed(self, request_id: str) -> None:
-        self.cur.execute(self.q["has_request"], (request_id,))
+        self.cur.execute(self.q["has_request"], (request_id, AGENCY))
         found = self.cur.fetchone()
         if found is not None and found[0]:
             raise RuntimeError(f"request {request_id} was made before")

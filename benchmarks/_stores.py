@@ -26,7 +26,7 @@ import attrs
 
 from jukinet.storage.base import Store
 
-__all__ = ["SQLITE_PRAGMAS", "Target", "fresh_target"]
+__all__ = ["SQLITE_PRAGMAS", "Target", "fresh_target", "sqlite_transaction"]
 
 SQLITE_PRAGMAS = ("PRAGMA busy_timeout = 5000", "PRAGMA foreign_keys = ON")
 """Per-connection settings of the raw SQLite side: the adapter's (its ``_configure``).
@@ -100,3 +100,16 @@ def _postgres(dsn: str) -> Iterator[Target]:
             admin.execute(
                 sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
             )
+
+
+@contextmanager
+def sqlite_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection (``ROLLBACK`` on error):
+    the raw sides' transaction, as the SQLite adapter's unit of work begins it."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

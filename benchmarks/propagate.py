@@ -53,16 +53,15 @@ is estimated from a sample of the same notices, timed apart.
 from __future__ import annotations
 
 import gc
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack, closing
 from typing import Any
 
 import attrs
 
 from benchmarks._core import Log, Options, Result, stopwatch
-from benchmarks._stores import Target, fresh_target
+from benchmarks._stores import Target, fresh_target, sqlite_transaction
 from benchmarks._tiers import (
     MUNICIPALITIES,
     PREFECTURE,
@@ -481,17 +480,6 @@ def _prefix(target: Target) -> str:
     return f'"{target.schema}".' if target.schema else ""
 
 
-@contextmanager
-def _sqlite_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def _raw_sqlite(targets: dict[NodeId, Target], plan: _Plan) -> float:
     q = {key: s.format(t="", p="?") for key, s in _STATEMENTS.items()}
     with ExitStack() as stack:
@@ -503,20 +491,20 @@ def _raw_sqlite(targets: dict[NodeId, Target], plan: _Plan) -> float:
         gc.collect()
         with stopwatch() as watch:
             for batch in plan.to_prefecture:
-                with _sqlite_transaction(prefecture) as conn:
+                with sqlite_transaction(prefecture) as conn:
                     conn.executemany(q["version"], batch.versions)
                     conn.executemany(q["current"], batch.current)
                     conn.execute(q["head"], (_TO_CENTER, batch.forward_last))
                     conn.executemany(q["outbox"], batch.forward)
                     conn.execute(q["tracking"], (str(batch.sender), batch.last))
-                with _sqlite_transaction(conns[batch.sender]) as conn:
+                with sqlite_transaction(conns[batch.sender]) as conn:
                     conn.execute(q["ack"], (batch.last, _TO_PREFECTURE))
             for batch in plan.to_center:
-                with _sqlite_transaction(center) as conn:
+                with sqlite_transaction(center) as conn:
                     conn.executemany(q["version"], batch.versions)
                     conn.executemany(q["current"], batch.current)
                     conn.execute(q["tracking"], (str(batch.sender), batch.last))
-                with _sqlite_transaction(prefecture) as conn:
+                with sqlite_transaction(prefecture) as conn:
                     conn.execute(q["ack"], (batch.last, _TO_CENTER))
     return watch.seconds
 

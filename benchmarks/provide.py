@@ -23,7 +23,7 @@ carries the same time.
 
 **raw** (timed): the same request's storage work with the bare driver, on the same
 tables of the same store, in one transaction per request: the replay check
-(``SELECT`` on ``provision_log.request_id``), the adapter's identity ``SELECT``
+(``SELECT`` on ``provision_log`` by request id and agency), the adapter's identity ``SELECT``
 (SQLite: ``IN (?, …)`` in chunks of 500 with the adapter's "current version"
 subquery; PostgreSQL: one ``DISTINCT ON … = ANY(%s)``), the log's head read
 (PostgreSQL ``FOR UPDATE``), the SHA-256 chain over the same canonical JSON as

@@ -127,11 +127,13 @@ def _stored_date(value: object, _cls: object) -> date:
     return date.fromisoformat(value)  # type: ignore[arg-type]
 
 
-def _stored_str(value: object, _cls: object) -> object:
+def _as_is(value: object, _cls: object) -> object:
     return value
 
 
 _MISSING = object()
+_AS_IS = frozenset({str, int, bool})
+"""JSON values :func:`from_stored` keeps as they are."""
 _decode_json = json.JSONDecoder().decode  # plain JSON of str: the C scanner, no detection
 
 
@@ -143,8 +145,8 @@ def _stored_converter() -> cattrs.Converter:
     for code_type in _CODE_TYPES:
         converter.register_structure_hook(code_type, _stored_code)
     converter.register_structure_hook(date, _stored_date)
-    for plain in (str, int, bool):
-        converter.register_structure_hook(plain, _stored_str)
+    for plain in _AS_IS:
+        converter.register_structure_hook(plain, _as_is)
 
     def factory(cls: type[Any]) -> Any:
         attrs.resolve_types(cls)
@@ -191,9 +193,6 @@ def _is_enum(type_: Any) -> bool:
 def _stored_enum(cls: type[enum.Enum]) -> Any:
     members = cls._value2member_map_  # the lookup Enum.__call__ makes, without its overhead
     return lambda value, _cls: members[value]
-
-
-_AS_IS = frozenset({str, int, bool})
 
 
 def _stored_hook(converter: cattrs.Converter, type_: Any) -> tuple[Any, Any]:

@@ -391,27 +391,23 @@ class _State:
         else:
             del self.id_versions[code], self.id_words[code], self.id_current[code]
 
+    def _provision_keys(
+        self, record: ProvisionRecord
+    ) -> Iterator[tuple[dict[str, SortedSet[int]], str]]:
+        """The provision log's indexes and the record's key in each (subject if any)."""
+        if record.entry.subject is not None:
+            yield self.provision_subjects, record.entry.subject
+        yield self.provision_requests, record.entry.request_id
+
     def _index_provision(self, record: ProvisionRecord) -> None:
-        entry = record.entry
-        for index, key in (
-            (self.provision_subjects, entry.subject),
-            (self.provision_requests, entry.request_id),
-        ):
-            if key is None:
-                continue
+        for index, key in self._provision_keys(record):
             seqs = index.get(key)
             if seqs is None:  # a new SortedSet only for a new key (a batch repeats its id)
                 seqs = index[key] = SortedSet()
             seqs.add(record.seq)
 
     def _unindex_provision(self, record: ProvisionRecord) -> None:
-        entry = record.entry
-        for index, key in (
-            (self.provision_subjects, entry.subject),
-            (self.provision_requests, entry.request_id),
-        ):
-            if key is None:
-                continue
+        for index, key in self._provision_keys(record):
             seqs = index.get(key)
             if seqs is not None:
                 seqs.discard(record.seq)

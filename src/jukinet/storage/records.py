@@ -227,16 +227,13 @@ def _one_of(field: str, allowed: frozenset[str]) -> Any:
     return check
 
 
-_canonical_resident_code = resident_code.is_canonical
-
-
 def _resident_code(field: str, *, optional: bool = False) -> Any:
     def check(_i: object, _a: object, value: object) -> None:
         if optional and value is None:
             return
         _expect(value, str, field)
         assert isinstance(value, str)
-        if _canonical_resident_code(value):
+        if resident_code.is_canonical(value):
             return
         # The slow path explains what is wrong (and raises InvalidChecksum etc.).
         if resident_code.validate(value) != value:
