@@ -18,7 +18,7 @@ from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident import ResidentHistory, ResidentRecord
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import InvalidFormat, ValidationError
+from jukinet.errors import InvalidFormat, InvalidLength, ValidationError
 from jukinet.testing import examples
 from jukinet.testing import strategies as jst
 
@@ -192,3 +192,86 @@ def test_from_stored_does_not_validate_which_is_why_only_own_storage_uses_it() -
     assert codec.from_stored(ResidentCode, b'"12345678904"').value == "12345678904"
     with pytest.raises(InvalidFormat):
         codec.from_bytes(ResidentCode, b'"12345678904"')
+
+
+# --- the bounded JSON loader (issue 10) ------------------------------------------
+
+_DEEP = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _DEEP,
+        b'{"a":' * 3000 + b"1" + b"}" * 3000,
+        b"[" * (codec.MAX_JSON_DEPTH + 1) + b"]" * (codec.MAX_JSON_DEPTH + 1),
+        b'["' + b"\\\\" * 10 + b'",' + _DEEP + b"]",  # escapes do not hide the brackets
+    ],
+)
+def test_json_nested_too_deep_is_refused_before_parsing(raw: bytes) -> None:
+    with pytest.raises(InvalidFormat, match="levels deep") as caught:
+        codec.load_json(raw, field="message")
+    assert caught.value.field == "message"
+    assert caught.value.expected == f"at most {codec.MAX_JSON_DEPTH} levels of arrays and objects"
+    with pytest.raises(InvalidFormat, match="levels deep"):
+        codec.from_bytes(IdentityNotice, raw)
+    with pytest.raises(InvalidFormat, match="levels deep"):
+        codec.from_stored(IdentityNotice, raw)
+
+
+def test_json_at_the_depth_bound_and_brackets_inside_strings_are_fine() -> None:
+    depth = codec.MAX_JSON_DEPTH
+    assert codec.load_json(b"[" * depth + b"]" * depth, field="x") is not None
+    in_strings = json.dumps(["[" * 100, "{" * 100, '\\"[[[', "]" * 100]).encode()
+    assert codec.load_json(in_strings, field="x") == json.loads(in_strings)
+    # Brackets in strings count for nothing, even when many strings hold them.
+    wide = json.dumps([["[", "]]"]] * 1000).encode()
+    assert codec.load_json(wide, field="x") == [["[", "]]"]] * 1000
+
+
+def test_json_longer_than_the_bound_is_refused_before_parsing() -> None:
+    raw = b'"' + b"a" * 100 + b'"'
+    assert codec.load_json(raw, field="x", max_bytes=len(raw)) == "a" * 100
+    with pytest.raises(InvalidLength, match="at most 101 bytes"):
+        codec.load_json(raw, field="x", max_bytes=len(raw) - 1)
+    huge = b'"' + b"a" * codec.MAX_JSON_BYTES + b'"'
+    with pytest.raises(InvalidLength):
+        codec.from_bytes(ResidentCode, huge)
+    with pytest.raises(InvalidLength):
+        codec.from_stored(ResidentCode, huge)
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (b"\xff", "not UTF-8"),
+        (b"1.5", "not an integer"),
+        (b"[Infinity]", "not an integer"),
+        (b'{"a":1,"a":2}', "appears twice"),
+        (b"9" * 5000, "not JSON"),  # beyond Python's int conversion limit
+        (b'{"a":', "not JSON"),
+        (b'"\\', "not JSON"),
+    ],
+)
+def test_load_json_refuses_what_jukinet_never_writes(raw: bytes, match: str) -> None:
+    with pytest.raises(InvalidFormat, match=match):
+        codec.load_json(raw, field="x")
+
+
+def test_load_json_takes_bytes_only() -> None:
+    with pytest.raises(TypeError, match="expected bytes"):
+        codec.load_json("[]", field="x")  # type: ignore[arg-type]
+
+
+def test_from_canonical_refuses_bytes_that_only_decode_to_a_value() -> None:
+    code = ResidentCode("12345678903")
+    assert codec.from_canonical(ResidentCode, b'"12345678903"') == code
+    for raw in ('"１２３４５６７８９０３"'.encode(), b'"1234-5678-903"', b' "12345678903"'):
+        assert codec.from_bytes(ResidentCode, raw) == code
+        with pytest.raises(InvalidFormat, match="not the canonical form"):
+            codec.from_canonical(ResidentCode, raw)
+    record = examples.resident_record()
+    spaced = json.dumps(codec.to_data(record), sort_keys=True, ensure_ascii=False).encode()
+    assert codec.from_bytes(ResidentRecord, spaced) == record
+    with pytest.raises(InvalidFormat, match="not the canonical form"):
+        codec.from_canonical(ResidentRecord, spaced)

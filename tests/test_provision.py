@@ -26,8 +26,11 @@ from jukinet.domain.resident import (
     ResidentRecord,
     Sex,
 )
+from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     IntegrityError,
+    InvalidFormat,
+    InvalidLength,
     RequestNotAuthentic,
     RequestReplayed,
     UnknownAgency,
@@ -36,6 +39,7 @@ from jukinet.errors import (
 from jukinet.testing.country import Country, StoreFactory, build_country
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey
 from jukinet.tiers.provision import (
+    MAX_REQUEST_BYTES,
     ByBasicItems,
     ByCode,
     Outcome,
@@ -461,3 +465,47 @@ def test_jpki_revocations_follow_the_law(world: World) -> None:
     backlog = {link.destination: link.backlog for link in country.center.health().links}
     assert backlog["feed:jpki"] == 0
     assert country.center.revocations(after=position) == []
+
+
+def test_a_request_is_read_only_in_its_canonical_form() -> None:
+    code = ResidentCode("12345678903")
+    basic = ByBasicItems(
+        name=PersonName.parse("山田 太郎", reading="ヤマダ タロウ"), birth_date=date(2026, 1, 5)
+    )
+    request = ProvisionRequest(
+        request_id="r-1", agency="nenkin", use=PENSION, queries=(ByCode(resident_code=code), basic)
+    )
+    raw = request.to_bytes()
+    assert ProvisionRequest.from_bytes(raw) == request
+    full_width = code.value.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    for altered in (
+        raw.replace(code.value.encode(), full_width.encode()),
+        raw.replace("太郎".encode(), "太郎\u3000".encode()),
+        raw.replace(b'"agency":', b'"agency": '),
+    ):
+        with pytest.raises(InvalidFormat, match="not in canonical form"):
+            ProvisionRequest.from_bytes(altered)
+    for bad in (b"[" * 5000 + b"]" * 5000, b"{" + b'"a":{' * 40 + b"}" * 41):
+        with pytest.raises(InvalidFormat, match="levels deep"):
+            ProvisionRequest.from_bytes(bad)
+    with pytest.raises(InvalidLength):
+        ProvisionRequest.from_bytes(b" " * (MAX_REQUEST_BYTES + 1))
+
+
+def test_a_non_canonical_request_is_refused_and_logged(world: World) -> None:
+    taro = world.taro.resident_code.value
+    request = ProvisionRequest(
+        request_id="r-nc",
+        agency="nenkin",
+        use=PENSION,
+        queries=(ByCode(resident_code=world.taro.resident_code),),
+    )
+    full_width = taro.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    envelope = world.keys["nenkin"].seal(
+        CENTER,
+        first_seq=1,
+        payload_type="provision_request",
+        payloads=[request.to_bytes().replace(taro.encode(), full_width.encode())],
+        sent_at=world.country.clock.now(),
+    )
+    _refused(world, envelope, RequestNotAuthentic)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
+from jukinet.domain import codec
 from jukinet.domain.changes import ChangeReason
 from jukinet.domain.identity import IdentityNotice
 from jukinet.domain.names import PersonName
@@ -16,7 +18,9 @@ from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, Household
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     BadSignature,
+    IntegrityViolation,
     InvalidComponent,
+    InvalidFormat,
     InvalidState,
     Misaddressed,
     NotFound,
@@ -364,3 +368,181 @@ def test_a_vendor_register_uses_the_communication_server_alone(country: Country)
     above = reconcile.snapshot_of_store(country.stores[NodeId.prefecture("13")], CHIYODA)
     below = reconcile.snapshot_of_entries(CHIYODA, vendor.register_entries())
     assert not reconcile.compare(below, above)
+
+
+# --- what is signed and stored is canonical (issue 10) ----------------------------
+
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def _resealed(country: Country, envelope: Envelope, payloads: list[bytes]) -> Envelope:
+    """The same envelope with other payloads, signed by its sender's own key."""
+    return country.keys[envelope.sender].seal(
+        envelope.recipient,
+        first_seq=envelope.first_seq,
+        payload_type=envelope.payload_type,
+        payloads=payloads,
+        sent_at=envelope.sent_at,
+    )
+
+
+def _full_width_code(notice: bytes, code: str) -> bytes:
+    quoted = f'"resident_code":"{code}"'
+    return notice.replace(quoted.encode(), quoted.translate(_FULL_WIDTH).encode())
+
+
+@pytest.mark.parametrize(
+    "alter",
+    [
+        pytest.param(_full_width_code, id="full-width digits in the resident code"),
+        pytest.param(
+            lambda notice, code: notice.replace("太郎".encode(), "太郎\u3000".encode()),
+            id="an ideographic space after the given name",
+        ),
+        pytest.param(
+            lambda notice, code: notice.replace("1号".encode(), "1号\u00a0 ".encode()),
+            id="white space after the address",
+        ),
+        pytest.param(
+            lambda notice, code: notice.replace(
+                code.encode(), b"\\u003" + code.encode()[:1] + code[1:].encode()
+            ),
+            id="a JSON escape for a digit",
+        ),
+        pytest.param(
+            lambda notice, code: notice.replace(b'"reason":', b'"reason": '),
+            id="a space between JSON tokens",
+        ),
+    ],
+)
+def test_a_notice_that_is_valid_only_once_normalised_is_refused_and_nothing_is_stored(
+    country: Country, alter: Any
+) -> None:
+    prefecture = country.prefecture("13")
+    envelope = _envelope(country)
+    (raw,) = envelope.payloads
+    kind, header, notice = raw.split(b"\n")
+    code = wire.parse_notice(raw, verify=True).resident_code
+    altered = alter(notice, code)
+    assert altered != notice
+    # The altered notice decodes to the very notice the header describes ...
+    assert codec.from_bytes(IdentityNotice, altered) == codec.from_bytes(IdentityNotice, notice)
+    before = conformance.snapshot(prefecture.store, municipalities=[CHIYODA])
+    forged = _resealed(country, envelope, [b"\n".join((kind, header, altered))])
+    # ... but its bytes are not the notice's canonical bytes: the prefecture refuses them.
+    with pytest.raises(IntegrityViolation, match="malformed") as caught:
+        prefecture.receive(forged)
+    assert isinstance(caught.value.__cause__, InvalidFormat)
+    assert "not the canonical form of the IdentityNotice" in str(caught.value.__cause__)
+    after = conformance.snapshot(prefecture.store, municipalities=[CHIYODA])
+    assert {k: v for k, v in after.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+    assert prefecture.store.identities.history(code) == []
+    (refusal,) = prefecture.health().refusals
+    assert refusal.sender == str(envelope.sender)
+    assert "canonical" in refusal.reason
+    # The genuine envelope is still taken, and only its canonical bytes are stored and forwarded.
+    prefecture.receive(envelope)
+    country.network.settle()
+    for node in (prefecture.node_id, CENTER):
+        (row,) = country.stores[node].identities.history(code)
+        assert row.payload == notice
+        assert codec.from_stored(IdentityNotice, row.payload).resident_code.value == code
+
+
+def test_a_notice_header_not_in_canonical_form_is_refused(country: Country) -> None:
+    (raw,) = _envelope(country).payloads
+    kind, header, notice = raw.split(b"\n")
+    spaced = json.dumps(json.loads(header), sort_keys=True, ensure_ascii=False).encode()
+    for verify in (True, False):
+        with pytest.raises(InvalidFormat, match="header is not in canonical form"):
+            wire.parse_notice(b"\n".join((kind, spaced, notice)), verify=verify)
+    # A header and notice both in full-width digits agree, and are still refused.
+    code = wire.parse_notice(raw, verify=True).resident_code
+    both = b"\n".join((kind, _full_width_code(header, code), _full_width_code(notice, code)))
+    with pytest.raises(InvalidFormat, match="canonical"):
+        wire.parse_notice(both, verify=True)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("birth_date", "2026-02-30", "not a calendar date"),
+        ("event_date", "R8.3.1", "not a date"),
+        ("event_date", 20260301, "is a int"),
+        ("removed", "false", "is a str"),
+        ("resident_code", 447468646, "is a int"),
+        ("reading_key", ["ヤマダ"], "is a list"),
+        ("sex", None, "is a NoneType"),
+    ],
+)
+def test_a_notice_header_with_a_field_of_the_wrong_type_or_value_is_an_invalid_format(
+    country: Country, key: str, value: object, match: str
+) -> None:
+    (raw,) = _envelope(country).payloads
+    kind, header, notice = raw.split(b"\n")
+    data = json.loads(header)
+    data[key] = value
+    bad = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    for verify in (True, False):
+        with pytest.raises(InvalidFormat, match=match) as caught:
+            wire.parse_notice(b"\n".join((kind, bad, notice)), verify=verify)
+        assert caught.value.field == f"header.{key}"
+    with pytest.raises(InvalidFormat, match=match):
+        wire.NoticeMessage(data, notice)
+
+
+def _respaced(raw: bytes) -> bytes:
+    """``raw`` with a space after its first key: the same content, not canonical."""
+    return raw.replace(b'":', b'": ', 1)
+
+
+def test_every_wire_message_is_taken_in_canonical_form_only(country: Country) -> None:
+    code = ResidentCode("12345678903")
+    record = _birth(country, CHIYODA)
+    (notice_message,) = country.municipality(CHIYODA).outgoing()[0].payloads
+    row = wire.parse_notice(notice_message, verify=True).row(1)
+    header = wire.RestoreHeader(
+        municipality=CHIYODA,
+        source="p:13",
+        as_of="2026-04-01T00:00:00+00:00",
+        part=1,
+        parts=1,
+        versions=1,
+        applied=0,
+        confirmed=0,
+    )
+    correction = wire.CorrectionMessage(
+        request_id="c-1",
+        resident_code=record.resident_code.value,
+        filed_with="p:13",
+        details="氏名の振り仮名",
+        outcome=None,
+    )
+    cases: list[tuple[bytes, Any]] = [
+        (wire.encode_ack(wire.Ack(3, "applied", "ab" * 32, 1)), wire.decode_ack),
+        (wire.encode_code_designation(CHIYODA, [code]), wire.parse_code_designation),
+        (wire.encode_restore_header(header), wire.parse_restore_header),
+        (wire.encode_identity_version(row), wire.parse_identity_version),
+        (wire.encode_correction(correction), wire.parse_correction),
+    ]
+    for canonical, parse in cases:
+        parse(canonical)
+        with pytest.raises(InvalidFormat, match="canonical"):
+            parse(_respaced(canonical))
+    # Values that normalise to the canonical ones are refused as well.
+    full_width = code.value.translate(_FULL_WIDTH)
+    designation = wire.encode_code_designation(CHIYODA, [code])
+    with pytest.raises(InvalidFormat, match="canonical"):
+        wire.parse_code_designation(designation.replace(code.value.encode(), full_width.encode()))
+    value = record.resident_code.value
+    with pytest.raises(InvalidFormat, match="canonical"):
+        wire.parse_correction(
+            wire.encode_correction(
+                attrs.evolve(correction, resident_code=value.translate(_FULL_WIDTH))
+            )
+        )
+    kind, head, notice = wire.encode_identity_version(row).split(b"\n")
+    with pytest.raises(InvalidFormat, match="canonical"):
+        wire.parse_identity_version(b"\n".join((kind, head, _full_width_code(notice, value))))

@@ -11,6 +11,11 @@ Canonical bytes (for signatures) are UTF-8 JSON with sorted keys and no
 insignificant white space. Floats never occur in domain data and are refused on
 input, as are duplicate keys.
 
+Every JSON jukinet reads from outside goes through :func:`load_json`, which
+refuses input longer than a byte bound (:data:`MAX_JSON_BYTES` unless the
+caller names a larger one) or nested deeper than :data:`MAX_JSON_DEPTH` before
+it is parsed, so hostile input costs no more than reading it once.
+
 >>> from jukinet.domain.resident_code import ResidentCode
 >>> to_data(ResidentCode("12345678903"))
 '12345678903'
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import json
 import re
 import typing
@@ -41,9 +47,40 @@ from cattrs.v import format_exception as _cattrs_format_exception
 from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import InvalidFormat, JukinetError
+from jukinet.errors import InvalidFormat, InvalidLength, JukinetError
 
-__all__ = ["from_bytes", "from_data", "from_stored", "to_bytes", "to_data"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
+    "from_bytes",
+    "from_canonical",
+    "from_data",
+    "from_stored",
+    "load_json",
+    "to_bytes",
+    "to_data",
+]
+
+MAX_JSON_BYTES = 2 * 1024 * 1024
+"""Longest JSON (in bytes) :func:`load_json` reads unless its caller allows more.
+
+It bounds every domain value (:func:`from_bytes`, :func:`from_stored`) and every
+framed message of :mod:`jukinet.tiers.wire`. The largest of them: a code
+designation of 100,000 codes (住基法30条の2) takes 1.4 MB; a stored value is at most
+64 KiB (:data:`jukinet.storage.records.MAX_PAYLOAD_BYTES`; a notice takes 1–2 KiB).
+Envelopes and provision requests carry more and name their own bound
+(:data:`jukinet.tiers.messages.MAX_ENVELOPE_BYTES`,
+:data:`jukinet.tiers.provision.MAX_REQUEST_BYTES`).
+"""
+
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects :func:`load_json` reads.
+
+The deepest JSON jukinet writes nests 5 levels (a provision request: request,
+queries, query, items, name); Python's parser recurses once a level and fails
+with a :class:`RecursionError` near 1,000, so deeper input is refused before
+parsing.
+"""
 
 T = TypeVar("T")
 
@@ -95,11 +132,13 @@ def _refuse_float(text: str) -> object:
 
 
 def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise InvalidFormat(f"the key {key!r} appears twice", expected="unique keys")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:  # pragma: no branch - a key repeats
+            if key in seen:
+                raise InvalidFormat(f"the key {key!r} appears twice", expected="unique keys")
+            seen.add(key)
     return result
 
 
@@ -229,10 +268,17 @@ def from_stored(cls: type[T], raw: bytes) -> T:
     >>> from_stored(ResidentCode, to_bytes(ResidentCode("12345678903")))
     ResidentCode('12345678903')
     """
+    text = _bounded_text(raw, "bytes", MAX_JSON_BYTES)
     try:
-        text = (raw if isinstance(raw, bytes) else bytes(raw)).decode("utf-8")
         return _stored_converter().structure(_decode_json(text), cls)
-    except (BaseValidationError, TypeError, ValueError, KeyError, AttributeError) as exc:
+    except (
+        RecursionError,
+        BaseValidationError,
+        TypeError,
+        ValueError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         raise InvalidFormat(
             f"stored bytes do not hold a {getattr(cls, '__name__', cls)}: {exc}",
             field="bytes",
@@ -301,17 +347,118 @@ def from_bytes(cls: type[T], raw: bytes) -> T:
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError(f"expected bytes, got {type(raw).__name__}")
-    try:
-        text = bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
+    return from_data(cls, load_json(raw, field="bytes"))
+
+
+def from_canonical(cls: type[T], raw: bytes) -> T:
+    """Like :func:`from_bytes`, and the bytes must be the value's canonical bytes.
+
+    Bytes that are signed or stored must be exactly :func:`to_bytes` of what they
+    decode to: otherwise two different byte strings would carry one value, and the
+    bytes kept and passed on would not be the value that was checked (a resident
+    code written in full-width digits decodes to the canonical code, but the bytes
+    still say ``９６２…``). Non-canonical bytes are an
+    :class:`~jukinet.errors.InvalidFormat`.
+
+    >>> from_canonical(ResidentCode, b'"12345678903"')
+    ResidentCode('12345678903')
+    >>> from_canonical(ResidentCode, '"１２３４５６７８９０３"'.encode())
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidFormat: bytes: the bytes are not the canonical form of the ResidentCode they hold (expected "12345678903")
+    """
+    value = from_bytes(cls, raw)
+    canonical = to_bytes(value)
+    if canonical != raw:
         raise InvalidFormat(
-            "the bytes are not UTF-8", field="bytes", expected="UTF-8 JSON"
-        ) from None
-    data = _loads(text)
-    return from_data(cls, data)
+            f"the bytes are not the canonical form of the {cls.__name__} they hold",
+            field="bytes",
+            expected=_excerpt(canonical),
+        )
+    return value
 
 
-def _loads(text: str) -> object:
+def _excerpt(raw: bytes, limit: int = 200) -> str:
+    text = raw.decode("utf-8", "replace")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# --- the bounded JSON loader -----------------------------------------------------
+
+_ESCAPES = ((b"\\\\", b""), (b'\\"', b""))
+"""Escaped backslashes, then escaped quotes: removed, the quotes left delimit strings."""
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in ``raw``, counted outside strings.
+
+    A scan in C-backed steps, no parsing: escapes are dropped and only quotes
+    and brackets kept; two quotes in a row go (an empty string, or the end of
+    one string and the start of the next: either way the quotes left still
+    pair up), then what is left between quotes; the brackets left are summed.
+    Exact for JSON; on malformed input it may be off, which the parser then
+    refuses anyway.
+
+    >>> _json_depth(b'{"a":[1,{"b":"]]["}],"c":"{"}')
+    3
+    """
+    for escape, gone in _ESCAPES:
+        raw = raw.replace(escape, gone)
+    structure = raw.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:  # some string holds a bracket: cut the strings out
+        structure = b"".join(structure.split(b'"')[::2])
+    return max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, structure)), default=0)
+
+
+def _bounded_text(raw: object, field: str, max_bytes: int) -> str:
+    """``raw`` as text after the byte and depth bounds; raises before any parsing."""
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise TypeError(f"{field}: expected bytes, got {type(raw).__name__}")
+    data = bytes(raw)
+    if len(data) > max_bytes:
+        raise InvalidLength(
+            f"{len(data):,} bytes of JSON", field=field, expected=f"at most {max_bytes:,} bytes"
+        )
+    # cheap first: fewer openers than the bound cannot nest deeper than it
+    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH:
+        depth = _json_depth(data)
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidFormat(
+                f"the JSON nests {depth} levels deep",
+                field=field,
+                expected=f"at most {MAX_JSON_DEPTH} levels of arrays and objects",
+            )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidFormat("the bytes are not UTF-8", field=field, expected="UTF-8 JSON") from None
+
+
+def load_json(raw: bytes, *, field: str, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse JSON from outside, strictly and within bounds.
+
+    Refused with an :class:`~jukinet.errors.InvalidFormat` naming ``field``
+    (:class:`~jukinet.errors.InvalidLength` for the size), before any parsing
+    where it can be: more than ``max_bytes`` bytes, nesting deeper than
+    :data:`MAX_JSON_DEPTH`, bytes that are not UTF-8; then anything that is not
+    JSON, floats (and ``NaN``, ``Infinity``), integers beyond Python's
+    conversion limit, and duplicate keys. A non-bytes ``raw`` is a
+    :class:`TypeError`.
+
+    >>> load_json(b'{"a":[1,2]}', field="message")
+    {'a': [1, 2]}
+    >>> load_json(b"[" * 100 + b"]" * 100, field="message")
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidFormat: message: the JSON nests 100 levels deep (expected at most 32 levels of arrays and objects)
+    >>> load_json(b'{"a":1,"a":2}', field="message")
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidFormat: message: the key 'a' appears twice (expected unique keys)
+    """
+    text = _bounded_text(raw, field, max_bytes)
     try:
         return json.loads(
             text,
@@ -320,6 +467,6 @@ def _loads(text: str) -> object:
             object_pairs_hook=_refuse_duplicates,
         )
     except InvalidFormat as exc:
-        raise InvalidFormat(exc.message, field="bytes", expected=exc.expected) from None
+        raise InvalidFormat(exc.message, field=field, expected=exc.expected) from None
     except (ValueError, RecursionError) as exc:
-        raise InvalidFormat(f"the bytes are not JSON ({exc})", field="bytes") from None
+        raise InvalidFormat(f"the bytes are not JSON ({exc})", field=field) from None

@@ -46,11 +46,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from jukinet.domain import codec
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.errors import BadSignature, InvalidComponent, InvalidFormat, UnknownSender
 
 __all__ = [
     "CENTER",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_PAYLOADS",
     "Envelope",
     "NodeId",
     "NodeKey",
@@ -65,6 +68,14 @@ _PREFECTURE = re.compile(r"(0[1-9]|[1-3][0-9]|4[0-7])")
 _AGENCY = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
 MAX_PAYLOADS = 10_000
 """Most payloads one envelope may carry."""
+MAX_ENVELOPE_BYTES = 96 * 1024 * 1024
+"""Longest encoded envelope :func:`decode` reads (it is refused before parsing).
+
+The largest legitimate envelope is a provision request of
+:data:`~jukinet.tiers.provision.MAX_REQUEST_BYTES` (64 MiB), which base64 makes
+85.4 MiB; a batch of 1,000 notices (the default batch) takes about 2 MB, one of
+:data:`MAX_PAYLOADS` about 20 MB.
+"""
 
 
 class NodeKind(enum.Enum):
@@ -378,12 +389,14 @@ _ENVELOPE_KEYS = frozenset(
 def decode(raw: bytes) -> Envelope:
     """Parse what :func:`encode` produced; malformed input is an InvalidFormat.
 
+    Input longer than :data:`MAX_ENVELOPE_BYTES` or nested deeper than
+    :data:`~jukinet.domain.codec.MAX_JSON_DEPTH` is refused before it is parsed.
     Decoding does not verify: pass the result to :meth:`TrustStore.verify`.
     """
     if not isinstance(raw, bytes):
         raise TypeError(f"expected bytes, got {type(raw).__name__}")
+    data = codec.load_json(raw, field="envelope", max_bytes=MAX_ENVELOPE_BYTES)
     try:
-        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or set(data) != _ENVELOPE_KEYS:
             raise InvalidFormat(
                 "the envelope's fields are wrong", expected=", ".join(sorted(_ENVELOPE_KEYS))

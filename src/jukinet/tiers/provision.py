@@ -89,6 +89,7 @@ from jukinet.tiers.messages import Envelope, NodeId, NodeKey, NodeKind
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_REQUEST_BYTES",
     "PROVISION_REQUEST",
     "RETENTION",
     "ByBasicItems",
@@ -108,6 +109,13 @@ PROVISION_REQUEST = "provision_request"
 """Envelope payload type of a provision request (unsequenced, one payload)."""
 MAX_BATCH = 100_000
 """The most queries one request may carry."""
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""Longest request :meth:`ProvisionRequest.from_bytes` reads (refused before parsing).
+
+A query by the four basic items with name, reading and address takes about 350
+bytes, one by resident code 23: :data:`MAX_BATCH` queries of the first kind take
+about 35 MB, and 64 MiB leaves room for queries of twice that size.
+"""
 RETENTION = timedelta(days=7 * 366)
 """How long provision records are kept (7 years, as prefectures publish; 30条の16)."""
 _MAX_AGE = timedelta(days=1)
@@ -200,9 +208,14 @@ class ProvisionRequest:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ProvisionRequest:
-        """Parse canonical bytes; anything malformed is an :class:`~jukinet.errors.InvalidFormat`."""
+        """Parse canonical bytes; anything malformed is an :class:`~jukinet.errors.InvalidFormat`.
+
+        The bytes must be at most :data:`MAX_REQUEST_BYTES` long and exactly
+        :meth:`to_bytes` of the request they hold: the agency signs them, and
+        the provision log keeps what was asked.
+        """
+        data = codec.load_json(raw, field="request", max_bytes=MAX_REQUEST_BYTES)
         try:
-            data = json.loads(raw)
             if not isinstance(data, dict) or set(data) != {
                 "agency",
                 "queries",
@@ -218,7 +231,7 @@ class ProvisionRequest:
                     queries.append(codec.from_data(ByBasicItems, item["items"]))
                 else:
                     raise InvalidFormat("a query is malformed", field="queries")
-            return cls(
+            request = cls(
                 request_id=data["request_id"],
                 agency=data["agency"],
                 use=data["use"],
@@ -228,6 +241,14 @@ class ProvisionRequest:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise InvalidFormat(f"malformed request: {exc}", field="request") from None
+        if request.to_bytes() != raw:
+            raise InvalidFormat(
+                "the request is not in canonical form",
+                field="request",
+                expected="the bytes ProvisionRequest.to_bytes gives: sorted keys, no spaces,"
+                " normalised values",
+            )
+        return request
 
 
 def seal_request(

@@ -12,12 +12,20 @@ tier (the prefecture) decodes the notice in full, recomputes the header and
 refuses a message whose header does not match; the tiers above it trust the
 header of a message signed by a tier below them, so a notice is decoded once on
 its way up, not at every tier.
+
+Every message has one canonical form, the bytes its ``encode_*`` function
+gives: a parser refuses anything else with an
+:class:`~jukinet.errors.InvalidFormat`, so the bytes a tier signs, stores and
+forwards are always the content it checked. The JSON of a message is read with
+:func:`jukinet.domain.codec.load_json` (at most
+:data:`~jukinet.domain.codec.MAX_JSON_BYTES`, nested at most
+:data:`~jukinet.domain.codec.MAX_JSON_DEPTH` deep).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,7 +35,7 @@ from jukinet.domain import codec
 from jukinet.domain.changes import ChangeKind
 from jukinet.domain.identity import IdentityNotice
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import InvalidFormat, TamperingDetected
+from jukinet.errors import InvalidFormat, TamperingDetected, ValidationError
 from jukinet.storage.records import IdentityRow
 
 __all__ = [
@@ -83,10 +91,7 @@ def _json_body(raw: bytes, kind: str, keys: frozenset[str]) -> dict[str, Any]:
     found, sep, body = raw.partition(_SEPARATOR)
     if found != kind.encode() or not sep:
         raise InvalidFormat(f"not a {kind} message", field="message", expected=kind)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise InvalidFormat(f"the {kind} message is not JSON", field="message") from None
+    data = codec.load_json(body, field="message")
     if not isinstance(data, dict) or set(data) != keys:
         raise InvalidFormat(
             f"the {kind} message has the wrong fields",
@@ -94,6 +99,17 @@ def _json_body(raw: bytes, kind: str, keys: frozenset[str]) -> dict[str, Any]:
             expected=", ".join(sorted(keys)),
         )
     return data
+
+
+def _require_canonical(raw: bytes, canonical: bytes, kind: str) -> None:
+    """Refuse a message whose bytes are not the canonical encoding of its content."""
+    if raw != canonical:
+        raise InvalidFormat(
+            f"the {kind} message is not in canonical form",
+            field="message",
+            expected="the bytes its encoder gives: UTF-8 JSON, sorted keys, no spaces,"
+            " canonical values",
+        )
 
 
 def message_type(raw: bytes) -> str:
@@ -136,12 +152,61 @@ def encode_notice(notice: IdentityNotice) -> bytes:
     )
 
 
+_HEADER_TYPES: Mapping[str, tuple[type, ...]] = {
+    "address_key": (str,),
+    "birth_date": (str,),
+    "event_date": (str,),
+    "municipality": (str,),
+    "name_key": (str,),
+    "previous_resident_code": (str, type(None)),
+    "reading_key": (str, type(None)),
+    "reason": (str,),
+    "removed": (bool,),
+    "resident_code": (str,),
+    "sex": (str,),
+}
+_HEADER_KEYS = frozenset(_HEADER_TYPES)
+_HEADER_DATES = ("birth_date", "event_date")
+
+
+def _check_header(_instance: object, _attribute: object, header: object) -> None:
+    """The index header's shape, and the type of each field; the dates must parse.
+
+    The values themselves (canonical codes, known reasons, key lengths) are
+    checked where the row is built (:class:`~jukinet.storage.records.IdentityRow`).
+    """
+    if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
+        raise InvalidFormat(
+            "the notice header has the wrong fields",
+            field="header",
+            expected=", ".join(sorted(_HEADER_KEYS)),
+        )
+    for key, types in _HEADER_TYPES.items():
+        if type(header[key]) not in types:
+            raise InvalidFormat(
+                f"the header's {key} is a {type(header[key]).__name__}",
+                field=f"header.{key}",
+                expected=" or ".join("null" if t is type(None) else t.__name__ for t in types),
+            )
+    for key in _HEADER_DATES:
+        try:
+            codec.from_data(date, header[key])
+        except InvalidFormat as exc:
+            raise InvalidFormat(
+                exc.message, field=f"header.{key}", expected="an ISO date YYYY-MM-DD"
+            ) from None
+
+
 @attrs.frozen
 class NoticeMessage:
-    """A parsed identity-notice message: its header and the notice's canonical bytes."""
+    """A parsed identity-notice message: its header and the notice's canonical bytes.
 
-    header: dict[str, Any] = attrs.field(eq=False)
-    notice_bytes: bytes
+    The header must have the fields of the index header, each of its type, with
+    ISO dates (else :class:`~jukinet.errors.InvalidFormat`).
+    """
+
+    header: dict[str, Any] = attrs.field(eq=False, validator=_check_header)
+    notice_bytes: bytes = attrs.field(validator=attrs.validators.instance_of(bytes))
 
     @property
     def resident_code(self) -> str:
@@ -190,44 +255,32 @@ class NoticeMessage:
         return codec.from_bytes(IdentityNotice, self.notice_bytes)
 
 
-_HEADER_KEYS = frozenset(
-    {
-        "address_key",
-        "birth_date",
-        "event_date",
-        "municipality",
-        "name_key",
-        "previous_resident_code",
-        "reading_key",
-        "reason",
-        "removed",
-        "resident_code",
-        "sex",
-    }
-)
-
-
 def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
     """Parse an identity-notice message.
 
-    With ``verify`` the notice is decoded in full and the header must be exactly
-    the one its content gives (else :class:`~jukinet.errors.TamperingDetected`);
-    without, the header is only checked for shape (the row's own validation then
-    checks every stored field).
+    The header is checked for shape and field types and must be in canonical
+    form (:class:`~jukinet.errors.InvalidFormat`). With ``verify`` the notice
+    is decoded in full, its bytes must be its canonical bytes
+    (:func:`~jukinet.domain.codec.from_canonical`: a notice that validates only
+    after normalisation, such as a resident code in full-width digits, is an
+    :class:`~jukinet.errors.InvalidFormat`) and the header must be exactly the
+    one its content gives (else :class:`~jukinet.errors.TamperingDetected`);
+    without, the row's own validation then checks every stored field.
     """
     kind, sep, rest = raw.partition(_SEPARATOR)
     header_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
     if kind != IDENTITY_NOTICE.encode() or not sep or not sep2:
         raise InvalidFormat("not an identity-notice message", field="message")
-    try:
-        header = json.loads(header_bytes)
-    except ValueError:
-        raise InvalidFormat("the notice header is not JSON", field="message") from None
-    if not isinstance(header, dict) or set(header) != _HEADER_KEYS:
-        raise InvalidFormat("the notice header has the wrong fields", field="message")
+    header = codec.load_json(header_bytes, field="header")
     message = NoticeMessage(header, notice_bytes)
+    if _dumps(header) != header_bytes:
+        raise InvalidFormat(
+            "the notice header is not in canonical form",
+            field="header",
+            expected="UTF-8 JSON, sorted keys, no spaces",
+        )
     if verify:
-        notice = message.notice()
+        notice = codec.from_canonical(IdentityNotice, notice_bytes)
         if _header(notice) != header:
             raise TamperingDetected(
                 "the notice's index header does not match its content", field="message"
@@ -243,6 +296,9 @@ class CodeDesignation:
     codes: tuple[ResidentCode, ...]
 
 
+_DESIGNATION_KEYS = frozenset({"codes", "municipality"})
+
+
 def encode_code_designation(municipality: str, codes: Sequence[ResidentCode]) -> bytes:
     """Frame a designation of codes."""
     body = {"codes": [c.value for c in codes], "municipality": municipality}
@@ -251,17 +307,21 @@ def encode_code_designation(municipality: str, codes: Sequence[ResidentCode]) ->
 
 def parse_code_designation(raw: bytes) -> CodeDesignation:
     """Parse a designation of codes; every code is validated."""
-    kind, sep, body = raw.partition(_SEPARATOR)
-    if kind != CODE_DESIGNATION.encode() or not sep:
-        raise InvalidFormat("not a code-designation message", field="message")
+    data = _json_body(raw, CODE_DESIGNATION, _DESIGNATION_KEYS)
+    municipality, texts = data["municipality"], data["codes"]
+    if not isinstance(municipality, str) or not (
+        isinstance(texts, list) and all(isinstance(c, str) for c in texts)
+    ):
+        raise InvalidFormat(
+            "malformed code designation",
+            field="message",
+            expected="a municipality string and a list of code strings",
+        )
     try:
-        data = json.loads(body)
-        codes = tuple(ResidentCode(c) for c in data["codes"])
-        municipality = data["municipality"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidFormat("malformed code designation", field="message") from None
-    if not isinstance(municipality, str):
-        raise InvalidFormat("malformed code designation", field="message")
+        codes = tuple(ResidentCode(c) for c in texts)
+    except ValidationError as exc:
+        raise InvalidFormat(f"malformed code designation: {exc}", field="codes") from None
+    _require_canonical(raw, encode_code_designation(municipality, codes), CODE_DESIGNATION)
     return CodeDesignation(municipality, codes)
 
 
@@ -296,20 +356,30 @@ def encode_ack(ack: Ack) -> bytes:
     )
 
 
+_ACK_TYPES: Mapping[str, type] = {"envelope": str, "first_seq": int, "position": int, "status": str}
+
+
 def decode_ack(raw: bytes) -> Ack:
-    """Parse an acknowledgement."""
-    try:
-        data = json.loads(raw)
-        ack = Ack(
-            int(data["position"]),
-            str(data["status"]),
-            str(data["envelope"]),
-            int(data["first_seq"]),
+    """Parse an acknowledgement (in canonical form only)."""
+    data = codec.load_json(raw, field="ack")
+    if (
+        not isinstance(data, dict)
+        or set(data) != set(_ACK_TYPES)
+        or any(type(data[k]) is not t for k, t in _ACK_TYPES.items())
+    ):
+        raise InvalidFormat(
+            "malformed acknowledgement",
+            field="ack",
+            expected="envelope and status strings, first_seq and position integers",
         )
-    except (ValueError, KeyError, TypeError):
-        raise InvalidFormat("malformed acknowledgement", field="ack") from None
+    ack = Ack(data["position"], data["status"], data["envelope"], data["first_seq"])
     if ack.position < 0 or ack.first_seq < 1 or ack.status not in ("applied", "duplicate", "gap"):
-        raise InvalidFormat("malformed acknowledgement", field="ack")
+        raise InvalidFormat(
+            "malformed acknowledgement",
+            field="ack",
+            expected="position 0 or more, first_seq 1 or more, status applied, duplicate or gap",
+        )
+    _require_canonical(raw, encode_ack(ack), ACK)
     return ack
 
 
@@ -355,6 +425,7 @@ def parse_restore_header(raw: bytes) -> RestoreHeader:
         raise InvalidFormat(
             f"part {header.part} of {header.parts}", field="part", expected="1 to parts"
         )
+    _require_canonical(raw, encode_restore_header(header), RESTORE_HEADER)
     return header
 
 
@@ -380,14 +451,21 @@ def parse_identity_version(raw: bytes) -> IdentityRow:
     head_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
     if kind != IDENTITY_VERSION.encode() or not sep or not sep2:
         raise InvalidFormat("not an identity-version message", field="message")
-    try:
-        head = json.loads(head_bytes)
-        code, version = head["resident_code"], head["version"]
-    except (ValueError, KeyError, TypeError):
-        raise InvalidFormat("malformed identity-version header", field="message") from None
+    head = codec.load_json(head_bytes, field="message")
+    if not isinstance(head, dict) or set(head) != {"resident_code", "version"}:
+        raise InvalidFormat(
+            "malformed identity-version header", field="message", expected="resident_code, version"
+        )
+    code, version = head["resident_code"], head["version"]
     if not isinstance(code, str) or type(version) is not int or version < 1:
         raise InvalidFormat("malformed identity-version header", field="message")
-    notice = codec.from_bytes(IdentityNotice, notice_bytes)
+    if _dumps(head) != head_bytes:
+        raise InvalidFormat(
+            "the identity-version header is not in canonical form",
+            field="message",
+            expected="UTF-8 JSON, sorted keys, no spaces",
+        )
+    notice = codec.from_canonical(IdentityNotice, notice_bytes)
     message = NoticeMessage(_header(notice), notice_bytes)
     if code == message.resident_code:
         return message.row(version)
@@ -430,5 +508,12 @@ def parse_correction(raw: bytes) -> CorrectionMessage:
         data["outcome"] is None or isinstance(data["outcome"], str)
     ):
         raise InvalidFormat("a correction field has the wrong type", field="message")
-    ResidentCode(data["resident_code"])
-    return CorrectionMessage(**data)
+    if ResidentCode(data["resident_code"]).value != data["resident_code"]:
+        raise InvalidFormat(
+            "the resident code is not in canonical form",
+            field="resident_code",
+            expected="11 ASCII digits",
+        )
+    message = CorrectionMessage(**data)
+    _require_canonical(raw, encode_correction(message), CORRECTION)
+    return message
