@@ -222,3 +222,21 @@ def test_fuzz_address(code: str, rest: str) -> None:
         return
     assert attrs.evolve(address) == address
     assert address.full.endswith(address.rest)
+
+
+# --- bounds (issue 10) ---------------------------------------------------------------
+
+
+def test_text_far_too_long_for_an_address_is_refused_before_it_is_normalised() -> None:
+    combining = "a" + "\u0316\u0301" * 50_000  # NFKC takes seconds on this run of marks
+    for text in (combining, "一" * 100_000):
+        with pytest.raises(InvalidLength, match="before normalisation"):
+            Address("131016", text)
+        with pytest.raises(InvalidLength, match="before normalisation"):
+            Address.parse("東京都千代田区" + text)
+        with pytest.raises(InvalidLength, match="before normalisation"):
+            address_key(text)
+    # Padding and variation selectors within the bound are fine.
+    rest = "千代田" + "\u3000" * 300 + "1-1"
+    assert Address("131016", rest).rest == "千代田 1-1"
+    assert Address("131016", "一" * REST_MAX_LENGTH).rest == "一" * REST_MAX_LENGTH

@@ -30,6 +30,7 @@ from jukinet.domain.agency import (
 from jukinet.errors import (
     InvalidComponent,
     InvalidFormat,
+    InvalidLength,
     JukinetError,
     NotFound,
     ValidationError,
@@ -438,3 +439,47 @@ def test_queries_return_rows_in_force(text: str) -> None:
         except InvalidFormat:
             continue
         assert all(not u.deleted for u in found)
+
+
+# --- bounds (issue 10) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "９" * 5000, "別表第" + "一" * 5000])
+def test_a_huge_table_number_is_a_validation_error(text: str) -> None:
+    # int("9" * 5000) is a ValueError (Python's digit limit): refused before converting.
+    with pytest.raises(InvalidLength):
+        Table.parse(text)
+    with pytest.raises(InvalidLength):
+        USES.row(text, "1")
+
+
+def test_huge_rows_keys_and_texts_are_validation_errors() -> None:
+    with pytest.raises(InvalidLength):
+        PermittedUse(table=1, row="9" * 5000, recipient="x", task="y", statutes=())
+    with pytest.raises(InvalidLength):
+        USES.by_key("1-" + "9" * 5000)
+    with pytest.raises(InvalidLength):
+        USES.by_key("9" * 5000 + "-1")
+    with pytest.raises(InvalidLength):
+        USES.search("年金" * 5000)
+    for field, value in (("recipient", "省" * 5000), ("task", "事務" * 5000)):
+        row = {"table": 1, "row": "1", "recipient": "x", "task": "y", "statutes": ()}
+        with pytest.raises(InvalidLength):
+            PermittedUse(**{**row, field: value})  # type: ignore[arg-type]
+    with pytest.raises(InvalidLength):
+        PermittedUse(table=1, row="1", recipient="x", task="y", statutes=("法" * 500,))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "1,1,x,y," + "z" * 200_000 + "\n",  # a field beyond csv.field_size_limit()
+        "1,1,x\ry,t,s\n",  # a carriage return inside an unquoted field
+    ],
+    ids=["field too large", "carriage return"],
+)
+def test_text_that_is_not_csv_is_an_invalid_format(body: str) -> None:
+    # Both raised _csv.Error.
+    text = ",".join(COLUMNS) + "\n1,1,x,y,z\n" + body
+    with pytest.raises(InvalidFormat, match=r"line 3 is not CSV"):
+        AgencyUseTable.from_csv(text, revision="r", in_force=IN_FORCE)

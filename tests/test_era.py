@@ -248,3 +248,29 @@ def test_fuzz_from_wareki(era: Era, year: int, month: int, day: int) -> None:
     except ValidationError:
         return
     assert to_wareki(result) == (era, year, month, day)
+
+
+# --- bounds (issue 10) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("year", "month", "day"),
+    [(10**5000, 1, 1), (1, 10**5000, 1), (1, 1, -(10**5000)), (10_000, 1, 1)],
+    ids=["huge year", "huge month", "huge negative day", "year 10000"],
+)
+def test_huge_parts_are_refused_without_printing_them(year: int, month: int, day: int) -> None:
+    # str() of a 5,000-digit int is a ValueError (Python's digit limit).
+    with pytest.raises(InvalidComponent, match="out of range"):
+        from_wareki(Era.REIWA, year, month, day)
+
+
+@pytest.mark.parametrize(
+    "text", ["令和" + "9" * 5000 + "年1月1日", "令和1年1月1日" + " " * 200, "\u0301" * 100_000]
+)
+def test_text_far_too_long_for_an_era_date_is_refused_unread(text: str) -> None:
+    with pytest.raises(InvalidFormat):
+        parse_wareki(text)
+
+
+def test_padding_and_full_width_forms_still_parse() -> None:
+    assert parse_wareki(" 令和　７年　５月　１日 " + "\u3000" * 20) == date(2025, 5, 1)

@@ -370,3 +370,36 @@ def test_fuzz_normalize_reading(text: str) -> None:
     except ValidationError:
         return
     assert normalize_reading(reading) == reading
+
+
+# --- bounds (issue 10) ---------------------------------------------------------------
+
+_COMBINING = "a" + "\u0316\u0301" * 50_000  # NFKC takes seconds on this run of marks
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda text: PersonName.parse(text),
+        lambda text: PersonName.parse("山田 太郎", reading=text),
+        lambda text: PersonName(family=text, given="太郎"),
+        lambda text: PersonName(
+            family="山田", given="太郎", family_reading=text, given_reading="タロウ"
+        ),
+        lambda text: normalize_reading(text),
+        lambda text: name_key(text),
+    ],
+)
+def test_text_far_too_long_is_refused_before_it_is_normalised(build: object) -> None:
+    assert callable(build)
+    for text in (_COMBINING, "山" * 100_000):
+        with pytest.raises(InvalidLength, match="before normalisation"):
+            build(text)
+
+
+def test_the_raw_bound_leaves_room_for_what_normalises_to_a_legal_name() -> None:
+    # A kanji with an ideographic variation selector after it is two code points.
+    family = "\u845b\U000e0100" * NAME_MAX_LENGTH
+    assert PersonName(family=family, given="太郎").family == "葛" * NAME_MAX_LENGTH
+    reading = "ｶﾞ" * 100 + "\u3000" * 30
+    assert normalize_reading(reading) == "ガ" * 100

@@ -342,3 +342,10 @@ def test_generate_is_deterministic_for_a_seeded_random(seed: int) -> None:
 
 def test_module_constants() -> None:
     assert resident_code.LENGTH == BODY + 1
+
+
+def test_input_far_too_long_is_refused_before_it_is_folded() -> None:
+    for text in ("１" * 1_000_000, "1" + "\u0301" * 100_000):
+        with pytest.raises(InvalidLength, match="before normalisation"):
+            ResidentCode(text)
+    assert ResidentCode("  １２３４ ５６７８ ９０３  ").value == "12345678903"

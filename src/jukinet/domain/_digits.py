@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import unicodedata
 
+from jukinet.domain._validate import check_raw_length
 from jukinet.errors import InvalidFormat, InvalidLength
+
+LONGEST_CODE = 12
+"""Digits in the longest code (the individual number)."""
 
 # Separators people type between groups of digits: ASCII and Unicode hyphens and
 # dashes, the minus sign, and the katakana prolonged sound mark that Japanese
@@ -18,10 +22,12 @@ from jukinet.errors import InvalidFormat, InvalidLength
 _SEPARATORS = frozenset(" -\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff70\u00a0\t")
 
 
-def fold_digits(number: object, *, field: str) -> str:
+def fold_digits(number: object, *, field: str, length: int = LONGEST_CODE) -> str:
     """Return ``number`` with width folded and separators removed.
 
-    Raises :class:`TypeError` when ``number`` is not a string.
+    Raises :class:`TypeError` when ``number`` is not a string, and
+    :class:`~jukinet.errors.InvalidLength`, before folding, when it is far too long
+    for a code of ``length`` digits (:func:`~jukinet.domain._validate.raw_limit`).
 
     >>> fold_digits("１２３４-５６７８ ９０３", field="code")
     '12345678903'
@@ -30,6 +36,7 @@ def fold_digits(number: object, *, field: str) -> str:
         raise TypeError(f"{field}: expected a str, got {type(number).__name__}")
     if number.isascii() and number.isdigit():  # fast path: already canonical digits
         return number
+    check_raw_length(number, field, length)
     folded = unicodedata.normalize("NFKC", number)
     return "".join(ch for ch in folded if ch not in _SEPARATORS and not ch.isspace())
 

@@ -2,6 +2,11 @@
 
 They raise :class:`TypeError` for a value of the wrong type and a
 :class:`~jukinet.errors.ValidationError` naming the field for a bad value.
+
+Text is bounded before it is normalised (:func:`check_raw_length`): NFKC takes
+time quadratic in a run of combining marks (100,000 of them take seconds), so
+every parser and constructor that normalises text first refuses input far
+longer than the longest value it can accept.
 """
 
 from __future__ import annotations
@@ -17,6 +22,44 @@ from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 MAX_TEXT = 200
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
+RAW_LENGTH_FACTOR = 4
+"""How many times longer than its longest normalised form text may be on input."""
+RAW_LENGTH_SLACK = 32
+"""Characters allowed on input beyond :data:`RAW_LENGTH_FACTOR` times the longest form."""
+
+
+def raw_limit(max_length: int) -> int:
+    """The most characters input may have for a value of at most ``max_length``.
+
+    Normalisation shortens legitimate text by far less than the factor 4: a
+    kanji with its variation selector, a half-width kana with its sound mark or
+    a letter with two combining accents become one character, and runs of white
+    space one space. The slack covers padding around short values (codes, era
+    dates).
+
+    >>> raw_limit(100), raw_limit(11)
+    (432, 76)
+    """
+    return RAW_LENGTH_FACTOR * max_length + RAW_LENGTH_SLACK
+
+
+def check_raw_length(value: str, field: str, max_length: int) -> None:
+    """Refuse, before any normalisation, ``value`` longer than :func:`raw_limit`
+    of ``max_length`` (the longest value the field takes once normalised).
+
+    >>> check_raw_length("山" * 433, "family", 100)
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidLength: family: the text has 433 characters before normalisation (expected at most 100 characters, 432 before normalisation)
+    """
+    limit = raw_limit(max_length)
+    if len(value) > limit:
+        raise InvalidLength(
+            f"the text has {len(value):,} characters before normalisation",
+            field=field,
+            expected=f"at most {max_length:,} characters, {limit:,} before normalisation",
+        )
+
 
 def text(value: object, field: str, *, max_length: int = MAX_TEXT) -> str:
     """Return NFKC-normalised, trimmed, non-empty text of bounded length, or raise.
@@ -25,6 +68,7 @@ def text(value: object, field: str, *, max_length: int = MAX_TEXT) -> str:
     """
     if not isinstance(value, str):
         raise TypeError(f"{field}: expected a str, got {type(value).__name__}")
+    check_raw_length(value, field, max_length)
     cleaned = unicodedata.normalize("NFKC", value).strip()
     if not cleaned:
         raise InvalidFormat("the text is empty", field=field, expected="non-empty text")

@@ -28,6 +28,7 @@ from typing import Self
 
 import attrs
 
+from jukinet.domain._validate import check_raw_length
 from jukinet.domain.lg_code import GovernmentKind, LocalGovernmentCode, all_codes
 from jukinet.domain.names import kanji_variants, normalize_text
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
@@ -40,6 +41,10 @@ REST_MAX_LENGTH = 200
 The law sets no limit; 200 characters hold a 大字/字 name, the block and lot
 numbers and a building name with room number.
 """
+
+_WHOLE_MAX_LENGTH = REST_MAX_LENGTH + 40
+"""Most characters of a whole address: the prefecture, 郡 and municipality names
+before the rest take about 20 (神奈川県横浜市保土ケ谷区 is 12)."""
 
 # --- the search key -----------------------------------------------------------------
 
@@ -129,6 +134,9 @@ def address_key(text: str) -> str:
     spelling is folded the same way, matching is unaffected. 大字/字 and 郡 are
     kept as written.
 
+    Text far longer than any address (:func:`~jukinet.domain._validate.raw_limit`
+    of 240 characters) is refused unread with :class:`~jukinet.errors.InvalidLength`.
+
     >>> address_key('千代田一丁目1番1号') == address_key('千代田1-1-1') == address_key('千代田１丁目１番地１号')
     True
     >>> address_key('霞が関一丁目２−１　中央合同庁舎')
@@ -138,6 +146,7 @@ def address_key(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"address: expected a str, got {type(text).__name__}")
+    check_raw_length(text, "address", _WHOLE_MAX_LENGTH)
     return _address_key(text)
 
 
@@ -186,6 +195,7 @@ def _municipality(value: object) -> LocalGovernmentCode:
 def _rest(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"rest: expected a str, got {type(value).__name__}")
+    check_raw_length(value, "rest", REST_MAX_LENGTH)
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch != "\ufeff":
             raise InvalidFormat(
@@ -286,6 +296,7 @@ class Address:
         """
         if not isinstance(text, str):
             raise TypeError(f"address: expected a str, got {type(text).__name__}")
+        check_raw_length(text, "address", _WHOLE_MAX_LENGTH)
         normalized = normalize_text(text)
         positions = [i for i, ch in enumerate(normalized) if ch != " "]
         compact = _fold_spelling("".join(normalized[i] for i in positions))

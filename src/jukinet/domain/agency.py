@@ -63,7 +63,8 @@ from typing import Self
 
 import attrs
 
-from jukinet.errors import InvalidComponent, InvalidFormat, NotFound
+from jukinet.domain._validate import check_raw_length
+from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength, NotFound
 
 __all__ = [
     "COLUMNS",
@@ -90,6 +91,15 @@ DELETED = "削除"
 """The task text of a row the law has deleted (…の項 削除)."""
 
 _DATA_FILE = "agency_use_table.csv"
+# Longest texts taken (the shipped table's longest, with room: a task of 1,277
+# characters, a recipient of 244, a statute name of 60, a row number of 6).
+_TASK_MAX_LENGTH = 4000
+_RECIPIENT_MAX_LENGTH = 1000
+_STATUTE_MAX_LENGTH = 200
+_ROW_MAX_LENGTH = 16
+_TABLE_MAX_LENGTH = 8
+_KEY_MAX_LENGTH = _TABLE_MAX_LENGTH + 1 + _ROW_MAX_LENGTH
+_SEARCH_MAX_LENGTH = 1000
 _ROW = re.compile(r"[1-9][0-9]*(?:の[1-9][0-9]*)*")
 _KEY = re.compile(r"([0-9]+)-(.+)")
 _STATUTE_SEPARATOR = "|"
@@ -155,6 +165,7 @@ class Table(enum.IntEnum):
         if isinstance(value, int) and not isinstance(value, bool):
             number = value
         elif isinstance(value, str):
+            check_raw_length(value, "table", _TABLE_MAX_LENGTH)
             text = unicodedata.normalize("NFKC", value).strip()
             if text.isascii() and text.isdigit():
                 number = int(text)
@@ -262,6 +273,7 @@ def _to_row(value: object) -> str:
             field="row",
             expected="a row number such as 57 or 57の3",
         )
+    check_raw_length(value, "row", _ROW_MAX_LENGTH)
     row = unicodedata.normalize("NFKC", value).strip()
     if not _ROW.fullmatch(row):
         raise InvalidFormat(
@@ -287,6 +299,7 @@ def _to_statutes(value: object) -> tuple[str, ...]:
                 field="statutes",
                 expected=f"non-empty names without {_STATUTE_SEPARATOR!r}",
             )
+        _check_length(name, "statutes", _STATUTE_MAX_LENGTH)
     if len(set(names)) != len(names):
         raise InvalidFormat(
             "a statute is named twice",
@@ -296,11 +309,22 @@ def _to_statutes(value: object) -> tuple[str, ...]:
     return names
 
 
+def _check_length(value: str, field: str, max_length: int) -> None:
+    if len(value) > max_length:
+        raise InvalidLength(
+            f"{len(value):,} characters", field=field, expected=f"at most {max_length:,}"
+        )
+
+
+_TEXT_MAX_LENGTHS = {"recipient": _RECIPIENT_MAX_LENGTH, "task": _TASK_MAX_LENGTH}
+
+
 def _require_str(_instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str):
         raise InvalidFormat(
             f"expected a str, got {type(value).__name__}", field=attribute.name, expected="text"
         )
+    _check_length(value, attribute.name, _TEXT_MAX_LENGTHS[attribute.name])
 
 
 @attrs.frozen(kw_only=True)
@@ -397,6 +421,7 @@ def _query(text: object, field: str) -> str:
         raise InvalidFormat(
             f"expected a str, got {type(text).__name__}", field=field, expected="search text"
         )
+    check_raw_length(text, field, _SEARCH_MAX_LENGTH)
     folded = _fold(text)
     if not folded:
         raise InvalidFormat("the search text is empty", field=field, expected="non-empty text")
@@ -473,9 +498,22 @@ class AgencyUseTable:
     def from_csv(cls, text: str, *, revision: str, in_force: date) -> Self:
         """Read the CSV form (header :data:`COLUMNS`, statutes joined by ``|``).
 
-        A bad line raises a :class:`~jukinet.errors.ValidationError` naming the line.
+        A bad line raises a :class:`~jukinet.errors.ValidationError` naming the line
+        (text that is not CSV too: an unterminated quote, a field of more than
+        ``csv.field_size_limit()`` characters, a NUL).
         """
         reader = csv.reader(io.StringIO(text))
+        try:
+            return cls._from_rows(reader, revision, in_force)
+        except csv.Error as err:
+            raise InvalidFormat(
+                f"line {reader.line_num} is not CSV ({err})",
+                field="agency use table",
+                expected="CSV (RFC 4180)",
+            ) from None
+
+    @classmethod
+    def _from_rows(cls, reader: Iterator[list[str]], revision: str, in_force: date) -> Self:
         header = next(reader, None)
         if header is None or tuple(header) != COLUMNS:
             raise InvalidFormat(
@@ -552,6 +590,7 @@ class AgencyUseTable:
                 field="key",
                 expected="a key such as 1-57の3",
             )
+        check_raw_length(key, "key", _KEY_MAX_LENGTH)
         match = _KEY.fullmatch(unicodedata.normalize("NFKC", key).strip())
         if match is None:
             raise InvalidFormat(

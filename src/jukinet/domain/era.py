@@ -39,6 +39,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 
+from jukinet.domain._validate import check_raw_length
 from jukinet.errors import InvalidComponent, InvalidFormat
 
 __all__ = [
@@ -55,6 +56,10 @@ FIRST_SUPPORTED_DATE = date(1873, 1, 1)
 """明治6年1月1日, the first day of the Gregorian calendar in Japan; earlier dates are refused."""
 
 _FIELD = "date"
+_TEXT_MAX_LENGTH = 32
+"""Most characters of an era date once normalised (``令和100年12月31日`` is 12), with room."""
+_PART_LIMIT = 10_000
+"""Years, months and days from this on cannot be a date (nor be printed as one)."""
 
 
 class Era(enum.Enum):
@@ -213,6 +218,12 @@ def from_wareki(era: Era, year: int, month: int, day: int) -> date:
     for name, value in (("year", year), ("month", month), ("day", day)):
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"{_FIELD}: expected an int {name}, got {type(value).__name__}")
+        if not -_PART_LIMIT < value < _PART_LIMIT:
+            raise InvalidComponent(
+                f"the {name} of the {era.kanji} date is out of range",
+                field=_FIELD,
+                expected=f"a {name} of at most 4 digits, making a real calendar day",
+            )
     label = _wareki_text(era, year, month, day)
     if year < 1:
         raise InvalidComponent(
@@ -286,6 +297,7 @@ def parse_wareki(text: str) -> date:
     """
     if not isinstance(text, str):
         raise TypeError(f"{_FIELD}: expected a str, got {type(text).__name__}")
+    check_raw_length(text, _FIELD, _TEXT_MAX_LENGTH)
     folded = " ".join(unicodedata.normalize("NFKC", text).split())
     match = _PATTERN.fullmatch(folded.upper() if folded[:1].isascii() else folded)
     if match is None:

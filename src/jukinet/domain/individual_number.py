@@ -53,7 +53,7 @@ def compact(number: str) -> str:
     >>> compact('６２１４ ９８３２-０２５７')
     '621498320257'
     """
-    return fold_digits(number, field=_FIELD)
+    return fold_digits(number, field=_FIELD, length=LENGTH)
 
 
 def calc_check_digit(number: str) -> str:

@@ -52,6 +52,7 @@ from typing import Self
 import attrs
 
 from jukinet.domain._digits import fold_digits, require_digits
+from jukinet.domain._validate import check_raw_length
 from jukinet.errors import InvalidChecksum, InvalidComponent, ValidationError
 
 __all__ = [
@@ -100,7 +101,7 @@ def compact(number: str) -> str:
     >>> compact('１３１ ０１-６')
     '131016'
     """
-    return fold_digits(number, field=_FIELD)
+    return fold_digits(number, field=_FIELD, length=LENGTH)
 
 
 def calc_check_digit(number: str) -> str:
@@ -428,9 +429,14 @@ class LocalGovernmentCode:
         return self._entry.full_name
 
 
+_NAME_MAX_LENGTH = 24
+"""Most characters of a government's full name (神奈川県横浜市保土ケ谷区 is 12), with room."""
+
+
 def _name_key(name: object, *, field: str) -> str:
     if not isinstance(name, str):
         raise TypeError(f"{field}: expected a str, got {type(name).__name__}")
+    check_raw_length(name, field, _NAME_MAX_LENGTH)
     folded = unicodedata.normalize("NFKC", name)
     return "".join(ch for ch in folded if not ch.isspace())
 

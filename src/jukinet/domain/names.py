@@ -37,6 +37,7 @@ from typing import Self
 import attrs
 import jaconv
 
+from jukinet.domain._validate import check_raw_length
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 
 __all__ = [
@@ -58,6 +59,9 @@ foreign names written in the Latin alphabet.
 
 READING_MAX_LENGTH = 200
 """Most characters allowed in one reading (katakana readings of long Latin names run longer)."""
+
+_FULL_NAME_MAX_LENGTH = 2 * NAME_MAX_LENGTH + 1
+_FULL_READING_MAX_LENGTH = 2 * READING_MAX_LENGTH + 1
 
 _VARIATION_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 
@@ -132,6 +136,7 @@ def normalize_reading(s: str, *, field: str = "reading") -> str:
     jukinet.errors.InvalidFormat: family_reading: the character '山' (U+5C71) is not allowed in a reading (expected katakana or hiragana, with ー, ・, ＝ and spaces)
     """
     raw = _require_str(s, field)
+    check_raw_length(raw, field, READING_MAX_LENGTH)
     _refuse_controls(raw, field)
     text = jaconv.hira2kata(normalize_text(raw)).replace("=", "＝")
     if not text:
@@ -195,6 +200,8 @@ def name_key(s: str) -> str:
     and the variant forms of the same kanji folded to one form (see
     :func:`kanji_variants`). Distinct characters are never merged: 斉藤 and 斎藤
     are different surnames and keep different keys. ``name_key`` is idempotent.
+    Text far longer than a full name is refused unread with
+    :class:`~jukinet.errors.InvalidLength`.
 
     >>> name_key('渡邊') == name_key('渡邉') == name_key('渡辺')
     True
@@ -203,7 +210,8 @@ def name_key(s: str) -> str:
     >>> name_key('Smith  John'), name_key('山﨑 太郎')
     ('smithjohn', '山崎太郎')
     """
-    text = _fold_once(_require_str(s, "name"))
+    check_raw_length(_require_str(s, "name"), "name", _FULL_NAME_MAX_LENGTH)
+    text = _fold_once(s)
     # Case folding can produce text that NFKC changes again (and back); a
     # handful of rounds reaches the fixed point for any input.
     for _ in range(4):
@@ -304,6 +312,7 @@ def _check_part(text: str, field: str, *, spaces_in_japanese: bool) -> None:
 
 def _name(value: object, field: str, *, spaces_in_japanese: bool = False) -> str:
     raw = _require_str(value, field)
+    check_raw_length(raw, field, NAME_MAX_LENGTH)
     _refuse_controls(raw, field)
     text = normalize_text(raw)
     _check_part(text, field, spaces_in_japanese=spaces_in_japanese)
@@ -325,6 +334,7 @@ def _reading(value: object, field: str) -> str | None:
     if value is None:
         return None
     raw = _require_str(value, field)
+    check_raw_length(raw, field, READING_MAX_LENGTH)
     _refuse_controls(raw, field)
     if not normalize_text(raw):
         return ""  # allowed only for the given-name reading of a single-name person
@@ -494,13 +504,13 @@ class PersonName:
         ...
         jukinet.errors.InvalidFormat: reading: the reading does not separate family and given name (expected a space between the two readings, as in 'ヤマダ タロウ')
         """
-        family, _, given = normalize_text(_require_str(text, "name")).partition(" ")
+        check_raw_length(_require_str(text, "name"), "name", _FULL_NAME_MAX_LENGTH)
+        family, _, given = normalize_text(text).partition(" ")
         family_reading: str | None = None
         given_reading: str | None = None
         if reading is not None:
-            family_reading, sep, given_reading = normalize_text(
-                _require_str(reading, "reading")
-            ).partition(" ")
+            check_raw_length(_require_str(reading, "reading"), "reading", _FULL_READING_MAX_LENGTH)
+            family_reading, sep, given_reading = normalize_text(reading).partition(" ")
             if given and not sep:
                 raise InvalidFormat(
                     "the reading does not separate family and given name",

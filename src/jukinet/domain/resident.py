@@ -21,6 +21,7 @@ from datetime import date
 
 import attrs
 
+from jukinet.domain._validate import check_raw_length
 from jukinet.domain._validate import instance_of as _type
 from jukinet.domain._validate import not_before as _not_before
 from jukinet.domain._validate import optional_text as _optional_text
@@ -396,6 +397,7 @@ _INTERNAL_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
 def _internal_id(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError(f"宛名番号: expected a str, got {type(value).__name__}")
+    check_raw_length(value, "宛名番号", 32)
     text = unicodedata.normalize("NFKC", value).strip()
     if not _INTERNAL_ID.fullmatch(text):
         raise InvalidFormat(

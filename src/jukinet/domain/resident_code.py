@@ -62,7 +62,7 @@ def compact(number: str) -> str:
     >>> compact('１２３ ４５６７-８９０３')
     '12345678903'
     """
-    return fold_digits(number, field=_FIELD)
+    return fold_digits(number, field=_FIELD, length=LENGTH)
 
 
 def calc_check_digit(number: str) -> str:
