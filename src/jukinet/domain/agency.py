@@ -184,8 +184,9 @@ class Table(enum.IntEnum):
                 expected="1 to 6, or 別表第一 to 別表第六",
             )
         if not 1 <= number <= len(_KANJI):
+            shown = number if -1000 < number < 1000 else "of that number"  # str(): digit limit
             raise InvalidComponent(
-                f"there is no appended table {number}",
+                f"there is no appended table {shown}",
                 field="table",
                 expected="1 to 6, or 別表第一 to 別表第六",
             )

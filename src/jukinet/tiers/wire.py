@@ -86,9 +86,16 @@ def _dumps(data: object) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def _parts(raw: object) -> tuple[bytes, bytes, bytes]:
+    """``raw`` split at its first line break; a :class:`TypeError` unless it is bytes."""
+    if not isinstance(raw, bytes):
+        raise TypeError(f"message: expected bytes, got {type(raw).__name__}")
+    return raw.partition(_SEPARATOR)
+
+
 def _json_body(raw: bytes, kind: str, keys: frozenset[str]) -> dict[str, Any]:
     """The JSON object of a framed ``kind`` message, which must have exactly ``keys``."""
-    found, sep, body = raw.partition(_SEPARATOR)
+    found, sep, body = _parts(raw)
     if found != kind.encode() or not sep:
         raise InvalidFormat(f"not a {kind} message", field="message", expected=kind)
     data = codec.load_json(body, field="message")
@@ -114,7 +121,7 @@ def _require_canonical(raw: bytes, canonical: bytes, kind: str) -> None:
 
 def message_type(raw: bytes) -> str:
     """The type line of a framed message."""
-    kind, sep, _ = raw.partition(_SEPARATOR)
+    kind, sep, _ = _parts(raw)
     if not sep:
         raise InvalidFormat("the message has no type line", field="message")
     return kind.decode("ascii", "replace")
@@ -267,7 +274,7 @@ def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
     one its content gives (else :class:`~jukinet.errors.TamperingDetected`);
     without, the row's own validation then checks every stored field.
     """
-    kind, sep, rest = raw.partition(_SEPARATOR)
+    kind, sep, rest = _parts(raw)
     header_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
     if kind != IDENTITY_NOTICE.encode() or not sep or not sep2:
         raise InvalidFormat("not an identity-notice message", field="message")
@@ -447,7 +454,7 @@ def parse_identity_version(raw: bytes) -> IdentityRow:
     code must be the notice's own (or the code it replaced, 住基法30条の4), else
     :class:`~jukinet.errors.TamperingDetected`.
     """
-    kind, sep, rest = raw.partition(_SEPARATOR)
+    kind, sep, rest = _parts(raw)
     head_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
     if kind != IDENTITY_VERSION.encode() or not sep or not sep2:
         raise InvalidFormat("not an identity-version message", field="message")
