@@ -265,14 +265,18 @@ class NoticeMessage:
 def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
     """Parse an identity-notice message.
 
-    The header is checked for shape and field types and must be in canonical
-    form (:class:`~jukinet.errors.InvalidFormat`). With ``verify`` the notice
-    is decoded in full, its bytes must be its canonical bytes
-    (:func:`~jukinet.domain.codec.from_canonical`: a notice that validates only
-    after normalisation, such as a resident code in full-width digits, is an
-    :class:`~jukinet.errors.InvalidFormat`) and the header must be exactly the
-    one its content gives (else :class:`~jukinet.errors.TamperingDetected`);
-    without, the row's own validation then checks every stored field.
+    The header is checked for shape and field types
+    (:class:`~jukinet.errors.InvalidFormat`). With ``verify`` (the first upper
+    tier, which stores and forwards the message as it came) the notice is decoded
+    in full and both parts must be exactly what the content gives: the notice's
+    bytes its canonical bytes (:func:`~jukinet.domain.codec.from_canonical`: a
+    notice that validates only after normalisation, such as a resident code in
+    full-width digits, is an :class:`~jukinet.errors.InvalidFormat`), the header
+    the one recomputed from the notice (else
+    :class:`~jukinet.errors.TamperingDetected`), in canonical form (else
+    :class:`~jukinet.errors.InvalidFormat`). Without, the tier trusts the header
+    of a tier below that verified it, and the row's own validation checks every
+    field it stores (the header's bytes are not kept).
     """
     kind, sep, rest = _parts(raw)
     header_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
@@ -280,17 +284,18 @@ def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
         raise InvalidFormat("not an identity-notice message", field="message")
     header = codec.load_json(header_bytes, field="header")
     message = NoticeMessage(header, notice_bytes)
-    if _dumps(header) != header_bytes:
-        raise InvalidFormat(
-            "the notice header is not in canonical form",
-            field="header",
-            expected="UTF-8 JSON, sorted keys, no spaces",
-        )
     if verify:
         notice = codec.from_canonical(IdentityNotice, notice_bytes)
-        if _header(notice) != header:
+        expected = _header(notice)
+        if expected != header:
             raise TamperingDetected(
                 "the notice's index header does not match its content", field="message"
+            )
+        if _dumps(expected) != header_bytes:
+            raise InvalidFormat(
+                "the notice header is not in canonical form",
+                field="header",
+                expected="UTF-8 JSON, sorted keys, no spaces",
             )
     return message
 
