@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
+from typing import cast
 
 import attrs
 import pytest
+from sortedcontainers import SortedSet
 
 from jukinet.domain.changes import ChangeReason
 from jukinet.errors import InterfaceError, OperationalError
@@ -24,7 +26,7 @@ from jukinet.storage.memory import (
     MemoryStore,
     MemoryTracking,
 )
-from jukinet.storage.records import IdentityRow
+from jukinet.storage.records import IdentityRow, ProvisionRecord
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     RowFactory,
@@ -98,12 +100,30 @@ class TestMemoryStore(StoreConformance):
             elif how == "truncate":
                 for later in list(log.irange(minimum=seq)):
                     del log[later]
+            elif how == "garble":
+                # a kept value that is no record; the indexes still lead to it, as a
+                # table's indexes lead to a row whose other columns were changed
+                log[seq] = cast(ProvisionRecord, '["氏名"')
+                return
             else:
                 raise AssertionError(f"unknown tampering {how!r}")
-            state.provision_subjects.clear()
-            state.provision_requests.clear()
+            # a garbled (unreadable) value keeps the index entries it had
+            indexes = (state.provision_subjects, state.provision_requests)
+            unreadable = {s for s, kept in log.items() if not isinstance(kept, ProvisionRecord)}
+            entries = [
+                (index, key, s)
+                for index in indexes
+                for key, seqs in index.items()
+                for s in seqs
+                if s in unreadable
+            ]
+            for index in indexes:
+                index.clear()
             for kept in log.values():
-                state._index_provision(kept)
+                if isinstance(kept, ProvisionRecord):
+                    state._index_provision(kept)
+            for index, key, s in entries:
+                index.setdefault(key, SortedSet()).add(s)
 
 
 TestMemoryStoreStateful = make_stateful_test(_store).TestCase

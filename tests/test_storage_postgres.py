@@ -31,7 +31,7 @@ from psycopg_pool import ConnectionPool
 from jukinet import errors
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.postgres import ANALYZE_AFTER, PostgresStore, _translated
-from jukinet.storage.records import AuditEntry
+from jukinet.storage.records import AgencyRow, AuditEntry, ChainFault
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     InjectedCrash,
@@ -197,6 +197,11 @@ class _PostgresConformance(StoreConformance):
                 admin.execute(sql.SQL("DELETE FROM {} WHERE seq = %s").format(table), [seq])
             elif how == "truncate":
                 admin.execute(sql.SQL("DELETE FROM {} WHERE seq >= %s").format(table), [seq])
+            elif how == "garble":
+                admin.execute(
+                    sql.SQL("UPDATE {} SET items = %s WHERE seq = %s").format(table),
+                    ['["氏名"', seq],
+                )
             elif how == "swap":
                 # every stored column but seq changes places: delete both, insert swapped
                 cursor = admin.execute(
@@ -1011,3 +1016,67 @@ def test_a_second_audit_writer_waits_for_the_first(
     expected = [_audit(1), _audit(2)] if first_commits else [_audit(2)]
     assert [r.entry for r in store.audit.read()] == expected
     assert [r.seq for r in store.audit.read()] == list(range(1, len(expected) + 1))
+
+
+# --- rows that cannot be read back -----------------------------------------------
+
+
+def _raw(databases: _Databases, statement: str, params: list[object]) -> None:
+    """Run one statement as someone with database access would, outside the adapter."""
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        admin.execute(statement.encode(), params)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("items", '["氏名"'),  # broken JSON (was a JSONDecodeError)
+        ("items", '{"氏名": 1}'),  # JSON, not an array
+        ("items", "[1, 2]"),  # an array of numbers
+        ("kind", "bogus"),  # (was an InvalidComponent)
+        ("request_id", "no spaces allowed"),
+        ("hash", "xyz"),
+        ("detail", b""),
+    ],
+)
+def test_an_unreadable_provision_row_is_a_corrupt_record(
+    databases: _Databases, column: str, value: object
+) -> None:
+    store = _store(databases)
+    with store.unit_of_work() as uow:
+        records = store.provision_log.append(uow, [rows.provision_entry(n) for n in range(1, 5)])
+    _raw(
+        databases,
+        f'UPDATE "{store.schema}".provision_log SET "{column}" = %s WHERE seq = 2',
+        [value],
+    )
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.provision_log.read()
+    error = caught.value
+    assert isinstance(error, errors.DataError)
+    assert (error.table, error.key, error.seq) == ("provision_log", (2,), 2)
+    assert str(error).startswith("provision_log 2: the stored row cannot be read back")
+    assert store.provision_log.read(after=2) == records[2:]
+    with store.unit_of_work() as uow:
+        assert store.provision_log.verify(uow) == [ChainFault(2, "altered")]
+
+
+def test_other_unreadable_rows_name_their_table_and_key(databases: _Databases) -> None:
+    store = _store(databases)
+    agency = AgencyRow(
+        agency="mhlw",
+        public_key=bytes(32),
+        registered_at=datetime(2026, 4, 1, tzinfo=UTC),
+        recipients=("厚生労働省",),
+    )
+    with store.unit_of_work() as uow:
+        store.agencies.register(uow, agency)
+        store.audit.append(uow, [_audit(1)])
+    _raw(databases, f'UPDATE "{store.schema}".agencies SET recipients = %s', ["厚生労働省"])
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.agencies.get("mhlw")
+    assert (caught.value.table, caught.value.key, caught.value.seq) == ("agencies", ("mhlw",), None)
+    _raw(databases, f'UPDATE "{store.schema}".audit_log SET action = %s', [""])
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.audit.read()
+    assert (caught.value.table, caught.value.seq) == ("audit_log", 1)

@@ -23,6 +23,7 @@ from jukinet.storage.base import SCHEMA_VERSION, Store
 from jukinet.storage.records import (
     AuditEntry,
     AuditRecord,
+    ChainFault,
     IdentityQuery,
     IdentityRow,
     RegisterRow,
@@ -55,6 +56,10 @@ def _downgrade_to_schema_2(store: Store) -> None:
         conn.execute("COMMIT")
 
 
+_GARBLED = '["氏名"'
+"""Stored ``items`` that are not JSON (what ``how="garble"`` writes)."""
+
+
 def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
     """Change the stored provision log with raw SQL, as someone with the file would:
     the head and anchor rows (``provision_meta``) are left alone."""
@@ -71,6 +76,8 @@ def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
                 conn.execute("DELETE FROM provision_log WHERE seq = ?", (seq,))
             elif how == "truncate":
                 conn.execute("DELETE FROM provision_log WHERE seq >= ?", (seq,))
+            elif how == "garble":
+                conn.execute("UPDATE provision_log SET items = ? WHERE seq = ?", (_GARBLED, seq))
             elif how == "swap":
                 # every stored column but seq changes places: delete both, insert swapped
                 cursor = conn.execute(
@@ -1183,3 +1190,69 @@ def test_racing_allocators_never_share_a_code(store: SQLiteStore) -> None:
     handed = [c for c in got if c is not None]
     assert len(handed) == 60 == len(set(handed))
     assert got.count(None) == 20
+
+
+# --- rows that cannot be read back -----------------------------------------------
+
+
+def _raw(store: SQLiteStore, statement: str, params: tuple[object, ...]) -> None:
+    """Run one statement as someone with the file would, outside the adapter."""
+    with store._conns.writing() as conn:
+        conn.execute(statement, params)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("items", '["氏名"'),  # broken JSON
+        ("items", '{"氏名": 1}'),  # JSON, not an array
+        ("items", "[1, 2]"),  # an array of numbers
+        ("at", 42),  # a wrong-typed value (SQLite keeps it)
+        ("at", "yesterday"),
+        ("kind", "bogus"),
+        ("hash", "xyz"),
+        ("detail", "text, not bytes"),
+    ],
+)
+def test_an_unreadable_provision_row_is_a_corrupt_record(
+    store: SQLiteStore, column: str, value: object
+) -> None:
+    conformance_rows = StoreConformance.rows
+    with store.unit_of_work() as uow:
+        records = store.provision_log.append(
+            uow, [conformance_rows.provision_entry(n) for n in range(1, 5)]
+        )
+    _raw(store, f'UPDATE provision_log SET "{column}" = ? WHERE seq = 2', (value,))
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.provision_log.read()
+    error = caught.value
+    assert isinstance(error, errors.DataError)
+    assert (error.table, error.key, error.seq) == ("provision_log", (2,), 2)
+    assert str(error).startswith("provision_log 2: the stored row cannot be read back")
+    assert isinstance(error.__cause__, ValueError | TypeError)
+    assert store.provision_log.read(after=2) == records[2:]
+    with store.unit_of_work() as uow:
+        assert store.provision_log.verify(uow) == [ChainFault(2, "altered")]
+
+
+def test_other_unreadable_rows_name_their_table_and_key(store: SQLiteStore) -> None:
+    row = reg("A1", 1)
+    with store.unit_of_work() as uow:
+        store.register.append(uow, [row])
+        store.audit.append(uow, [AuditEntry(at=datetime(2026, 4, 1, tzinfo=UTC), action="x")])
+    _raw(store, "UPDATE register_versions SET event_date = 'someday' WHERE internal_id = 'A1'", ())
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.register.current("A1")
+    assert (caught.value.table, caught.value.key, caught.value.seq) == (
+        "register_versions",
+        ("A1", 1),
+        None,
+    )
+    _raw(store, "UPDATE audit_log SET at = 'never' WHERE seq = 1", ())
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.audit.read()
+    assert (caught.value.table, caught.value.seq) == ("audit_log", 1)
+    _raw(store, "UPDATE provision_meta SET hash = 'short' WHERE name = 'head'", ())
+    with pytest.raises(errors.CorruptRecord) as caught:
+        store.provision_log.head()
+    assert (caught.value.table, caught.value.key) == ("provision_meta", ("head",))

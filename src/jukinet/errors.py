@@ -35,6 +35,7 @@ __all__ = [
     "CardRevoked",
     "CardSuspended",
     "CodePoolExhausted",
+    "CorruptRecord",
     "DataError",
     "DatabaseError",
     "DeadlinePassed",
@@ -318,6 +319,68 @@ class DataError(DatabaseError):
     """A value does not fit the stored column (PEP 249)."""
 
     message = "the value does not fit the stored field"
+
+
+class CorruptRecord(DataError):
+    """A stored record cannot be read back as the record it should be.
+
+    Someone changed the stored value behind the adapter's back (raw SQL, a
+    damaged file): broken JSON, a value of the wrong type or form. Every adapter
+    raises this, and nothing else, for a row it cannot decode; the error names
+    the row, so that a caller can report it and read on past it
+    (:meth:`ProvisionLog.verify <jukinet.storage.base.ProvisionLog.verify>` names
+    such a provision record as ``altered``).
+
+    ``table`` is where the record is kept (``provision_log``, ``register_versions``
+    …), ``key`` the values that identify it (its primary key, or the part of it the
+    read had), and ``seq`` its sequence number when it is an entry of a log
+    numbered by sequence (provision log, audit log, outbox), else ``None``.
+
+    >>> err = CorruptRecord(
+    ...     "items is not a JSON array", table="provision_log", key=(3,), seq=3,
+    ...     expected="the value the adapter wrote")
+    >>> isinstance(err, DataError), err.seq
+    (True, 3)
+    >>> str(err)
+    'provision_log 3: items is not a JSON array (expected the value the adapter wrote)'
+    """
+
+    message = "a stored record cannot be read back"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        table: str | None = None,
+        key: tuple[object, ...] = (),
+        seq: int | None = None,
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.table = table
+        self.key = key
+        self.seq = seq
+        if field is None and table is not None:
+            field = " ".join([table, *(str(part) for part in key)])
+        super().__init__(message, field=field, expected=expected)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _corrupt_record,
+            (self.message, self.table, self.key, self.seq, self.field, self.expected),
+        )
+
+
+def _corrupt_record(
+    message: str,
+    table: str | None,
+    key: tuple[object, ...],
+    seq: int | None,
+    field: str | None,
+    expected: str | None,
+) -> CorruptRecord:
+    """Rebuild a pickled :class:`CorruptRecord` (its keyword arguments survive)."""
+    return CorruptRecord(message, table=table, key=key, seq=seq, field=field, expected=expected)
 
 
 class OperationalError(DatabaseError):

@@ -45,10 +45,12 @@ from datetime import date, datetime
 
 import attrs
 
+from jukinet.errors import CorruptRecord
 from jukinet.storage.records import (
     AgencyRow,
     AuditEntry,
     AuditRecord,
+    ChainFault,
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
@@ -56,6 +58,7 @@ from jukinet.storage.records import (
     ProvisionRecord,
     RegisterRow,
     ScheduledItem,
+    verify_chain,
 )
 
 __all__ = [
@@ -83,6 +86,10 @@ the day each identity version was received (``identity_versions.received_on``,
 (the versions already stored get an unknown day, ``NULL``); any other version is
 refused.
 """
+
+
+_VERIFY_PAGE = 1000
+"""Records per read while :meth:`ProvisionLog.verify` checks the chain."""
 
 
 class UnitOfWork(ABC):
@@ -540,6 +547,41 @@ class ProvisionLog(ABC):
         (stopping at the first later one, so only a prefix goes), move the anchor to
         the last removed record; returns how many went.
         """
+
+    def verify(self, uow: UnitOfWork) -> list[ChainFault]:
+        """Recompute the chain of every kept record from :meth:`anchor` to :meth:`head`
+        (:func:`~jukinet.storage.records.verify_chain`); an empty list: intact.
+
+        Run it in a unit of work, so the anchor, the head and the records are one
+        state. A record that cannot be read back (:meth:`read` raises
+        :class:`~jukinet.errors.CorruptRecord` naming its ``seq``) is named
+        ``altered`` and the check reads on past it. A :class:`~jukinet.errors.CorruptRecord`
+        that names no ``seq`` after the last record read, or an unreadable head or
+        anchor, is raised.
+        """
+        anchor, head = self.anchor(uow), self.head(uow)
+        records: list[ProvisionRecord] = []
+        unreadable: list[int] = []
+        after, limit = anchor[0], _VERIFY_PAGE
+        while True:
+            try:
+                batch = self.read(after=after, limit=limit, uow=uow)
+            except CorruptRecord as exc:
+                if exc.seq is None or exc.seq <= after:
+                    raise
+                if limit == 1:  # the one record this read had
+                    unreadable.append(exc.seq)
+                    after, limit = exc.seq, _VERIFY_PAGE
+                    continue
+                # Read up to the unreadable record: the records before it in one page
+                # when none of them is missing, else in smaller pages.
+                before = exc.seq - after - 1
+                limit = before if 0 < before < limit else 1 if before == 0 else limit // 2
+                continue
+            if not batch:
+                return verify_chain(anchor, records, head, unreadable=unreadable)
+            records.extend(batch)
+            after = batch[-1].seq
 
 
 class Schedule(ABC):

@@ -56,8 +56,12 @@ How it works, in database terms:
   head naming it; indexes give each subject's and each request id's sequence
   numbers. A purge inside a unit of work is staged as the new anchor: every
   record up to it, committed or staged, is gone for that unit of work's reads
-  and at commit. Agencies are kept by name, scheduled items by key with an
-  index on (due, key); a cancelled item is staged as a tombstone.
+  and at commit. A kept value that is no longer the record stored (changed in
+  place behind the port's back) is read as a
+  :class:`~jukinet.errors.CorruptRecord` naming its ``seq``, as the SQL
+  adapters read a row they cannot decode. Agencies are kept by name,
+  scheduled items by key with an index on (due, key); a cancelled item is
+  staged as a tombstone.
 * For identities, besides every version per code, each municipality's newest
   word on each code is kept (the SQL adapters' ``identity_current`` table,
   keyed by code and municipality); a code's current version is derived from
@@ -90,6 +94,7 @@ import attrs
 from sortedcontainers import SortedDict, SortedSet
 
 from jukinet.errors import (
+    CorruptRecord,
     IntegrityError,
     InterfaceError,
     InvalidComponent,
@@ -191,6 +196,34 @@ def _check_codes(
     for code in codes:
         if type(code) is not str or code not in known:
             check_resident_code(code, field)
+
+
+def _kept_record(seq: int, value: object) -> ProvisionRecord:
+    """A committed provision record as kept under ``seq``.
+
+    The one place where a kept value that is no longer the record :meth:`~MemoryProvisionLog.append`
+    stored (changed in place behind the port's back) becomes a
+    :class:`~jukinet.errors.CorruptRecord` naming it, as the SQL adapters name a row
+    they cannot read back.
+    """
+    if (
+        type(value) is ProvisionRecord
+        and type(value.entry) is ProvisionEntry
+        and type(value.seq) is int
+        and value.seq == seq
+    ):
+        return value
+    if type(value) is ProvisionRecord:
+        found = f"a ProvisionRecord of seq {value.seq!r} with a {type(value.entry).__name__} entry"
+    else:
+        found = f"a {type(value).__name__}"
+    raise CorruptRecord(
+        f"the kept value cannot be read back: {found}",
+        table="provision_log",
+        key=(seq,),
+        seq=seq,
+        expected=f"the ProvisionRecord of seq {seq} the adapter stored",
+    )
 
 
 def _merge_sorted(first: Iterable[_K], second: Iterable[_K]) -> Iterator[_K]:
@@ -601,11 +634,11 @@ class _View:
         state = self.state
         if subject is None:
             for seq in state.provision.irange(minimum=start):
-                yield state.provision[seq]
+                yield _kept_record(seq, state.provision[seq])
         else:
             seqs = state.provision_subjects.get(subject, SortedSet())
             for seq in seqs.irange(minimum=start):
-                yield state.provision[seq]
+                yield _kept_record(seq, state.provision[seq])
         for record in self.pending.provision:
             if record.seq >= start and (subject is None or record.entry.subject == subject):
                 yield record
@@ -615,7 +648,10 @@ class _View:
         for seq in reversed(self.state.provision_requests.get(request_id, ())):
             if seq <= anchor:
                 break
-            if agency is None or self.state.provision[seq].entry.agency == agency:
+            if (
+                agency is None
+                or _kept_record(seq, self.state.provision[seq]).entry.agency == agency
+            ):
                 return True
         return any(
             r.seq > anchor

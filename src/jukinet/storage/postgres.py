@@ -61,7 +61,10 @@ Design notes:
 * Statements are composed once per store with :class:`psycopg.sql.Identifier`
   for the schema and rendered to bytes at the store's first use of a
   connection (quoting needs one), so no statement is rendered per call.
-* Driver errors become :mod:`jukinet.errors` in one place, :func:`_translated`.
+* Driver errors become :mod:`jukinet.errors` in one place, :func:`_translated`;
+  a stored row that cannot be read back (a value changed outside the adapter,
+  such as broken JSON) becomes a :class:`~jukinet.errors.CorruptRecord` naming
+  the row in one place, :func:`_decode`.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from operator import attrgetter
@@ -518,9 +521,16 @@ def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_tuple(text: str) -> tuple[str, ...]:
-    """The inverse of :func:`_json_list`."""
-    return tuple(json.loads(text))
+def _json_tuple(text: str, field: str) -> tuple[str, ...]:
+    """The inverse of :func:`_json_list` (a ValueError naming ``field``, hence a
+    CorruptRecord, if the text is not a JSON array)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{field}: not JSON ({exc})") from exc
+    if not isinstance(value, list):
+        raise ValueError(f"{field}: a JSON {type(value).__name__}, not an array")
+    return tuple(value)
 
 
 def _aware(wall: datetime, offset: timedelta) -> datetime:
@@ -529,6 +539,55 @@ def _aware(wall: datetime, offset: timedelta) -> datetime:
 
 
 # --- rows from the database ----------------------------------------------------
+
+_KEY_COLUMNS = {
+    "register_versions": 2,
+    "identity_versions": 2,
+    "outbox": 1,
+    "audit_log": 1,
+    "agencies": 1,
+    "provision_log": 1,
+    "schedule": 1,
+}
+"""How many leading columns of a table's rows, as read, identify the row."""
+_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log"})
+"""The tables whose rows are log entries numbered by ``seq`` (the key's last part)."""
+
+
+def _decode(
+    rows: Sequence[Sequence[Any]],
+    build: Callable[[Sequence[Any]], _R],
+    table: str,
+    within: tuple[Any, ...] = (),
+) -> list[_R]:
+    """Rows of ``table`` read back from the database, as records.
+
+    The one place where a stored row that cannot be read back (a value changed
+    behind the adapter's back) becomes a :class:`~jukinet.errors.CorruptRecord`
+    naming it: ``within`` and the row's key columns (:data:`_KEY_COLUMNS`). The
+    register and identity rows need none: their typed columns hold what
+    :func:`~jukinet.storage.records.unchecked` takes.
+    """
+    decoded: list[_R] = []
+    append = decoded.append
+    for row in rows:
+        try:
+            append(build(row))
+        except (ValueError, TypeError) as exc:
+            raise _corrupt(table, (*within, *row[: _KEY_COLUMNS[table]]), exc) from exc
+    return decoded
+
+
+def _corrupt(table: str, key: tuple[Any, ...], exc: BaseException) -> errors.CorruptRecord:
+    """The error for a stored row of ``table`` (identified by ``key``) that cannot be read."""
+    seq = key[-1] if table in _SEQUENCED and key and type(key[-1]) is int else None
+    return errors.CorruptRecord(
+        f"the stored row cannot be read back: {exc}",
+        table=table,
+        key=key,
+        seq=seq,
+        expected="the values the adapter wrote; the row was changed outside it",
+    )
 
 
 def _register_row(values: Sequence[Any]) -> RegisterRow:
@@ -590,8 +649,8 @@ def _agency_row(values: Sequence[Any]) -> AgencyRow:
         agency=agency,
         public_key=bytes(public_key),
         registered_at=registered_at.replace(tzinfo=UTC),
-        recipients=_json_tuple(recipients),
-        number_uses=_json_tuple(number_uses),
+        recipients=_json_tuple(recipients, "recipients"),
+        number_uses=_json_tuple(number_uses, "number_uses"),
         locality=locality,
     )
 
@@ -620,11 +679,21 @@ def _provision_record(values: Sequence[Any]) -> ProvisionRecord:
             agency=agency,
             use=use,
             subject=subject,
-            items=_json_tuple(items),
+            items=_json_tuple(items, "items"),
             detail=bytes(detail),
         ),
         prev_hash=prev_hash,
         hash=hash_,
+    )
+
+
+def _audit_record(values: Sequence[Any]) -> AuditRecord:
+    seq, at, action, subject, detail = values
+    return AuditRecord(
+        seq=seq,
+        entry=AuditEntry(
+            at=at.replace(tzinfo=UTC), action=action, subject=subject, detail=bytes(detail)
+        ),
     )
 
 
@@ -1129,10 +1198,12 @@ class PostgresOutbox(_Port, Outbox):
         with self._store._reading(uow) as cur:
             cur.execute(self._q["outbox_read"], [destination, after, limit])
             found = cur.fetchall()
-        return [
-            OutboxEntry(destination=destination, seq=seq, payload=bytes(payload))
-            for seq, payload in found
-        ]
+        return _decode(
+            found,
+            lambda r: OutboxEntry(destination=destination, seq=r[0], payload=bytes(r[1])),
+            "outbox",
+            (destination,),
+        )
 
     def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
         """The highest sequence number given for ``destination`` (0 if none)."""
@@ -1399,18 +1470,7 @@ class PostgresAuditLog(_Port, AuditLog):
             else:
                 cur.execute(self._q["audit_read_action"], [action, after, limit])
             found = cur.fetchall()
-        return [
-            AuditRecord(
-                seq=seq,
-                entry=AuditEntry(
-                    at=at.replace(tzinfo=UTC),
-                    action=action,
-                    subject=subject,
-                    detail=bytes(detail),
-                ),
-            )
-            for seq, at, action, subject, detail in found
-        ]
+        return _decode(found, _audit_record, "audit_log")
 
     def last_seq(self, uow: UnitOfWork | None = None) -> int:
         """The highest sequence number written (0 if none)."""
@@ -1465,7 +1525,7 @@ class PostgresAgencyRegistry(_Port, AgencyRegistry):
         with self._store._reading(uow) as cur:
             cur.execute(self._q["agency_get"], [agency])
             found = cur.fetchone()
-        return None if found is None else _agency_row(found)
+        return None if found is None else _decode([found], _agency_row, "agencies")[0]
 
     def list(
         self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
@@ -1478,7 +1538,7 @@ class PostgresAgencyRegistry(_Port, AgencyRegistry):
         with self._store._reading(uow) as cur:
             cur.execute(self._q["agency_list"], [after, limit])
             found = cur.fetchall()
-        return [_agency_row(values) for values in found]
+        return _decode(found, _agency_row, "agencies")
 
 
 class PostgresProvisionLog(_Port, ProvisionLog):
@@ -1557,7 +1617,7 @@ class PostgresProvisionLog(_Port, ProvisionLog):
             else:
                 cur.execute(self._q["provision_read_subject"], [subject, after, limit])
             found = cur.fetchall()
-        return [_provision_record(values) for values in found]
+        return _decode(found, _provision_record, "provision_log")
 
     def has_request(
         self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
@@ -1678,7 +1738,7 @@ class PostgresSchedule(_Port, Schedule):
         with self._store._reading(uow) as cur:
             cur.execute(self._q["schedule_get"], [key])
             found = cur.fetchone()
-        return None if found is None else _scheduled_item(found)
+        return None if found is None else _decode([found], _scheduled_item, "schedule")[0]
 
     def due(
         self, on: date, *, limit: int = 1000, uow: UnitOfWork | None = None
@@ -1690,7 +1750,7 @@ class PostgresSchedule(_Port, Schedule):
         with self._store._reading(uow) as cur:
             cur.execute(self._q["schedule_due"], [on, limit])
             found = cur.fetchall()
-        return [_scheduled_item(values) for values in found]
+        return _decode(found, _scheduled_item, "schedule")
 
 
 def _utc(at: datetime) -> datetime:

@@ -672,28 +672,68 @@ class ChainFault:
 
 
 def verify_chain(
-    anchor: tuple[int, str], records: Iterable[ProvisionRecord], head: tuple[int, str]
+    anchor: tuple[int, str],
+    records: Iterable[ProvisionRecord],
+    head: tuple[int, str],
+    *,
+    unreadable: Iterable[int] = (),
 ) -> list[ChainFault]:
     """Recompute a provision log's chain from its ``anchor`` to its ``head``.
 
     Returns every fault found, in order (an empty list: the log is intact).
     Records must come as stored, in ``seq`` order.
+
+    ``unreadable`` are the sequence numbers of records that are stored but could
+    not be read back (:class:`~jukinet.errors.CorruptRecord`): each is named
+    ``altered``, and the record after it is not checked for ``relinked`` (the
+    unreadable record's hash is unknown). A record whose fields cannot even be
+    hashed (values of the wrong type) is ``altered`` too.
+
+    >>> from datetime import UTC, datetime
+    >>> e = ProvisionEntry(at=datetime(2026, 1, 1, tzinfo=UTC), kind="refused", request_id="r1")
+    >>> first, second, third = chain((0, GENESIS), [e, e, e])
+    >>> verify_chain((0, GENESIS), [first, third], (3, third.hash), unreadable=[2])
+    [ChainFault(seq=2, problem='altered')]
     """
     faults: list[ChainFault] = []
-    expected, previous = anchor[0] + 1, anchor[1]
-    for record in records:
-        if record.seq > expected:
+    skipped = sorted(set(unreadable))
+    pending = 0  # the next of ``skipped`` to place
+    expected = anchor[0] + 1
+    previous: str | None = anchor[1]  # None: the record before could not be read
+
+    def step(seq: int) -> None:
+        if seq > expected:
             faults.append(ChainFault(expected, "missing"))
-        elif record.seq < expected:
-            faults.append(ChainFault(record.seq, "out of order"))
-        if record.prev_hash != previous:
+        elif seq < expected:
+            faults.append(ChainFault(seq, "out of order"))
+
+    for record in records:
+        while pending < len(skipped) and skipped[pending] < record.seq:
+            step(skipped[pending])
+            faults.append(ChainFault(skipped[pending], "altered"))
+            expected, previous = skipped[pending] + 1, None
+            pending += 1
+        step(record.seq)
+        if previous is not None and record.prev_hash != previous:
             faults.append(ChainFault(record.seq, "relinked"))
-        if chain_hash(record.prev_hash, record.seq, record.entry) != record.hash:
+        if not _hashes_to_itself(record):
             faults.append(ChainFault(record.seq, "altered"))
         expected, previous = record.seq + 1, record.hash
-    if (expected - 1, previous) != head:
+    for seq in skipped[pending:]:
+        step(seq)
+        faults.append(ChainFault(seq, "altered"))
+        expected, previous = seq + 1, None
+    if expected - 1 != head[0] or (previous is not None and previous != head[1]):
         faults.append(ChainFault(head[0], "truncated" if head[0] >= expected else "altered"))
     return faults
+
+
+def _hashes_to_itself(record: ProvisionRecord) -> bool:
+    """Whether the record's content gives its hash (False when it cannot be hashed)."""
+    try:
+        return chain_hash(record.prev_hash, record.seq, record.entry) == record.hash
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 @attrs.frozen(kw_only=True)

@@ -104,6 +104,13 @@ Driver errors
     Every :class:`sqlite3.Error` is translated into the
     :mod:`jukinet.errors` class of the same PEP 249 name in one place
     (:func:`_translate`), with the original chained as ``__cause__``.
+
+Rows read back
+    Every row read is turned into its record by :func:`_decode`, the one
+    place where a row that cannot be read back (a value changed outside the
+    adapter: broken JSON, a date that is no date, a value of the wrong type)
+    becomes a :class:`~jukinet.errors.CorruptRecord` naming the table and the
+    row's key (and ``seq`` for a log entry).
 """
 
 from __future__ import annotations
@@ -123,6 +130,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from jukinet.errors import (
+    CorruptRecord,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -615,12 +623,49 @@ def _as_items(values: object, what: str, expected: str) -> list[Any]:
     return list(values)
 
 
-def _decode(rows: list[Any], build: Callable[[Any], _R]) -> list[_R]:
-    """Rows read back from the database, as records; a malformed stored row is a DataError."""
-    try:
-        return [build(row) for row in rows]
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"a stored row is malformed: {exc}") from exc
+_KEY_COLUMNS = {
+    "register_versions": 2,
+    "identity_versions": 2,
+    "outbox": 1,
+    "audit_log": 1,
+    "agencies": 1,
+    "provision_log": 1,
+    "schedule": 1,
+}
+"""How many leading columns of a table's rows, as read, identify the row."""
+_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log"})
+"""The tables whose rows are log entries numbered by ``seq`` (the key's last part)."""
+
+
+def _decode(
+    rows: list[Any], build: Callable[[Any], _R], table: str, within: tuple[Any, ...] = ()
+) -> list[_R]:
+    """Rows of ``table`` read back from the database, as records.
+
+    The one place where a stored row that cannot be read back (a value changed
+    behind the adapter's back) becomes a :class:`~jukinet.errors.CorruptRecord`
+    naming it: ``within`` and the row's key columns (:data:`_KEY_COLUMNS`).
+    """
+    decoded: list[_R] = []
+    append = decoded.append
+    for row in rows:
+        try:
+            append(build(row))
+        except (ValueError, TypeError) as exc:
+            raise _corrupt(table, (*within, *row[: _KEY_COLUMNS[table]]), exc) from exc
+    return decoded
+
+
+def _corrupt(table: str, key: tuple[Any, ...], exc: BaseException) -> CorruptRecord:
+    """The error for a stored row of ``table`` (identified by ``key``) that cannot be read."""
+    seq = key[-1] if table in _SEQUENCED and key and type(key[-1]) is int else None
+    return CorruptRecord(
+        f"the stored row cannot be read back: {exc}",
+        table=table,
+        key=key,
+        seq=seq,
+        expected="the values the adapter wrote; the row was changed outside it",
+    )
 
 
 _REGISTER_COLUMNS = (
@@ -959,7 +1004,7 @@ class SQLiteRegister(_Port, Register):
             rows = conn.execute(
                 f"{_REGISTER_CURRENT} WHERE c.internal_id = ?", (internal_id,)
             ).fetchall()
-        found = _decode(rows, _register_row)
+        found = _decode(rows, _register_row, "register_versions")
         return found[0] if found else None
 
     def current_by_code(
@@ -975,7 +1020,7 @@ class SQLiteRegister(_Port, Register):
                 " AND v.version = c.version WHERE k.resident_code = ?",
                 (resident_code,),
             ).fetchall()
-        found = _decode(rows, _register_row)
+        found = _decode(rows, _register_row, "register_versions")
         return found[0] if found else None
 
     def current_many(
@@ -1000,7 +1045,9 @@ class SQLiteRegister(_Port, Register):
                     ).fetchall()
                 )
         for code, row in zip(
-            (r[0] for r in fetched), _decode([r[1:] for r in fetched], _register_row), strict=True
+            (r[0] for r in fetched),
+            _decode([r[1:] for r in fetched], _register_row, "register_versions"),
+            strict=True,
         ):
             result[code] = row
         return result
@@ -1014,7 +1061,7 @@ class SQLiteRegister(_Port, Register):
                 " WHERE v.internal_id = ? ORDER BY v.version",
                 (internal_id,),
             ).fetchall()
-        return _decode(rows, _register_row)
+        return _decode(rows, _register_row, "register_versions")
 
     def household(self, household_id: str, uow: UnitOfWork | None = None) -> list[RegisterRow]:
         """Newest versions of the registered members of a household, by internal number."""
@@ -1025,7 +1072,7 @@ class SQLiteRegister(_Port, Register):
                 " ORDER BY c.internal_id",
                 (household_id,),
             ).fetchall()
-        return _decode(rows, _register_row)
+        return _decode(rows, _register_row, "register_versions")
 
     def scan(
         self, *, after: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
@@ -1039,7 +1086,7 @@ class SQLiteRegister(_Port, Register):
                 f"{_REGISTER_CURRENT} WHERE c.internal_id > ? ORDER BY c.internal_id LIMIT ?",
                 ("" if after is None else after, limit),
             ).fetchall()
-        return _decode(rows, _register_row)
+        return _decode(rows, _register_row, "register_versions")
 
     def count(self, *, status: str | None = None, uow: UnitOfWork | None = None) -> int:
         """How many people (newest versions), optionally with one status."""
@@ -1155,7 +1202,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                 " ORDER BY c.removed, c.version DESC LIMIT 1",
                 (resident_code,),
             ).fetchall()
-        found = _decode(rows, _identity_row)
+        found = _decode(rows, _identity_row, "identity_versions")
         return found[0] if found else None
 
     def current_many(
@@ -1176,7 +1223,9 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                         tuple(part),
                     ).fetchall()
                 )
-        return {row.resident_code: row for row in _decode(fetched, _identity_row)}
+        return {
+            row.resident_code: row for row in _decode(fetched, _identity_row, "identity_versions")
+        }
 
     def history(self, resident_code: str, uow: UnitOfWork | None = None) -> list[IdentityRow]:
         """Every version for this code, oldest first."""
@@ -1187,7 +1236,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
                 " WHERE v.resident_code = ? ORDER BY v.version",
                 (resident_code,),
             ).fetchall()
-        return _decode(rows, _identity_row)
+        return _decode(rows, _identity_row, "identity_versions")
 
     def search(
         self, query: IdentityQuery, *, limit: int = 100, uow: UnitOfWork | None = None
@@ -1212,7 +1261,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         params.append(limit)
         with self._store._read(uow) as conn:
             rows = conn.execute(sql, params).fetchall()
-        return _decode(rows, _identity_row)
+        return _decode(rows, _identity_row, "identity_versions")
 
     def scan(
         self,
@@ -1242,7 +1291,7 @@ class SQLiteIdentityStore(_Port, IdentityStore):
         params.append(limit)
         with self._store._read(uow) as conn:
             rows = conn.execute(sql, params).fetchall()
-        return _decode(rows, _identity_row)
+        return _decode(rows, _identity_row, "identity_versions")
 
     def count(self, *, municipality: str | None = None, uow: UnitOfWork | None = None) -> int:
         """How many codes, or how many codes one municipality notified (as :meth:`scan`)."""
@@ -1313,7 +1362,12 @@ class SQLiteOutbox(_Port, Outbox):
                 " ORDER BY seq LIMIT ?",
                 (destination, after, limit),
             ).fetchall()
-        return _decode(rows, lambda r: OutboxEntry(destination=destination, seq=r[0], payload=r[1]))
+        return _decode(
+            rows,
+            lambda r: OutboxEntry(destination=destination, seq=r[0], payload=r[1]),
+            "outbox",
+            (destination,),
+        )
 
     def last_seq(self, destination: str, uow: UnitOfWork | None = None) -> int:
         """The highest sequence number given for ``destination`` (0 if none)."""
@@ -1577,7 +1631,7 @@ class SQLiteAuditLog(_Port, AuditLog):
                     " WHERE action = ? AND seq > ? ORDER BY seq LIMIT ?",
                     (action, after, limit),
                 ).fetchall()
-        return _decode(rows, _audit_record)
+        return _decode(rows, _audit_record, "audit_log")
 
     def last_seq(self, uow: UnitOfWork | None = None) -> int:
         """The highest sequence number written (0 if none)."""
@@ -1594,11 +1648,15 @@ def _json_list(values: tuple[str, ...]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-def _json_tuple(text: Any) -> tuple[str, ...]:
-    """A stored JSON array as a tuple (a ValueError, hence a DataError, if it is not one)."""
-    value = json.loads(text)
+def _json_tuple(text: Any, field: str) -> tuple[str, ...]:
+    """A stored JSON array as a tuple (a ValueError naming ``field``, hence a
+    CorruptRecord, if it is not one)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{field}: not JSON ({exc})") from exc
     if not isinstance(value, list):
-        raise ValueError(f"expected a JSON array, found {type(value).__name__}")
+        raise ValueError(f"{field}: a JSON {type(value).__name__}, not an array")
     return tuple(value)
 
 
@@ -1611,8 +1669,8 @@ def _agency_row(r: Any) -> AgencyRow:
         agency=r[0],
         public_key=r[1],
         registered_at=datetime.fromisoformat(r[2]),
-        recipients=_json_tuple(r[3]),
-        number_uses=_json_tuple(r[4]),
+        recipients=_json_tuple(r[3], "recipients"),
+        number_uses=_json_tuple(r[4], "number_uses"),
         locality=r[5],
     )
 
@@ -1651,7 +1709,7 @@ class SQLiteAgencyRegistry(_Port, AgencyRegistry):
             rows = conn.execute(
                 f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE agency = ?", (agency,)
             ).fetchall()
-        found = _decode(rows, _agency_row)
+        found = _decode(rows, _agency_row, "agencies")
         return found[0] if found else None
 
     def list(
@@ -1666,7 +1724,7 @@ class SQLiteAgencyRegistry(_Port, AgencyRegistry):
                 f"SELECT {_AGENCY_COLUMNS} FROM agencies WHERE agency > ? ORDER BY agency LIMIT ?",
                 ("" if after is None else after, limit),
             ).fetchall()
-        return _decode(rows, _agency_row)
+        return _decode(rows, _agency_row, "agencies")
 
 
 _PROVISION_COLUMNS = (
@@ -1684,7 +1742,7 @@ def _provision_record(r: Any) -> ProvisionRecord:
             agency=r[4],
             use=r[5],
             subject=r[6],
-            items=_json_tuple(r[7]),
+            items=_json_tuple(r[7], "items"),
             detail=r[8],
         ),
         prev_hash=r[9],
@@ -1710,8 +1768,8 @@ def _provision_params(r: ProvisionRecord) -> tuple[Any, ...]:
 
 
 def _provision_meta(conn: sqlite3.Connection, name: str) -> tuple[int, str]:
-    """The stored ``head`` or ``anchor`` of the provision log; a missing or malformed row is a
-    DataError."""
+    """The stored ``head`` or ``anchor`` of the provision log; a missing row is a DataError,
+    a malformed one a CorruptRecord."""
     row = conn.execute("SELECT seq, hash FROM provision_meta WHERE name = ?", (name,)).fetchone()
     if row is None:
         raise DataError(f"the provision log's {name} row (provision_meta) is missing")
@@ -1720,7 +1778,7 @@ def _provision_meta(conn: sqlite3.Connection, name: str) -> tuple[int, str]:
         check_int(seq, "seq")
         check_field(ProvisionRecord, "hash", hash_)
     except ValueError as exc:
-        raise DataError(f"the provision log's {name} row is malformed: {exc}") from exc
+        raise _corrupt("provision_meta", (name,), exc) from exc
     return int(seq), str(hash_)
 
 
@@ -1786,7 +1844,7 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
                     " WHERE subject = ? AND seq > ? ORDER BY seq LIMIT ?",
                     (subject, after, limit),
                 ).fetchall()
-        return _decode(rows, _provision_record)
+        return _decode(rows, _provision_record, "provision_log")
 
     def has_request(
         self, request_id: str, uow: UnitOfWork | None = None, *, agency: str | None = None
@@ -1834,7 +1892,7 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
                         stamp = check_aware(datetime.fromisoformat(at), "at")
                         check_field(ProvisionRecord, "hash", hash_)
                     except (ValueError, TypeError) as exc:
-                        raise DataError(f"provision-log record {seq} is malformed: {exc}") from exc
+                        raise _corrupt("provision_log", (seq,), exc) from exc
                     if stamp >= before:
                         done = True
                         break
@@ -1889,7 +1947,7 @@ class SQLiteSchedule(_Port, Schedule):
             rows = conn.execute(
                 "SELECT key, due, payload FROM schedule WHERE key = ?", (key,)
             ).fetchall()
-        found = _decode(rows, _scheduled_item)
+        found = _decode(rows, _scheduled_item, "schedule")
         return found[0] if found else None
 
     def due(
@@ -1903,7 +1961,7 @@ class SQLiteSchedule(_Port, Schedule):
                 "SELECT key, due, payload FROM schedule WHERE due <= ? ORDER BY due, key LIMIT ?",
                 (on.isoformat(), limit),
             ).fetchall()
-        return _decode(rows, _scheduled_item)
+        return _decode(rows, _scheduled_item, "schedule")
 
 
 # --- the store -------------------------------------------------------------

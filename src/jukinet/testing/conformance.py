@@ -93,6 +93,7 @@ from jukinet.domain.resident import (
 )
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
+    CorruptRecord,
     IntegrityError,
     InterfaceError,
     InvalidFormat,
@@ -653,7 +654,11 @@ class StoreConformance(ABC):
         how="alter": change record seq's stored detail to b'{"tampered":true}' (hash untouched);
         how="delete": delete record seq;
         how="swap": exchange every stored column except seq between records seq and seq+1;
-        how="truncate": delete record seq and every later one (head untouched)."""
+        how="truncate": delete record seq and every later one (head untouched);
+        how="garble": make record seq unreadable, a stored value the adapter cannot read
+        back as the record (the SQL adapters: ``items`` that is not JSON, the memory
+        adapter: a kept value that is not a ProvisionRecord); the columns it is found
+        by (seq, subject, request id) stay, so reads by subject still reach it."""
 
     def create_store_without_schema(self) -> Store:
         """Return a store over fresh storage whose schema was never created."""
@@ -3251,7 +3256,7 @@ class StoreConformance(ABC):
             assert store.provision_log.head(uow) == (2, second.hash)
         assert store.provision_log.read() == [record, second]
 
-    @pytest.mark.parametrize("how", ["alter", "delete", "swap", "truncate"])
+    @pytest.mark.parametrize("how", ["alter", "delete", "swap", "truncate", "garble"])
     def test_provision_log_tampering_is_found_by_the_chain(self, store: Store, how: str) -> None:
         # Someone with database access changes the stored log: recomputing the chain
         # from the anchor to the stored head names the record tampered with. The port
@@ -3272,12 +3277,30 @@ class StoreConformance(ABC):
             kept = [r for r in records if r.seq > anchor[0]]
             assert head == (last, records[-1].hash)
             assert verify_chain(anchor, read_all_provision(target), head) == []
+            with target.unit_of_work() as uow:
+                assert target.provision_log.verify(uow) == []
             self.tamper_provision_log(target, how, k)
             assert target.provision_log.head() == head, "the head is stored, not max(seq)"
             assert target.provision_log.anchor() == anchor
-            stored = read_all_provision(target)
-            faults = verify_chain(anchor, stored, head)
             case = f"{how} {k} (purged: {purged})"
+            if how == "garble":
+                # the record cannot be read back: every read that reaches it names it,
+                # the others read as before, and the chain names it altered
+                with pytest.raises(CorruptRecord) as caught:
+                    read_all_provision(target)
+                assert (caught.value.table, caught.value.seq) == ("provision_log", k), case
+                below = k - anchor[0] - 1
+                if below:
+                    assert target.provision_log.read(after=anchor[0], limit=below) == kept[:below]
+                assert target.provision_log.read(after=k) == kept[below + 1 :], case
+                stored = kept[:below] + kept[below + 1 :]
+                faults = verify_chain(anchor, stored, head, unreadable=[k])
+                assert faults == [ChainFault(k, "altered")], case
+            else:
+                stored = read_all_provision(target)
+                faults = verify_chain(anchor, stored, head)
+            with target.unit_of_work() as uow:
+                assert target.provision_log.verify(uow) == faults, case
             if how == "alter":
                 assert [r.seq for r in stored] == [r.seq for r in kept], case
                 changed = stored[k - anchor[0] - 1]
@@ -3296,11 +3319,90 @@ class StoreConformance(ABC):
                 assert (stored[i].entry, stored[i].hash) == (kept[i + 1].entry, kept[i + 1].hash)
                 assert (stored[i + 1].entry, stored[i + 1].hash) == (kept[i].entry, kept[i].hash)
                 assert faults[:2] == [ChainFault(k, "relinked"), ChainFault(k, "altered")], case
-            else:
+            elif how == "truncate":
                 assert stored == [r for r in kept if r.seq < k], case
                 # verify_chain names the head, the last record that should be there
                 assert faults == [ChainFault(last, "truncated")], case
             assert faults, case
+
+    def test_unreadable_provision_records_are_named_and_read_past(self, store: Store) -> None:
+        # Several unreadable records, side by side and at both ends, in a log longer
+        # than one page of verify(): each is named altered, once, and the records
+        # around them are checked as usual (a record after an unreadable one cannot be
+        # checked for relinking: the hash it should follow is unknown).
+        count = 2_500
+        entries = [self.rows.provision_entry(n) for n in range(1, count + 1)]
+        with store.unit_of_work() as uow:
+            records = store.provision_log.append(uow, entries)
+        garbled = [1, 2, 999, 1000, 1001, 1500, count]
+        for seq in garbled:
+            self.tamper_provision_log(store, "garble", seq)
+        self.tamper_provision_log(store, "alter", 1700)
+        self.tamper_provision_log(store, "delete", 2000)
+        with store.unit_of_work() as uow:
+            faults = store.provision_log.verify(uow)
+        expected = [ChainFault(seq, "altered") for seq in garbled[:-1]]
+        expected += [
+            ChainFault(1700, "altered"),
+            ChainFault(2000, "missing"),
+            ChainFault(2001, "relinked"),
+            ChainFault(count, "altered"),
+        ]
+        assert faults == expected
+        # a read by subject reaches an unreadable record of that person only
+        subject = records[998].entry.subject
+        assert subject is not None
+        with pytest.raises(CorruptRecord) as caught:
+            read_all_provision(store, subject=subject)
+        assert caught.value.seq in {
+            seq for seq in garbled if records[seq - 1].entry.subject == subject
+        }
+        other = self.rows.code(9)
+        with store.unit_of_work() as uow:
+            (mine,) = store.provision_log.append(uow, [self.rows.provision_entry(9, subject=other)])
+        assert read_all_provision(store, subject=other) == [mine]
+
+    def test_the_provision_desk_names_an_unreadable_record(self, store: Store) -> None:
+        # verify_log names an unreadable record altered; the report and a disclosure
+        # that would need it refuse with a CorruptRecord naming it (and log nothing);
+        # a disclosure to someone else is not affected.
+        from jukinet.tiers.clock import ManualClock
+        from jukinet.tiers.messages import CENTER
+        from jukinet.tiers.provision import ProvisionDesk
+
+        def no_send(uow: UnitOfWork, node: object, messages: Sequence[bytes]) -> None:
+            raise AssertionError("the desk sends nothing here")
+
+        clock = ManualClock(_AUDIT_EPOCH + timedelta(days=1))
+        desk = ProvisionDesk(CENTER, store, clock, no_send)
+        codes = [self.rows.code(n) for n in (1, 2, 3)]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, [self.rows.identity_row(code, 1) for code in codes])
+            records = store.provision_log.append(
+                uow, [self.rows.provision_entry(n) for n in range(1, 7)]
+            )
+        start, end = _AUDIT_EPOCH, _AUDIT_EPOCH + timedelta(days=1)
+        assert desk.report(start, end).total == 6
+        assert desk.verify_log() == []
+        k = 4
+        victim = records[k - 1].entry.subject
+        assert victim is not None
+        self.tamper_provision_log(store, "garble", k)
+        assert desk.verify_log() == [ChainFault(k, "altered")]
+        head = store.provision_log.head()
+        with pytest.raises(CorruptRecord) as caught:
+            desk.report(start, end)
+        assert caught.value.seq == k
+        with pytest.raises(CorruptRecord) as caught:
+            desk.disclose(ResidentCode(victim), request_id="disclose-1")
+        assert caught.value.seq == k
+        assert store.provision_log.head() == head, "a refused disclosure logs nothing"
+        other = next(code for code in codes if code != victim)
+        disclosure = desk.disclose(ResidentCode(other), request_id="disclose-2")
+        assert [r.seq for r in disclosure.provisions] == [
+            r.seq for r in records if r.entry.subject == other
+        ]
+        assert desk.verify_log() == [ChainFault(k, "altered")]
 
     # =============================================================================
     # schedule (e.g. JPKI法31条)

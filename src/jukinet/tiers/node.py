@@ -26,6 +26,7 @@ from datetime import timedelta
 import attrs
 
 from jukinet.errors import (
+    IntegrityError,
     IntegrityViolation,
     JukinetError,
     Misaddressed,
@@ -233,10 +234,40 @@ class Node:
             )
 
     def _apply_envelope(self, envelope: Envelope) -> wire.Ack:
+        """Apply what is new in ``envelope`` in one unit of work; answer how it went.
+
+        Several instances of this node may share its store (threads, processes,
+        servers) and take the same envelope at once. Where the store lets their
+        units of work run side by side (PostgreSQL), each reads the same position
+        and the loser's writes are refused (:class:`~jukinet.errors.IntegrityError`)
+        once the winner commits. The loser then reads the position again: if
+        the envelope is covered now, it answers ``duplicate`` like any re-delivery;
+        if another instance applied only part of it, it applies the rest. An
+        IntegrityError while the position did not move is no lost race and is
+        raised.
+        """
         sender = str(envelope.sender)
+        while True:
+            seen: list[int] = []
+            try:
+                return self._apply_once(envelope, sender, seen)
+            except IntegrityError:
+                if not seen:
+                    raise  # before the position was read: no race for it
+                position = self.store.tracking.position(sender)  # committed state
+                if position <= seen[0]:
+                    raise  # nothing else was applied from the sender meanwhile
+                if envelope.last_seq <= position:
+                    return wire.Ack(position, "duplicate", envelope.digest, envelope.first_seq)
+                # Another instance applied the start of the envelope: apply the rest
+                # (the position rose, so this ends).
+
+    def _apply_once(self, envelope: Envelope, sender: str, seen: list[int]) -> wire.Ack:
+        """One attempt of :meth:`_apply_envelope`; the position it read goes to ``seen``."""
         store = self.store
         with store.unit_of_work() as uow:
             position = store.tracking.position(sender, uow)
+            seen.append(position)
             if envelope.last_seq <= position:
                 return wire.Ack(position, "duplicate", envelope.digest, envelope.first_seq)
             if envelope.first_seq > position + 1:

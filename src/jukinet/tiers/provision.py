@@ -81,7 +81,6 @@ from jukinet.storage.records import (
     ProvisionEntry,
     ProvisionRecord,
     unchecked_replace,
-    verify_chain,
 )
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
@@ -729,12 +728,15 @@ class ProvisionDesk:
 
     def verify_log(self) -> list[ChainFault]:
         """Recompute the provision log's hash chain; every changed, removed or
-        reordered record is named (an empty list: intact)."""
-        log = self.store.provision_log
+        reordered record is named (an empty list: intact).
+
+        A record the store cannot read back any more (changed in storage into
+        something unreadable, :class:`~jukinet.errors.CorruptRecord`) is named
+        ``altered`` like any other changed record, and the check goes on past it
+        (:meth:`ProvisionLog.verify <jukinet.storage.base.ProvisionLog.verify>`).
+        """
         with self.store.unit_of_work() as uow:
-            anchor, head = log.anchor(uow), log.head(uow)
-            records = list(_read_log(self.store, after=anchor[0], uow=uow))
-        return verify_chain(anchor, records, head)
+            return self.store.provision_log.verify(uow)
 
     def purge_log(self, *, now: datetime | None = None) -> int:
         """Remove provision records older than :data:`RETENTION` (7 years), logging the
@@ -758,7 +760,13 @@ class ProvisionDesk:
 
     def report(self, start: datetime, end: datetime) -> ProvisionReport:
         """Persons provided in ``[start, end)``, counted by (recipient, use key), and
-        refusals (30条の16)."""
+        refusals (30条の16).
+
+        A record the store cannot read back stops the report with
+        :class:`~jukinet.errors.CorruptRecord` naming its ``seq`` (its time and
+        kind are unknown, so no count would be exact); :meth:`verify_log` names
+        every such record.
+        """
         provided: Counter[tuple[str, str]] = Counter()
         refused = 0
         for record in _read_log(self.store, after=self.store.provision_log.anchor()[0]):
@@ -777,7 +785,10 @@ class ProvisionDesk:
         """A resident's own identity information and provision records (30条の32).
 
         Checking who asks (a written request with identification) is the caller's;
-        the disclosure itself is logged.
+        the disclosure itself is logged. A provision record about the resident that
+        the store cannot read back stops the disclosure with
+        :class:`~jukinet.errors.CorruptRecord` naming its ``seq``, and nothing is
+        logged: a disclosure never leaves out a record (:meth:`verify_log` names it).
         """
         if not isinstance(resident_code, ResidentCode):
             raise TypeError(f"expected a ResidentCode, got {type(resident_code).__name__}")

@@ -471,7 +471,8 @@ class NationalCenter(UpperTier):
 
         Every code is new nationwide: never designated before, to anyone (30条の2
         第2項). The designation is recorded and sent to the municipality in one unit
-        of work.
+        of work, as as many messages as it needs (each within the outbox's payload
+        limit, :func:`~jukinet.tiers.wire.encode_code_designations`).
         """
         node = NodeId.municipality(municipality)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100_000:
@@ -494,7 +495,8 @@ class NationalCenter(UpperTier):
         try:
             with self.store.unit_of_work() as uow:
                 pool.designate(uow, node.code, [c.value for c in chosen])
-                self._send(uow, node, [wire.encode_code_designation(node.code, chosen)])
+                messages = wire.encode_code_designations(node.code, chosen)
+                self._send(uow, node, messages)
                 self.store.audit.append(
                     uow,
                     [
@@ -502,7 +504,7 @@ class NationalCenter(UpperTier):
                             at=self.clock.now(),
                             action="codes.designate",
                             subject=str(node),
-                            detail=f'{{"count":{count}}}'.encode(),
+                            detail=f'{{"count":{count},"messages":{len(messages)}}}'.encode(),
                         )
                     ],
                 )

@@ -34,9 +34,10 @@ import attrs
 from jukinet.domain import codec
 from jukinet.domain.changes import ChangeKind
 from jukinet.domain.identity import IdentityNotice
+from jukinet.domain.resident_code import LENGTH as _CODE_LENGTH
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidFormat, TamperingDetected, ValidationError
-from jukinet.storage.records import IdentityRow
+from jukinet.storage.records import MAX_PAYLOAD_BYTES, IdentityRow
 
 __all__ = [
     "ACK",
@@ -55,6 +56,7 @@ __all__ = [
     "decode_ack",
     "encode_ack",
     "encode_code_designation",
+    "encode_code_designations",
     "encode_correction",
     "encode_identity_version",
     "encode_notice",
@@ -315,6 +317,30 @@ def encode_code_designation(municipality: str, codes: Sequence[ResidentCode]) ->
     """Frame a designation of codes."""
     body = {"codes": [c.value for c in codes], "municipality": municipality}
     return CODE_DESIGNATION.encode() + _SEPARATOR + _dumps(body)
+
+
+def encode_code_designations(municipality: str, codes: Sequence[ResidentCode]) -> list[bytes]:
+    """Frame a designation of any number of codes as as many messages as it needs,
+    each within :data:`~jukinet.storage.records.MAX_PAYLOAD_BYTES` (the largest
+    payload an outbox keeps: about 4,670 codes a message), in the codes' order.
+
+    >>> import random
+    >>> from jukinet.domain.resident_code import generate
+    >>> rng = random.Random(1)
+    >>> codes = [generate(rng) for _ in range(10_000)]
+    >>> messages = encode_code_designations("131016", codes)
+    >>> len(messages), max(len(m) for m in messages) <= MAX_PAYLOAD_BYTES
+    (3, True)
+    >>> [c for m in messages for c in parse_code_designation(m).codes] == codes
+    True
+    """
+    empty = len(encode_code_designation(municipality, []))
+    # each code adds its 11 digits, two quotes and a comma (none before the first)
+    per_message = (MAX_PAYLOAD_BYTES - empty + 1) // (_CODE_LENGTH + 3)
+    return [
+        encode_code_designation(municipality, codes[start : start + per_message])
+        for start in range(0, len(codes), per_message)
+    ]
 
 
 def parse_code_designation(raw: bytes) -> CodeDesignation:
