@@ -7,6 +7,7 @@ storage adapter.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, timedelta
 
@@ -29,10 +30,15 @@ from jukinet.domain.resident import (
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     IntegrityError,
+    InvalidComponent,
     InvalidFormat,
     InvalidLength,
+    ItemsNotPermitted,
+    NotFound,
+    NotPermitted,
     RequestNotAuthentic,
     RequestReplayed,
+    ResidentCodeReplaced,
     UnknownAgency,
     UseNotPermitted,
 )
@@ -93,10 +99,11 @@ class World:
         *queries: ByCode | ByBasicItems,
         provider: NodeId = CENTER,
         key: NodeKey | None = None,
+        items: frozenset[Item] | None = None,
     ) -> Envelope:
         self.serial += 1
         request = ProvisionRequest(
-            request_id=f"req-{self.serial}", agency=agency, use=use, queries=queries
+            request_id=f"req-{self.serial}", agency=agency, use=use, queries=queries, items=items
         )
         signer = key or self.keys[agency]
         if key is not None:
@@ -276,6 +283,138 @@ def test_a_forged_request_does_not_use_up_the_agencys_request_id(world: World) -
     assert world.country.center.provide(envelope).results[0].outcome is Outcome.FOUND
 
 
+def test_an_agency_may_ask_for_fewer_items_and_gets_only_those(world: World) -> None:
+    """住基法30条の30 limits use to the task: a request may name the items it needs; the
+    answer and the provision log carry exactly those."""
+    asked = frozenset({Item.NAME, Item.ADDRESS})
+    answer = world.country.center.provide(
+        world.request(
+            "nenkin",
+            PENSION,
+            ByCode(resident_code=world.taro.resident_code),
+            ByCode(resident_code=world.jiro.resident_code),
+            items=asked,
+        )
+    )
+    assert answer.items == asked
+    for result, person in zip(answer.results, (world.taro, world.jiro), strict=True):
+        identity = result.identity
+        assert identity is not None
+        assert identity.items == asked
+        assert identity.name == person.name
+        assert identity.address == person.address
+        assert identity.birth_date is None
+        assert identity.sex is None
+        assert identity.change_kind is None
+        assert identity.change_reason is None
+        assert identity.change_date is None
+    records = world.country.stores[CENTER].provision_log.read()[-2:]
+    assert [(r.entry.kind, r.entry.items) for r in records] == [
+        ("provided", ("address", "name")),
+        ("provided", ("address", "name")),
+    ]
+    # Left out, the request gets every item the row permits (as before).
+    answer = world.country.center.provide(
+        world.request("nenkin", PENSION, ByCode(resident_code=world.taro.resident_code))
+    )
+    assert answer.items == {Item.NAME, Item.BIRTH_DATE, Item.SEX, Item.ADDRESS, Item.CHANGE}
+
+
+def test_the_individual_number_alone_for_a_registered_number_use(world: World) -> None:
+    """番号法9条: 外務省 may use the individual number for passports (別表第一 41)."""
+    asked = frozenset({Item.INDIVIDUAL_NUMBER})
+    answer = world.country.center.provide(
+        world.request(
+            "gaimu", PASSPORT, ByCode(resident_code=world.taro.resident_code), items=asked
+        )
+    )
+    identity = answer.results[0].identity
+    assert identity is not None
+    assert identity.individual_number == world.taro.individual_number
+    assert identity.name is None
+    assert world.country.stores[CENTER].provision_log.read()[-1].entry.items == (
+        "individual_number",
+    )
+
+
+def test_items_beyond_the_row_are_refused_and_logged(world: World) -> None:
+    """住基法30条の9〜30条の15: never the resident code; 番号法9条: the individual number
+    only for a registered number use. Asking for either is refused, nothing leaves,
+    and the refusal is in the hash-chained log."""
+    taro = ByCode(resident_code=world.taro.resident_code)
+    log = world.country.stores[CENTER].provision_log
+    number = frozenset({Item.NAME, Item.INDIVIDUAL_NUMBER})
+    _refused(world, world.request("nenkin", PENSION, taro, items=number), ItemsNotPermitted)
+    refusal = log.read()[-1].entry
+    assert refusal.items == ()
+    detail = json.loads(refusal.detail)
+    assert detail["error"] == "ItemsNotPermitted"
+    assert detail["items"] == ["individual_number", "name"]
+    assert refusal.use == PENSION
+    assert refusal.agency == "nenkin"
+    with pytest.raises(ItemsNotPermitted) as caught:
+        world.country.center.provide(world.request("gaimu", PASSPORT, taro, items=frozenset(Item)))
+    message = str(caught.value)
+    assert "resident_code" in message
+    assert "住基法30条の9" in message
+    assert "individual_number" not in message.split("(expected")[0]  # gaimu may have it
+    assert message.endswith(
+        "(expected items among address, birth_date, change, individual_number, name, sex)"
+    )
+    assert isinstance(caught.value, NotPermitted)
+    with pytest.raises(ItemsNotPermitted, match="not registered to use the individual number"):
+        world.country.center.provide(world.request("nenkin", PENSION, taro, items=number))
+    assert [r.entry.kind for r in log.read()[-3:]] == ["refused"] * 3
+    assert world.country.center.provision.verify_log() == []
+
+
+def test_a_request_carries_its_items_in_its_bytes() -> None:
+    taro = ByCode(resident_code=ResidentCode("12345678903"))
+    every = ProvisionRequest(request_id="r-1", agency="nenkin", use=PENSION, queries=(taro,))
+    assert b"items" not in every.to_bytes().replace(b'"queries"', b"")
+    assert ProvisionRequest.from_bytes(every.to_bytes()) == every
+    assert every.items is None
+    some = attrs.evolve(every, items=[Item.SEX, Item.NAME])
+    assert some.items == frozenset({Item.SEX, Item.NAME})
+    assert b'"items":["name","sex"]' in some.to_bytes()
+    assert ProvisionRequest.from_bytes(some.to_bytes()) == some
+    assert some.to_bytes() != every.to_bytes()  # the signature covers the items
+    # A request made before requests could name items parses as asking for every one.
+    old = b'{"agency":"nenkin","queries":[{"code":"12345678903"}],"request_id":"r-1","use":"1-77"}'
+    assert old == every.to_bytes()
+    assert ProvisionRequest.from_bytes(old) == every
+
+
+@pytest.mark.parametrize(
+    "items",
+    ['"name"', "null", "[]", '["name","name"]', '["name","shoe_size"]', "[1]"],
+)
+def test_malformed_items_in_a_request_are_invalid(items: str) -> None:
+    raw = (
+        b'{"agency":"nenkin","items":' + items.encode() + b',"queries":[{"code":"12345678903"}],'
+        b'"request_id":"r-1","use":"1-77"}'
+    )
+    with pytest.raises(InvalidFormat):
+        ProvisionRequest.from_bytes(raw)
+
+
+def test_a_request_names_items_as_a_non_empty_set_of_item() -> None:
+    taro = ByCode(resident_code=ResidentCode("12345678903"))
+    with pytest.raises(InvalidComponent):
+        ProvisionRequest(
+            request_id="r", agency="nenkin", use=PENSION, queries=(taro,), items=frozenset()
+        )
+    for bad in ("name", ["name"], {Item.NAME: 1}, 3):
+        with pytest.raises(InvalidFormat):
+            ProvisionRequest(
+                request_id="r",
+                agency="nenkin",
+                use=PENSION,
+                queries=(taro,),
+                items=bad,  # type: ignore[arg-type]
+            )
+
+
 def test_a_disclosure_request_id_is_used_once(world: World) -> None:
     desk = world.country.center.provision
     desk.disclose(world.taro.resident_code, request_id="disc-once")
@@ -354,6 +493,70 @@ def test_a_resident_sees_who_looked(world: World) -> None:
     assert [n.info.name for n in disclosure.history] == [world.taro.name]
     assert [(p.entry.agency, p.entry.use) for p in disclosure.provisions] == [("nenkin", PENSION)]
     assert _log(world)[-1] == ("disclosed", None, world.taro.resident_code.value)
+
+
+def test_a_disclosure_covers_every_code_the_person_has_held(world: World) -> None:
+    """30条の32 after 30条の4: a resident whose code was replaced (twice here) asks with
+    the current code and sees the versions and the provision records kept under every
+    earlier code; a replaced code no longer identifies them."""
+    country = world.country
+    center, desk = country.center, country.center.provision
+    chiyoda = country.municipality(CHIYODA)
+    today = country.clock.today()
+    a = world.taro.resident_code
+    center.provide(world.request("nenkin", PENSION, ByCode(resident_code=a)))
+    desk.disclose(a, request_id="disc-a")
+    b = chiyoda.change_resident_code(a, requested_on=today).resident_code
+    country.network.settle()
+    center.provide(world.request("gaimu", PASSPORT, ByCode(resident_code=b)))
+    c = chiyoda.change_resident_code(b, requested_on=today).resident_code
+    country.network.settle()
+    center.provide(world.request("nenkin", PENSION, ByCode(resident_code=c)))
+    assert len({a, b, c}) == 3
+
+    disclosure = desk.disclose(c, request_id="disc-c")
+    assert disclosure.resident_code == c
+    assert disclosure.codes == (a, b, c)
+    assert [(n.info.resident_code, n.previous_resident_code) for n in disclosure.history] == [
+        (a, None),  # the birth, under A
+        (b, a),  # A replaced by B, once (not again as A's closing removal)
+        (c, b),
+    ]
+    assert [(p.entry.kind, p.entry.agency, p.entry.subject) for p in disclosure.provisions] == [
+        ("provided", "nenkin", a.value),
+        ("disclosed", None, a.value),
+        ("provided", "gaimu", b.value),
+        ("provided", "nenkin", c.value),
+    ]
+    seqs = [p.seq for p in disclosure.provisions]
+    assert seqs == sorted(seqs)
+    logged = country.stores[CENTER].provision_log.read()[-1].entry
+    assert (logged.kind, logged.subject) == ("disclosed", c.value)
+    assert json.loads(logged.detail) == {"earlier_codes": [a.value, b.value]}
+
+    for old in (a, b):
+        with pytest.raises(ResidentCodeReplaced) as caught:
+            desk.disclose(old, request_id=f"disc-old-{old.value}")
+        assert isinstance(caught.value, NotFound)
+        message = str(caught.value)
+        assert "expected the person's current resident code" in message
+        assert c.value not in message
+        assert b.value not in message.replace(old.value, "")
+    # The refused requests left nothing; the next disclosure shows the last one.
+    again = desk.disclose(c, request_id="disc-c2")
+    assert [p.entry.request_id for p in again.provisions][-1] == "disc-c"
+
+    # The prefecture holds the same versions; its own log has no provision of them.
+    tokyo = country.prefecture("13").provision.disclose(c, request_id="disc-p")
+    assert tokyo.codes == (a, b, c)
+    assert tokyo.history == disclosure.history
+    assert tokyo.provisions == ()
+
+
+def test_a_disclosure_of_an_unknown_code_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound) as caught:
+        world.country.center.provision.disclose(ResidentCode("12345678903"), request_id="d-1")
+    assert not isinstance(caught.value, ResidentCodeReplaced)
 
 
 def test_a_correction_request_reaches_the_municipality_and_its_outcome_comes_back(

@@ -1,11 +1,14 @@
 """Property: nothing leaves without a log entry, and nothing outside the permission leaves.
 
-For random agencies, appended-table rows (lawful or not) and queries (by code or by
-the four basic items, hits, misses and ambiguous ones), every answer of
-:meth:`NationalCenter.provide` is matched by provision-log entries one for one, each
-``FOUND`` result carries exactly the items its row permits (住基法30条の9〜30条の12:
-never the resident code; the individual number only for a registered number use),
-and every refusal is logged with nothing provided (30条の16).
+For random agencies, appended-table rows (lawful or not), queries (by code or by
+the four basic items, hits, misses and ambiguous ones) and asked items (none named,
+or any non-empty set), every answer of :meth:`NationalCenter.provide` is matched by
+provision-log entries one for one, each ``FOUND`` result carries exactly the items
+asked for — every one its row permits when none is named — and never one outside
+the permission (住基法30条の9〜30条の12: never the resident code; the individual
+number only for a registered number use; 30条の30: only what the task needs); a
+request for an item beyond the permission is refused with ``ItemsNotPermitted``, and
+every refusal is logged with nothing provided (30条の16).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from jukinet.domain.resident import (
     Sex,
 )
 from jukinet.domain.resident_code import ResidentCode, calc_check_digit
-from jukinet.errors import NotPermitted
+from jukinet.errors import ItemsNotPermitted, NotPermitted
 from jukinet.storage.memory import MemoryStore
 from jukinet.testing.country import Country, build_country
 from jukinet.tiers.messages import CENTER, NodeId, NodeKey
@@ -123,6 +126,8 @@ def world() -> _World:
 
 
 _USE_KEYS = [use.key for use in AgencyUseTable.load()]
+#: Rows each agency may act under (so that half the examples get past the row check).
+_LAWFUL = [("nenkin", "1-77"), ("gaimu", "1-41"), ("chuo-city", "2-1"), ("osaka-pref", "3-1")]
 
 
 @st.composite
@@ -141,19 +146,32 @@ def queries(draw: st.DrawFn) -> ByCode | ByBasicItems:
 
 
 @given(
-    agency=st.sampled_from(sorted(AGENCIES)),
-    use=st.one_of(st.sampled_from(_USE_KEYS), st.sampled_from(["1-77", "1-41", "2-1", "3-1"])),
+    agency_use=st.one_of(
+        st.sampled_from(_LAWFUL),
+        st.tuples(
+            st.sampled_from(sorted(AGENCIES)),
+            st.one_of(st.sampled_from(_USE_KEYS), st.sampled_from([u for _a, u in _LAWFUL])),
+        ),
+    ),
     batch=st.lists(queries(), min_size=1, max_size=6),
+    asked=st.none() | st.frozensets(st.sampled_from(Item), min_size=1),
 )
 def test_nothing_leaves_unlogged_or_beyond_the_permission(
-    agency: str, use: str, batch: list[ByCode | ByBasicItems]
+    agency_use: tuple[str, str],
+    batch: list[ByCode | ByBasicItems],
+    asked: frozenset[Item] | None,
 ) -> None:
+    agency, use = agency_use
     w = world()
     center = w.country.center
     log = w.country.stores[CENTER].provision_log
     before = log.head()[0]
     request = ProvisionRequest(
-        request_id=f"p-{next(w.serial)}", agency=agency, use=use, queries=tuple(batch)
+        request_id=f"p-{next(w.serial)}",
+        agency=agency,
+        use=use,
+        queries=tuple(batch),
+        items=asked,
     )
     envelope = seal_request(w.keys[agency], CENTER, request, sent_at=w.country.clock.now())
     try:
@@ -164,6 +182,15 @@ def test_nothing_leaves_unlogged_or_beyond_the_permission(
         assert [e.kind for e in entries] == ["refused"]
         assert entries[0].subject is None
         assert entries[0].items == ()
+        refusal = str(exc)
+        if isinstance(exc, ItemsNotPermitted):
+            # Refused for the items only when the row itself was lawful to ask under.
+            lawful = center.provision.uses.by_key(use).items(
+                individual_number=use in AGENCIES[agency][1]
+            )
+            assert asked is not None
+            assert not asked <= lawful
+            assert all(item.value in refusal for item in asked - lawful)
         return
     entries = [r.entry for r in log.read(after=before)]
     assert {e.kind for e in entries} == {"provided"}
@@ -172,6 +199,11 @@ def test_nothing_leaves_unlogged_or_beyond_the_permission(
         individual_number=use in AGENCIES[agency][1]
     )
     assert Item.RESIDENT_CODE not in permitted
+    # Answered: whatever was asked is within the permission, and that is what is given.
+    assert asked is None or asked <= permitted
+    given_items = permitted if asked is None else asked
+    assert answer.items == given_items
+    event("items: " + ("row's" if asked is None else "asked"))
     found = [r for r in answer.results if r.outcome is Outcome.FOUND]
     event(f"answered, {'some' if found else 'none'} found")
     logged = [e for e in entries if e.subject is not None]
@@ -180,15 +212,17 @@ def test_nothing_leaves_unlogged_or_beyond_the_permission(
     for result, entry in zip(found, logged, strict=True):
         identity = result.identity
         assert isinstance(identity, ProvidedIdentity)
-        assert identity.items == permitted
-        assert entry.items == tuple(sorted(i.value for i in permitted))
+        assert identity.items == given_items
+        assert entry.items == tuple(sorted(i.value for i in given_items))
         person = by_code[entry.subject or ""]
         for item, fields in _FIELDS.items():
             for field in fields:
                 value = getattr(identity, field)
-                if item not in permitted:
+                if item not in given_items:  # nothing beyond asked ∩ permitted leaves
                     assert value is None, (item, field)
-        if Item.NAME in permitted:
+                elif item is not Item.INDIVIDUAL_NUMBER:  # not everyone has one
+                    assert value is not None, (item, field)
+        if Item.NAME in given_items:
             assert identity.name == person.name
     for result in answer.results:
         if result.outcome is not Outcome.FOUND:

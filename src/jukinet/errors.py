@@ -48,6 +48,7 @@ __all__ = [
     "InvalidFormat",
     "InvalidLength",
     "InvalidState",
+    "ItemsNotPermitted",
     "JukinetError",
     "Misaddressed",
     "NotFound",
@@ -60,6 +61,7 @@ __all__ = [
     "ReplayDetected",
     "RequestNotAuthentic",
     "RequestReplayed",
+    "ResidentCodeReplaced",
     "SchemaVersionMismatch",
     "SequenceGap",
     "StorageError",
@@ -165,6 +167,14 @@ class UseNotPermitted(NotPermitted):
     message = "the agency may not act under this row of the appended tables"
 
 
+class ItemsNotPermitted(NotPermitted):
+    """The request asks for items of identity information its 別表 row does not let
+    leave: the resident code (never under a table, 住基法30条の9〜30条の15) or the
+    individual number without the recipient's use of it (番号法9条)."""
+
+    message = "the request asks for items its row does not permit"
+
+
 class RequestNotAuthentic(NotPermitted):
     """The request is not signed by the agency's registered key, or is misaddressed."""
 
@@ -208,6 +218,13 @@ class NotFound(ProcedureError):
     """The record, resident or object asked for does not exist."""
 
     message = "no such record"
+
+
+class ResidentCodeReplaced(NotFound):
+    """The resident code was replaced by a new one (住基法30条の4, 令30条の4): it no
+    longer identifies a current person; the person's current code does."""
+
+    message = "the resident code was replaced and no longer identifies a person"
 
 
 # --- integrity -------------------------------------------------------------

@@ -12,15 +12,17 @@ provision to be recorded (30条の16; the logs are kept 7 years). A
   :class:`~jukinet.tiers.messages.Envelope` from ``a:<agency>``) naming the
   :class:`~jukinet.domain.agency.PermittedUse` it relies on and a batch of queries
   (by resident code, or by the four basic items; 令30条の8 allows batch delivery),
-  and answers with only the items that row permits, for the person's current
-  identity information. Refusals — an unknown agency, a wrong key, a replay, a row
-  the agency may not act under — raise a typed
+  and answers with only the items that row permits — or the fewer it names
+  (``items=``) — for the person's current identity information. Refusals — an
+  unknown agency, a wrong key, a replay, a row the agency may not act under, items
+  beyond the row's permission — raise a typed
   :class:`~jukinet.errors.NotPermitted` and are logged too;
 * every provision and refusal goes into the tier's hash-chained provision log
   (:class:`~jukinet.storage.base.ProvisionLog`), which :meth:`ProvisionDesk.verify_log`
   checks end to end;
 * a resident may obtain their own identity information and the provision records
-  about them (開示, 30条の32: :meth:`ProvisionDesk.disclose`) and file a correction
+  about them (開示, 30条の32: :meth:`ProvisionDesk.disclose`), under every resident
+  code they have held (a code replaced under 30条の4 is followed back), and file a correction
   request (訂正, 30条の35: :meth:`ProvisionDesk.file_correction`), which is routed to
   the municipality that keeps the register; its outcome comes back and is logged.
 
@@ -33,6 +35,7 @@ other executive bodies, 30条の15).
 from __future__ import annotations
 
 import enum
+import heapq
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,11 +66,13 @@ from jukinet.errors import (
     IntegrityError,
     InvalidComponent,
     InvalidFormat,
+    ItemsNotPermitted,
     JukinetError,
     NotFound,
     NotPermitted,
     RequestNotAuthentic,
     RequestReplayed,
+    ResidentCodeReplaced,
     UnknownAgency,
     UseNotPermitted,
     ValidationError,
@@ -175,35 +180,64 @@ def _queries(value: object) -> tuple[Query, ...]:
     return items
 
 
+_ITEMS_EXPECTED = "a non-empty set of Item, or None for every item the row permits"
+
+
+def _items(
+    value: frozenset[Item] | set[Item] | tuple[Item, ...] | list[Item] | None,
+) -> frozenset[Item] | None:
+    if value is None:
+        return None
+    if not isinstance(value, frozenset | set | list | tuple):
+        raise InvalidFormat(f"got {type(value).__name__}", field="items", expected=_ITEMS_EXPECTED)
+    for item in value:
+        if not isinstance(item, Item):
+            raise InvalidFormat(f"{item!r} is no Item", field="items", expected=_ITEMS_EXPECTED)
+    if not value:
+        raise InvalidComponent("no items", field="items", expected=_ITEMS_EXPECTED)
+    return frozenset(value)
+
+
+_REQUEST_FIELDS = frozenset({"agency", "queries", "request_id", "use"})
+
+
 @attrs.frozen(kw_only=True)
 class ProvisionRequest:
-    """What an agency asks: under which permitted use, about whom.
+    """What an agency asks: under which permitted use, about whom, which items.
 
     ``use`` is a :attr:`PermittedUse.key <jukinet.domain.agency.PermittedUse.key>`
-    such as ``"1-57の3"``.
+    such as ``"1-57の3"``. ``items`` names the items of identity information the
+    agency needs (a set of :class:`~jukinet.domain.agency.Item`); left out, it
+    asks for every item the row permits. Asking for an item the row does not let
+    leave is refused (:class:`~jukinet.errors.ItemsNotPermitted`): the use of
+    identity information is limited to what the task needs (住基法30条の30).
     """
 
     request_id: str = attrs.field(validator=_request_id)
     agency: str = attrs.field(validator=attrs.validators.instance_of(str))
     use: str = attrs.field(validator=attrs.validators.instance_of(str))
     queries: tuple[Query, ...] = attrs.field(converter=_queries)
+    items: frozenset[Item] | None = attrs.field(default=None, converter=_items)
 
     def to_bytes(self) -> bytes:
-        """Canonical bytes (what the agency signs)."""
+        """Canonical bytes (what the agency signs). ``items`` appears only when given,
+        as a sorted list, so a request for every permitted item keeps the bytes it
+        had before requests could name items."""
         queries: list[object] = []
         for query in self.queries:
             if isinstance(query, ByCode):
                 queries.append({"code": query.resident_code.value})
             else:
                 queries.append({"items": codec.to_data(query)})
-        return codec.to_bytes(
-            {
-                "agency": self.agency,
-                "queries": queries,
-                "request_id": self.request_id,
-                "use": self.use,
-            }
-        )
+        data: dict[str, object] = {
+            "agency": self.agency,
+            "queries": queries,
+            "request_id": self.request_id,
+            "use": self.use,
+        }
+        if self.items is not None:
+            data["items"] = sorted(item.value for item in self.items)
+        return codec.to_bytes(data)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> ProvisionRequest:
@@ -215,13 +249,12 @@ class ProvisionRequest:
         """
         data = codec.load_json(raw, field="request", max_bytes=MAX_REQUEST_BYTES)
         try:
-            if not isinstance(data, dict) or set(data) != {
-                "agency",
-                "queries",
-                "request_id",
-                "use",
-            }:
-                raise InvalidFormat("wrong fields", field="request")
+            if not isinstance(data, dict) or set(data) - {"items"} != _REQUEST_FIELDS:
+                raise InvalidFormat(
+                    "wrong fields",
+                    field="request",
+                    expected="agency, queries, request_id, use and optionally items",
+                )
             queries: list[Query] = []
             for item in data["queries"]:
                 if isinstance(item, dict) and set(item) == {"code"}:
@@ -235,6 +268,7 @@ class ProvisionRequest:
                 agency=data["agency"],
                 use=data["use"],
                 queries=tuple(queries),
+                items=_parse_items(data["items"]) if "items" in data else None,
             )
         except ValidationError:
             raise
@@ -248,6 +282,22 @@ class ProvisionRequest:
                 " normalised values",
             )
         return request
+
+
+def _parse_items(value: object) -> frozenset[Item]:
+    names = sorted(item.value for item in Item)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidFormat(
+            "items is not a list of item names", field="items", expected=", ".join(names)
+        )
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise InvalidFormat(
+            f"unknown items {', '.join(unknown)}", field="items", expected=", ".join(names)
+        )
+    if len(set(value)) != len(value):
+        raise InvalidFormat("an item is named twice", field="items", expected="each item once")
+    return frozenset(Item(v) for v in value)
 
 
 def seal_request(
@@ -330,12 +380,15 @@ class Result:
 
 @attrs.frozen(kw_only=True)
 class ProvisionAnswer:
-    """The answer to a request: it carries the request's hash (the envelope digest)."""
+    """The answer to a request: it carries the request's hash (the envelope digest)
+    and the ``items`` given for each person found (those the request named, or every
+    item its row permits)."""
 
     request_id: str
     request_hash: str
     provider: str
     use: str
+    items: frozenset[Item]
     results: tuple[Result, ...]
 
 
@@ -343,13 +396,18 @@ class ProvisionAnswer:
 class Disclosure:
     """What a resident obtains about themself (開示, 住基法30条の32).
 
+    ``codes`` is every resident code the person has held that this tier knows,
+    oldest first, ending with their current ``resident_code`` (a code replaced
+    under 住基法30条の4 is followed back through ``previous_resident_code``).
     ``history`` is every version of their identity information this tier holds
-    (oldest first); ``provisions`` every provision-log record about them: the
-    provisions to agencies, and their own earlier disclosures and correction
-    requests.
+    under those codes, code by code, each code's oldest first (a code change
+    appears once, under the new code); ``provisions`` every provision-log record
+    about them under any of those codes, in log order: the provisions to agencies,
+    and their own earlier disclosures and correction requests.
     """
 
     resident_code: ResidentCode
+    codes: tuple[ResidentCode, ...]
     history: tuple[IdentityNotice, ...]
     provisions: tuple[ProvisionRecord, ...]
 
@@ -482,8 +540,9 @@ class ProvisionDesk:
 
         Raises a :class:`~jukinet.errors.NotPermitted` (recorded in the provision
         log, nothing provided) for an unknown agency, a request not signed by its
-        registered key or misaddressed, a replayed or stale request, or a row the
-        agency may not act under.
+        registered key or misaddressed, a replayed or stale request, a row the
+        agency may not act under, or items the row does not permit
+        (:class:`~jukinet.errors.ItemsNotPermitted`).
         """
         if not isinstance(envelope, Envelope):
             raise TypeError(f"expected an Envelope, got {type(envelope).__name__}")
@@ -497,7 +556,7 @@ class ProvisionDesk:
                 agency = self._authenticate(uow, envelope, request)
                 authentic = True
                 use = self._permitted(agency, request)
-                items = use.items(individual_number=use.key in agency.number_uses)
+                items = self._items(agency, use, request)
                 if self.store.provision_log.has_request(
                     request.request_id, uow, agency=request.agency
                 ):
@@ -519,6 +578,7 @@ class ProvisionDesk:
             request_hash=envelope.digest,
             provider=str(self.node_id),
             use=use.key,
+            items=items,
             results=tuple(results),
         )
 
@@ -599,6 +659,35 @@ class ProvisionDesk:
                 field="use",
             )
         return use
+
+    def _items(
+        self, agency: AgencyRow, use: PermittedUse, request: ProvisionRequest
+    ) -> frozenset[Item]:
+        """The items to give: those asked for, each of which the row must permit
+        (住基法30条の9〜30条の15; the individual number under 番号法9条); every
+        permitted one when the request names none."""
+        permitted = use.items(individual_number=use.key in agency.number_uses)
+        if request.items is None:
+            return permitted
+        beyond = sorted(request.items - permitted, key=lambda item: item.value)
+        if beyond:
+            reasons = {
+                Item.RESIDENT_CODE: "withheld under every appended table, 住基法30条の9〜30条の15",
+                Item.INDIVIDUAL_NUMBER: (
+                    f"{agency.agency} is not registered to use the individual number "
+                    "for this task, 番号法9条"
+                ),
+            }
+            named = ", ".join(
+                f"{item.value} ({reasons[item]})" if item in reasons else item.value
+                for item in beyond
+            )
+            raise ItemsNotPermitted(
+                f"{use.citation} does not permit {named}",
+                field="items",
+                expected="items among " + ", ".join(sorted(i.value for i in permitted)),
+            )
+        return request.items
 
     def _in_scope(self, agency: AgencyRow, use: PermittedUse, municipality: str) -> bool:
         scope = use.table.scope
@@ -713,6 +802,8 @@ class ProvisionDesk:
                 detail["claimed_request_id"] = request.request_id
             agency = _valid(lambda: NodeId.agency(request.agency).code)
             use = _valid(lambda: self._use(request.use).key)
+            if request.items is not None:
+                detail["items"] = sorted(item.value for item in request.items)
         entry = ProvisionEntry(
             at=self.clock.now(),
             kind="refused",
@@ -782,11 +873,22 @@ class ProvisionDesk:
     # --- residents' rights -----------------------------------------------------
 
     def disclose(self, resident_code: ResidentCode, *, request_id: str) -> Disclosure:
-        """A resident's own identity information and provision records (30条の32).
+        """A resident's own identity information and provision records (30条の32),
+        under every resident code they have held.
+
+        A person whose code was replaced (住基法30条の4, 令30条の4) asks with their
+        current code; the disclosure follows the ``previous_resident_code`` links
+        back through this tier's identity information and covers the versions and
+        the provision records kept under each earlier code too. A replaced code no
+        longer identifies a person: asking with it raises
+        :class:`~jukinet.errors.ResidentCodeReplaced`, which does not name the new
+        code (the old one may be why the code was changed). A code this tier holds
+        nothing about raises :class:`~jukinet.errors.NotFound`.
 
         Checking who asks (a written request with identification) is the caller's;
-        the disclosure itself is logged. A provision record about the resident that
-        the store cannot read back stops the disclosure with
+        the disclosure itself is logged, under the current code, with the earlier
+        codes in its detail. A provision record about the resident that the store
+        cannot read back stops the disclosure with
         :class:`~jukinet.errors.CorruptRecord` naming its ``seq``, and nothing is
         logged: a disclosure never leaves out a record (:meth:`verify_log` names it).
         """
@@ -796,13 +898,35 @@ class ProvisionDesk:
         with self.store.unit_of_work() as uow:
             if self.store.provision_log.has_request(request_id, uow):
                 raise IntegrityError(f"request {request_id} was made before")
-            rows = self.store.identities.history(code, uow)
-            if not rows:
+            chain = self._codes_held(code, uow)
+            if not chain[-1][1]:
                 raise NotFound(
                     f"{self.node_id} holds no identity information for {code}",
                     field="住民票コード",
                 )
-            records = list(_read_log(self.store, after=0, subject=code, uow=uow))
+            history: list[IdentityNotice] = []
+            for held, rows in chain:
+                for row in rows:
+                    notice = codec.from_stored(IdentityNotice, row.payload)
+                    if notice.info.resident_code.value == held:
+                        history.append(notice)
+                    elif held == code:
+                        raise ResidentCodeReplaced(
+                            f"{code} was replaced by a new resident code on "
+                            f"{notice.event_date.isoformat()} ({notice.reason.label_ja})",
+                            field="住民票コード",
+                            expected="the person's current resident code",
+                        )
+                    # else: the removal that ended an earlier code carries the
+                    # change notice, which is the next code's own version.
+            codes = [held for held, _rows in chain]
+            records = list(
+                heapq.merge(
+                    *(_read_log(self.store, after=0, subject=c, uow=uow) for c in codes),
+                    key=lambda record: record.seq,
+                )
+            )
+            earlier = codes[:-1]
             self.store.provision_log.append(
                 uow,
                 [
@@ -812,11 +936,35 @@ class ProvisionDesk:
                         request_id=request_id,
                         subject=code,
                         items=tuple(sorted(i.value for i in Item)),
+                        detail=_json({"earlier_codes": earlier} if earlier else {}),
                     )
                 ],
             )
-        history = tuple(codec.from_stored(IdentityNotice, row.payload) for row in rows)
-        return Disclosure(resident_code=resident_code, history=history, provisions=tuple(records))
+        return Disclosure(
+            resident_code=resident_code,
+            codes=tuple(ResidentCode(c) for c in codes),
+            history=tuple(history),
+            provisions=tuple(records),
+        )
+
+    def _codes_held(self, code: str, uow: UnitOfWork) -> list[tuple[str, list[IdentityRow]]]:
+        """``code`` and every code it replaced, each with its kept versions, oldest
+        code first: the ``previous_resident_code`` links followed back (a person may
+        have changed code several times; a code is replaced once, 30条の4)."""
+        found: list[tuple[str, list[IdentityRow]]] = []
+        seen = {code}
+        pending = [code]
+        while pending:
+            held = pending.pop(0)
+            rows = self.store.identities.history(held, uow)
+            found.append((held, rows))
+            for row in rows:
+                previous = row.previous_resident_code
+                if previous is not None and previous not in seen:
+                    seen.add(previous)
+                    pending.append(previous)
+        found.reverse()
+        return found
 
     def file_correction(
         self, resident_code: ResidentCode, *, request_id: str, details: str
