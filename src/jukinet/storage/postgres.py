@@ -74,7 +74,7 @@ import json
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta, timezone
 from operator import attrgetter
@@ -127,6 +127,7 @@ from jukinet.storage.records import (
     check_status,
     unchecked,
 )
+from jukinet.storage.records import decode_rows as _decode
 
 __all__ = [
     "ANALYZE_AFTER",
@@ -539,55 +540,6 @@ def _aware(wall: datetime, offset: timedelta) -> datetime:
 
 
 # --- rows from the database ----------------------------------------------------
-
-_KEY_COLUMNS = {
-    "register_versions": 2,
-    "identity_versions": 2,
-    "outbox": 1,
-    "audit_log": 1,
-    "agencies": 1,
-    "provision_log": 1,
-    "schedule": 1,
-}
-"""How many leading columns of a table's rows, as read, identify the row."""
-_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log"})
-"""The tables whose rows are log entries numbered by ``seq`` (the key's last part)."""
-
-
-def _decode(
-    rows: Sequence[Sequence[Any]],
-    build: Callable[[Sequence[Any]], _R],
-    table: str,
-    within: tuple[Any, ...] = (),
-) -> list[_R]:
-    """Rows of ``table`` read back from the database, as records.
-
-    The one place where a stored row that cannot be read back (a value changed
-    behind the adapter's back) becomes a :class:`~jukinet.errors.CorruptRecord`
-    naming it: ``within`` and the row's key columns (:data:`_KEY_COLUMNS`). The
-    register and identity rows need none: their typed columns hold what
-    :func:`~jukinet.storage.records.unchecked` takes.
-    """
-    decoded: list[_R] = []
-    append = decoded.append
-    for row in rows:
-        try:
-            append(build(row))
-        except (ValueError, TypeError) as exc:
-            raise _corrupt(table, (*within, *row[: _KEY_COLUMNS[table]]), exc) from exc
-    return decoded
-
-
-def _corrupt(table: str, key: tuple[Any, ...], exc: BaseException) -> errors.CorruptRecord:
-    """The error for a stored row of ``table`` (identified by ``key``) that cannot be read."""
-    seq = key[-1] if table in _SEQUENCED and key and type(key[-1]) is int else None
-    return errors.CorruptRecord(
-        f"the stored row cannot be read back: {exc}",
-        table=table,
-        key=key,
-        seq=seq,
-        expected="the values the adapter wrote; the row was changed outside it",
-    )
 
 
 def _register_row(values: Sequence[Any]) -> RegisterRow:

@@ -130,7 +130,6 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from jukinet.errors import (
-    CorruptRecord,
     DatabaseError,
     DataError,
     IntegrityError,
@@ -185,6 +184,8 @@ from jukinet.storage.records import (
     check_status,
     unchecked,
 )
+from jukinet.storage.records import corrupt_record as _corrupt
+from jukinet.storage.records import decode_rows as _decode
 
 __all__ = [
     "CHUNK_SIZE",
@@ -621,51 +622,6 @@ def _as_items(values: object, what: str, expected: str) -> list[Any]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise InterfaceError(f"got {type(values).__name__}", field=what, expected=expected)
     return list(values)
-
-
-_KEY_COLUMNS = {
-    "register_versions": 2,
-    "identity_versions": 2,
-    "outbox": 1,
-    "audit_log": 1,
-    "agencies": 1,
-    "provision_log": 1,
-    "schedule": 1,
-}
-"""How many leading columns of a table's rows, as read, identify the row."""
-_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log"})
-"""The tables whose rows are log entries numbered by ``seq`` (the key's last part)."""
-
-
-def _decode(
-    rows: list[Any], build: Callable[[Any], _R], table: str, within: tuple[Any, ...] = ()
-) -> list[_R]:
-    """Rows of ``table`` read back from the database, as records.
-
-    The one place where a stored row that cannot be read back (a value changed
-    behind the adapter's back) becomes a :class:`~jukinet.errors.CorruptRecord`
-    naming it: ``within`` and the row's key columns (:data:`_KEY_COLUMNS`).
-    """
-    decoded: list[_R] = []
-    append = decoded.append
-    for row in rows:
-        try:
-            append(build(row))
-        except (ValueError, TypeError) as exc:
-            raise _corrupt(table, (*within, *row[: _KEY_COLUMNS[table]]), exc) from exc
-    return decoded
-
-
-def _corrupt(table: str, key: tuple[Any, ...], exc: BaseException) -> CorruptRecord:
-    """The error for a stored row of ``table`` (identified by ``key``) that cannot be read."""
-    seq = key[-1] if table in _SEQUENCED and key and type(key[-1]) is int else None
-    return CorruptRecord(
-        f"the stored row cannot be read back: {exc}",
-        table=table,
-        key=key,
-        seq=seq,
-        expected="the values the adapter wrote; the row was changed outside it",
-    )
 
 
 _REGISTER_COLUMNS = (
