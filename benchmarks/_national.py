@@ -175,12 +175,25 @@ def population(n: int, *, seed: int) -> Population:
             address=Address(municipality=rng.choice(places), rest=street_address(rng)),
             individual_number=number,
         )
+        moved_from = certificate = None
         if rng.random() < 0.5:
             reason, event = ChangeReason.BIRTH, birth
         else:
             moved = birth + timedelta(days=rng.randrange((_TODAY - birth).days + 1))
             reason, event = ChangeReason.DOMESTIC_MOVE_IN, moved
-        rows.append(identity_row(IdentityNotice(info=info, reason=reason, event_date=event), 1))
+            # the move-out certificate's number and issuer (住基法22条, 24条)
+            certificate = f"{rng.getrandbits(128):032x}"
+            moved_from = rng.choice(places)
+            if moved_from == info.address.municipality:
+                moved_from = places[places.index(moved_from) - 1]
+        notice = IdentityNotice(
+            info=info,
+            reason=reason,
+            event_date=event,
+            moved_from=moved_from,
+            certificate=certificate,
+        )
+        rows.append(identity_row(notice, 1))
     keys = Counter((row.name_key, row.birth_date, row.sex) for row in rows)
     searchable = tuple(
         i for i, row in enumerate(rows) if keys[row.name_key, row.birth_date, row.sex] == 1

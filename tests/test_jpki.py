@@ -24,6 +24,7 @@ from jukinet.domain.jpki import (
     no_move_in,
     revocations,
 )
+from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident import Sex
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent, InvalidFormat
@@ -51,12 +52,18 @@ def _notice(
     previous_code: ResidentCode | None = None,
     previous_number: IndividualNumber | None = None,
 ) -> IdentityNotice:
+    moves = (ChangeReason.DOMESTIC_MOVE_OUT, ChangeReason.DOMESTIC_MOVE_IN)
+    moved_from = None
+    if reason is ChangeReason.DOMESTIC_MOVE_IN:  # from a town the person does not live in
+        moved_from = LocalGovernmentCode("131024" if info.municipality != "131024" else "131016")
     return IdentityNotice(
         info=info,
         reason=reason,
         event_date=when,
         previous_resident_code=previous_code,
         previous_individual_number=previous_number,
+        certificate="c" * 32 if reason in moves else None,  # 住基法24条: the certificate's number
+        moved_from=moved_from,
     )
 
 

@@ -259,7 +259,12 @@ def test_a_duplicate_is_acknowledged_and_not_applied_twice(country: Country) -> 
     assert wire.decode_ack(first.payloads[0]).status == "applied"
     assert wire.decode_ack(second.payloads[0]).status == "duplicate"
     code = wire.parse_notice(envelope.payloads[0], verify=True).resident_code
+    # kept once: a birth waits at the prefecture for the centre's word (docs/tiers.md)
+    assert len(prefecture.store.pending.find([code])) == 1
+    assert len(prefecture.store.outbox.read(str(CENTER))) == 1
+    country.network.settle()
     assert len(prefecture.store.identities.history(code)) == 1
+    assert prefecture.store.pending.find([code]) == []
 
 
 def test_a_gap_is_reported_so_the_sender_resends(country: Country) -> None:
@@ -355,9 +360,17 @@ def test_a_vendor_register_uses_the_communication_server_alone(country: Country)
     info = IdentityNotice.for_change(
         record, reason=ChangeReason.BIRTH, event_date=record.birth_date
     )
+    town = country.stores[node]
+    with town.unit_of_work() as uow:  # the vendor takes a code designated to its town
+        code = town.code_pool.allocate(uow, CHIYODA)
+    assert code is not None
     notice = attrs.evolve(
         info,
-        info=attrs.evolve(info.info, address=attrs.evolve(info.info.address, municipality=CHIYODA)),
+        info=attrs.evolve(
+            info.info,
+            resident_code=ResidentCode(code),
+            address=attrs.evolve(info.info.address, municipality=CHIYODA),
+        ),
     )
     vendor.latest[notice.resident_code] = notice
     cs.notify(notice)

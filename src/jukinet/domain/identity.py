@@ -21,8 +21,9 @@ from jukinet.domain._validate import instance_of as _type
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeKind, ChangeReason
 from jukinet.domain.individual_number import IndividualNumber
+from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
-from jukinet.domain.resident import ResidentRecord, Sex
+from jukinet.domain.resident import ResidentRecord, Sex, certificate_number
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent
 
@@ -74,7 +75,10 @@ class IdentityNotice:
     exactly when the reason replaces the code (住民票コードの変更請求・職権記載), and
     the previous individual number exactly when the reason replaces that.
     Household-only reasons (世帯分離 …) are not identity information and cannot
-    be notified.
+    be notified. A domestic move-out (国内転出) carries the number of the move-out
+    certificate it issued, and the domestic move-in (国内転入) that follows carries
+    the same number and the municipality moved from (``moved_from``), so the upper
+    tiers can tell which move-out a move-in follows (docs/tiers.md, invariant 3).
     """
 
     info: IdentityInfo = attrs.field(validator=_type("本人確認情報", IdentityInfo))
@@ -86,6 +90,10 @@ class IdentityNotice:
     previous_individual_number: IndividualNumber | None = attrs.field(
         default=None, validator=_type("従前の個人番号", IndividualNumber, optional=True)
     )
+    moved_from: LocalGovernmentCode | None = attrs.field(
+        default=None, validator=_type("転出地", LocalGovernmentCode, optional=True)
+    )
+    certificate: str | None = attrs.field(default=None, converter=certificate_number)
 
     def __attrs_post_init__(self) -> None:
         if not self.reason.notifiable:
@@ -113,6 +121,38 @@ class IdentityNotice:
             required=self.reason.changes_individual_number,
             may_be_absent=self.reason is ChangeReason.INDIVIDUAL_NUMBER_EX_OFFICIO_ENTRY,
         )
+        self._check_move()
+
+    def _check_move(self) -> None:
+        """A domestic move-out carries its certificate's number; the move-in that
+        follows carries the same number and the municipality that issued it."""
+        moves = (ChangeReason.DOMESTIC_MOVE_OUT, ChangeReason.DOMESTIC_MOVE_IN)
+        if (self.certificate is not None) != (self.reason in moves):
+            raise InvalidComponent(
+                "a certificate number is carried exactly by a domestic move-out and"
+                " the move-in that follows it",
+                field="転出証明書の番号",
+                expected=(
+                    "the move-out certificate's number"
+                    if self.reason in moves
+                    else "no certificate number for this reason"
+                ),
+            )
+        moving_in = self.reason is ChangeReason.DOMESTIC_MOVE_IN
+        if (self.moved_from is not None) != moving_in:
+            raise InvalidComponent(
+                "the municipality moved from is carried exactly by a domestic move-in",
+                field="転出地",
+                expected="the municipality that issued the certificate"
+                if moving_in
+                else "no municipality moved from for this reason",
+            )
+        if self.moved_from is not None and self.moved_from.value == self.municipality:
+            raise InvalidComponent(
+                "a move within the municipality is a 転居, not a 転入",
+                field="転出地",
+                expected="another municipality than the new address's",
+            )
 
     @property
     def kind(self) -> ChangeKind:
@@ -144,6 +184,11 @@ class IdentityNotice:
         """
         previous_code = None
         previous_number = None
+        moved_from = certificate = None
+        if reason is ChangeReason.DOMESTIC_MOVE_OUT and after.removal is not None:
+            certificate = after.removal.certificate
+        if reason is ChangeReason.DOMESTIC_MOVE_IN and after.moved_in is not None:
+            moved_from, certificate = after.moved_in.moved_from, after.moved_in.certificate
         if before is not None:
             if reason.changes_resident_code:
                 previous_code = before.resident_code
@@ -155,6 +200,8 @@ class IdentityNotice:
             event_date=event_date,
             previous_resident_code=previous_code,
             previous_individual_number=previous_number,
+            moved_from=moved_from,
+            certificate=certificate,
         )
 
 

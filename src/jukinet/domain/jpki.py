@@ -52,7 +52,7 @@ Modelling choices, each stated where it applies:
 >>> [(r.certificate.value, r.article) for r in revocations(death, before)]
 [('signature', 'JPKI法12条2号'), ('user_authentication', 'JPKI法31条1号')]
 >>> move_out = IdentityNotice(info=before, reason=ChangeReason.DOMESTIC_MOVE_OUT,
-...                           event_date=date(2025, 4, 1))
+...                           event_date=date(2025, 4, 1), certificate="0" * 32)
 >>> [r.certificate.value for r in revocations(move_out, before)]
 ['signature']
 >>> move_in_deadline(move_out)

@@ -29,11 +29,13 @@ from jukinet.domain._validate import text as _text
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeKind, ChangeReason
 from jukinet.domain.individual_number import IndividualNumber
+from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidState
 
 __all__ = [
+    "CERTIFICATE_NUMBER",
     "ChildAllowance",
     "FamilyRegister",
     "FamilyRegisterStatus",
@@ -49,6 +51,7 @@ __all__ = [
     "ResidentHistory",
     "ResidentRecord",
     "Sex",
+    "certificate_number",
 ]
 
 
@@ -101,6 +104,33 @@ def _card_number(value: object) -> str | None:
 
 def _destination(value: object) -> str | None:
     return _optional_text(value, "転出先")
+
+
+CERTIFICATE_NUMBER = re.compile(r"[0-9a-f]{32}")
+"""A move-out certificate's number: 32 lowercase hexadecimal digits (128 random bits)."""
+
+
+def certificate_number(value: object, field: str = "転出証明書の番号") -> str | None:
+    """Check a move-out certificate's number (None passes through).
+
+    The number binds a move-in to the move-out it follows: the old municipality
+    draws it when it removes the person (国内転出, 住基法24条) and writes it on the
+    certificate and in its notice; the new municipality's move-in notice carries it
+    back, so an upper tier accepts the move-in only after *that* move-out
+    (docs/tiers.md, invariant 3). jukinet's own binding: the law's attached
+    information (令30条の5) names no such number.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{field}: expected a str, got {type(value).__name__}")
+    if not CERTIFICATE_NUMBER.fullmatch(value):
+        raise InvalidFormat(
+            "the certificate number is malformed",
+            field=field,
+            expected="32 lowercase hexadecimal digits",
+        )
+    return value
 
 
 class Sex(enum.Enum):
@@ -214,10 +244,28 @@ class HouseholdMembership:
 
 @attrs.frozen(kw_only=True)
 class MoveInEntry:
-    """For a person who moved in: the notification date and previous address (住基法7条8号)."""
+    """For a person who moved in: the notification date and previous address (住基法7条8号).
+
+    A move-in from another municipality (国内転入) also names that municipality
+    (``moved_from``) and the number of the move-out certificate it used
+    (``certificate``, see :func:`certificate_number`).
+    """
 
     notified_on: date = attrs.field(validator=_type("転入届の年月日", date))
     previous_address: str = attrs.field(converter=_previous_address)
+    moved_from: LocalGovernmentCode | None = attrs.field(
+        default=None, validator=_type("転出地", LocalGovernmentCode, optional=True)
+    )
+    certificate: str | None = attrs.field(default=None, converter=certificate_number)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.moved_from is None) != (self.certificate is None):
+            raise InvalidComponent(
+                "a move-in from another municipality names both the municipality and"
+                " the certificate's number",
+                field="転出証明書",
+                expected="moved_from and certificate together, or neither",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -359,7 +407,8 @@ class Removal:
 
     ``destination`` is the new address given at a move-out; ``move_confirmed_on``
     is the actual move date once the new municipality's notice (転入通知, 9条1項)
-    has arrived.
+    has arrived; ``certificate`` the number of the move-out certificate a domestic
+    move-out issued (:func:`certificate_number`).
     """
 
     reason: ChangeReason = attrs.field(validator=_type("消除の事由", ChangeReason))
@@ -368,8 +417,15 @@ class Removal:
     move_confirmed_on: date | None = attrs.field(
         default=None, validator=_type("転入通知による異動の年月日", date, optional=True)
     )
+    certificate: str | None = attrs.field(default=None, converter=certificate_number)
 
     def __attrs_post_init__(self) -> None:
+        if self.certificate is not None and self.reason is not ChangeReason.DOMESTIC_MOVE_OUT:
+            raise InvalidComponent(
+                "only a domestic move-out issues a move-out certificate",
+                field="転出証明書の番号",
+                expected="no certificate number for this reason",
+            )
         if self.reason.kind is not ChangeKind.REMOVAL:
             raise InvalidComponent(
                 f"{self.reason.label_ja} is not a reason for removal",

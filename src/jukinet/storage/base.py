@@ -54,6 +54,8 @@ from jukinet.storage.records import (
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    PendingNotice,
+    PendingRecord,
     ProvisionEntry,
     ProvisionRecord,
     RegisterRow,
@@ -68,6 +70,7 @@ __all__ = [
     "CodePool",
     "IdentityStore",
     "Outbox",
+    "PendingNotices",
     "ProvisionLog",
     "Register",
     "Schedule",
@@ -76,15 +79,16 @@ __all__ = [
     "UnitOfWork",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the database schema this code reads and writes.
 
 Version 2 added the provision ports (agencies, provision log, schedule); version 3
 the day each identity version was received (``identity_versions.received_on``,
-:attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`).
-:meth:`Store.create_schema` migrates a version 2 store to 3 in one transaction
-(the versions already stored get an unknown day, ``NULL``); any other version is
-refused.
+:attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`);
+version 4 the notices an upper tier holds pending (:class:`PendingNotices`).
+:meth:`Store.create_schema` migrates a version 2 or 3 store to 4 in one
+transaction (identity versions already stored get an unknown day, ``NULL``; the
+pending tables start empty); any other version is refused.
 """
 
 
@@ -399,6 +403,10 @@ class CodePool(ABC):
         """Whether the code was ever designated (to anyone)."""
 
     @abstractmethod
+    def designated_to(self, resident_code: str, uow: UnitOfWork | None = None) -> str | None:
+        """The municipality the code was designated to, or None if it never was."""
+
+    @abstractmethod
     def designated_count(self, uow: UnitOfWork | None = None) -> int:
         """How many codes were ever designated."""
 
@@ -607,6 +615,32 @@ class Schedule(ABC):
         """Items due on or before ``on``, ordered by (due, key), at most ``limit``."""
 
 
+class PendingNotices(ABC):
+    """Notices an upper tier received and has not applied yet, by the resident codes
+    they are about (docs/tiers.md): at the centre those whose predecessor has not
+    arrived, at a prefecture those it referred to the centre. Sequence numbers
+    give the order they arrived in; they are never reused."""
+
+    @abstractmethod
+    def add(self, uow: UnitOfWork, entries: Sequence[PendingNotice]) -> range:
+        """Keep notices; returns their sequence numbers, ascending."""
+
+    @abstractmethod
+    def find(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> list[PendingRecord]:
+        """Every pending notice about any of these codes, in arrival order."""
+
+    @abstractmethod
+    def remove(self, uow: UnitOfWork, seqs: Sequence[int]) -> int:
+        """Forget these notices (applied or refused); absent ones are skipped. Returns
+        how many went."""
+
+    @abstractmethod
+    def count(self, uow: UnitOfWork | None = None) -> int:
+        """How many notices are pending."""
+
+
 class Store(ABC):
     """A node's storage: its ports and its units of work.
 
@@ -660,6 +694,11 @@ class Store(ABC):
     @abstractmethod
     def schedule(self) -> Schedule:
         """The schedule port."""
+
+    @property
+    @abstractmethod
+    def pending(self) -> PendingNotices:
+        """Notices received and not yet applied (upper tiers)."""
 
     @abstractmethod
     def create_schema(self) -> None:

@@ -109,6 +109,7 @@ from jukinet.storage.base import (
     CodePool,
     IdentityStore,
     Outbox,
+    PendingNotices,
     ProvisionLog,
     Register,
     Schedule,
@@ -124,6 +125,8 @@ from jukinet.storage.records import (
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    PendingNotice,
+    PendingRecord,
     ProvisionEntry,
     ProvisionRecord,
     RegisterRow,
@@ -149,6 +152,7 @@ __all__ = [
     "MemoryDatabase",
     "MemoryIdentityStore",
     "MemoryOutbox",
+    "MemoryPendingNotices",
     "MemoryProvisionLog",
     "MemoryRegister",
     "MemorySchedule",
@@ -309,6 +313,9 @@ class _State:
         self.provision_requests: dict[str, SortedSet[int]] = {}
         self.schedule: dict[str, ScheduledItem] = {}
         self.schedule_due: SortedSet[tuple[date, str]] = SortedSet()
+        self.pending: dict[int, PendingRecord] = {}
+        self.pending_codes: dict[str, SortedSet[int]] = {}  # code -> seqs of its notices
+        self.pending_last = 0  # the highest seq ever given (never reused)
 
     def apply(self, pending: _Pending) -> None:
         """Apply a committed unit of work's changes (never fails halfway)."""
@@ -390,6 +397,19 @@ class _State:
                 self.schedule[item_key] = item
                 self.schedule_due.add((item.due, item_key))
 
+        for held in pending.pending_added:
+            self.pending[held.seq] = held
+            for code in held.entry.codes:
+                self.pending_codes.setdefault(code, SortedSet()).add(held.seq)
+            self.pending_last = held.seq
+        for seq in pending.pending_removed:
+            gone = self.pending.pop(seq, None)
+            for code in gone.entry.codes if gone is not None else ():
+                seqs = self.pending_codes[code]
+                seqs.discard(seq)
+                if not seqs:
+                    del self.pending_codes[code]
+
     def _unindex_word(self, code: str, word: IdentityRow) -> None:
         """Take a municipality's word (not removed) out of the search index."""
         key = (word.name_key, word.birth_date)
@@ -470,6 +490,8 @@ class _Pending:
     provision: list[ProvisionRecord] = attrs.Factory(list)  # appended, in seq order
     provision_anchor: tuple[int, str] | None = None  # set by a purge: every seq up to it goes
     schedule: dict[str, ScheduledItem | None] = attrs.Factory(dict)  # None: cancelled
+    pending_added: list[PendingRecord] = attrs.Factory(list)  # in seq order
+    pending_removed: set[int] = attrs.Factory(set)  # seqs forgotten (committed or staged)
 
 
 _NOTHING_STAGED = _Pending()
@@ -683,12 +705,41 @@ class _View:
             found.append(item)
         return found
 
+    # pending notices
+    def pending_find(self, codes: Sequence[str]) -> list[PendingRecord]:
+        removed = self.pending.pending_removed
+        seqs: set[int] = set()
+        for code in codes:
+            seqs.update(self.state.pending_codes.get(code, ()))
+        found = [self.state.pending[seq] for seq in sorted(seqs) if seq not in removed]
+        wanted = set(codes)
+        found.extend(
+            r
+            for r in self.pending.pending_added
+            if r.seq not in removed and wanted.intersection(r.entry.codes)
+        )
+        return found
+
+    def pending_has(self, seq: int) -> bool:
+        if seq in self.pending.pending_removed:
+            return False
+        return seq in self.state.pending or any(r.seq == seq for r in self.pending.pending_added)
+
+    def pending_last(self) -> int:
+        added = self.pending.pending_added
+        return added[-1].seq if added else self.state.pending_last
+
+    def pending_count(self) -> int:
+        removed = self.pending.pending_removed
+        committed = sum(1 for seq in self.state.pending if seq not in removed)
+        return committed + sum(1 for r in self.pending.pending_added if r.seq not in removed)
+
 
 # --- the database, the store and its unit of work ----------------------------------
 
 
-_MIGRATES_FROM = "2"
-"""The one earlier schema version that :meth:`MemoryStore.create_schema` migrates."""
+_MIGRATES_FROM = ("2", "3")
+"""The earlier schema versions that :meth:`MemoryStore.create_schema` migrates."""
 
 
 class MemoryDatabase:
@@ -711,9 +762,10 @@ class MemoryDatabase:
             if self._state is None:
                 self._state = _State()
                 self.meta.setdefault("schema_version", str(SCHEMA_VERSION))
-            elif self.meta.get("schema_version") == _MIGRATES_FROM:
+            elif self.meta.get("schema_version") in _MIGRATES_FROM:
                 # 2 -> 3: identity versions gained received_on; those a version 2
                 # store holds have none (None: the day is unknown), nothing to change.
+                # 3 -> 4: pending notices, none yet.
                 self.meta["schema_version"] = str(SCHEMA_VERSION)
 
     def _checked_state(self) -> _State:
@@ -725,7 +777,7 @@ class MemoryDatabase:
             )
         stored = self.meta["schema_version"]
         if stored != str(SCHEMA_VERSION):
-            hint = ": call create_schema() to migrate it" if stored == _MIGRATES_FROM else ""
+            hint = ": call create_schema() to migrate it" if stored in _MIGRATES_FROM else ""
             raise SchemaVersionMismatch(
                 f"the storage has schema version {stored}, this code uses {SCHEMA_VERSION}{hint}",
                 expected=f"schema version {SCHEMA_VERSION}",
@@ -774,6 +826,7 @@ class MemoryStore(Store):
         self._agencies = MemoryAgencyRegistry(self)
         self._provision_log = MemoryProvisionLog(self)
         self._schedule = MemorySchedule(self)
+        self._pending = MemoryPendingNotices(self)
 
     @property
     def database(self) -> MemoryDatabase:
@@ -824,6 +877,11 @@ class MemoryStore(Store):
     def schedule(self) -> MemorySchedule:
         """The schedule port."""
         return self._schedule
+
+    @property
+    def pending(self) -> MemoryPendingNotices:
+        """The pending-notices port."""
+        return self._pending
 
     def create_schema(self) -> None:
         """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`
@@ -1576,6 +1634,11 @@ class MemoryCodePool(CodePool):
         check_resident_code(resident_code)
         return self._store._read(uow, lambda v: v.designated_to(resident_code) is not None)
 
+    def designated_to(self, resident_code: str, uow: UnitOfWork | None = None) -> str | None:
+        """The municipality the code was designated to, or None."""
+        check_resident_code(resident_code)
+        return self._store._read(uow, lambda v: v.designated_to(resident_code))
+
     def designated_count(self, uow: UnitOfWork | None = None) -> int:
         """How many codes were ever designated."""
         return self._store._read(uow, lambda v: len(v.state.pool) + len(v.pending.pool))
@@ -1792,3 +1855,39 @@ class MemorySchedule(Schedule):
         check_date(on, "on")
         check_int(limit, "limit")
         return self._store._read(uow, lambda v: v.due(on, limit))
+
+
+class MemoryPendingNotices(PendingNotices):
+    """Notices an upper tier holds pending in a :class:`MemoryStore`, by resident code."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def add(self, uow: UnitOfWork, entries: Sequence[PendingNotice]) -> range:
+        """Keep notices; returns their sequence numbers, ascending."""
+        batch = _rows(entries, PendingNotice, "entries")
+        view, pending = self._store._write(uow)
+        first = view.pending_last() + 1
+        pending.pending_added.extend(
+            PendingRecord(seq=first + i, entry=entry) for i, entry in enumerate(batch)
+        )
+        return range(first, first + len(batch))
+
+    def find(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> list[PendingRecord]:
+        """Every pending notice about any of these codes, in arrival order."""
+        codes = _codes(resident_codes)
+        return self._store._read(uow, lambda v: v.pending_find(codes))
+
+    def remove(self, uow: UnitOfWork, seqs: Sequence[int]) -> int:
+        """Forget these notices; absent ones are skipped; returns how many went."""
+        batch = [check_int(seq, "seqs", minimum=1) for seq in _sequence(seqs, "seqs")]
+        view, pending = self._store._write(uow)
+        present = [seq for seq in dict.fromkeys(batch) if view.pending_has(seq)]
+        pending.pending_removed.update(present)
+        return len(present)
+
+    def count(self, uow: UnitOfWork | None = None) -> int:
+        """How many notices are pending."""
+        return self._store._read(uow, lambda v: v.pending_count())

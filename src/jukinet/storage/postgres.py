@@ -94,6 +94,7 @@ from jukinet.storage.base import (
     CodePool,
     IdentityStore,
     Outbox,
+    PendingNotices,
     ProvisionLog,
     Register,
     Schedule,
@@ -109,6 +110,8 @@ from jukinet.storage.records import (
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    PendingNotice,
+    PendingRecord,
     ProvisionEntry,
     ProvisionRecord,
     RegisterRow,
@@ -136,6 +139,7 @@ __all__ = [
     "PostgresCodePool",
     "PostgresIdentityStore",
     "PostgresOutbox",
+    "PostgresPendingNotices",
     "PostgresProvisionLog",
     "PostgresRegister",
     "PostgresSchedule",
@@ -356,10 +360,18 @@ _DDL: tuple[LiteralString, ...] = (
         payload BYTEA NOT NULL)""",
     # due(on): an index range scan in (due, key) order
     "CREATE INDEX IF NOT EXISTS schedule_due ON {s}.schedule (due, key)",
+    # Notices received and not applied yet (schema version 4), found by code.
+    """CREATE TABLE IF NOT EXISTS {s}.pending_notices (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        sender TEXT COLLATE "C" NOT NULL,
+        codes TEXT[] NOT NULL,
+        payload BYTEA NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS pending_notices_codes ON {s}.pending_notices USING GIN (codes)",
 )
 
-_MIGRATES_FROM = "2"
-"""The one earlier schema version :meth:`PostgresStore.create_schema` migrates from."""
+_MIGRATES_FROM = ("2", "3")
+"""The earlier schema versions :meth:`PostgresStore.create_schema` migrates from (3 -> 4
+adds ``pending_notices``, which the DDL creates)."""
 # Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
 _MIGRATION: tuple[LiteralString, ...] = (
     "ALTER TABLE {s}.identity_versions ADD COLUMN IF NOT EXISTS received_on DATE",
@@ -383,6 +395,7 @@ _TABLES = (
     "provision_log",
     "provision_meta",
     "schedule",
+    "pending_notices",
 )
 
 
@@ -1361,6 +1374,14 @@ class PostgresCodePool(_Port, CodePool):
             cur.execute(self._q["code_pool_is_designated"], [resident_code])
             return cur.fetchone() is not None
 
+    def designated_to(self, resident_code: str, uow: UnitOfWork | None = None) -> str | None:
+        """The municipality the code was designated to, or None."""
+        check_resident_code(resident_code)
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["code_pool_designated_to"], [resident_code])
+            found = cur.fetchone()
+        return None if found is None else str(found[0])
+
     def designated_count(self, uow: UnitOfWork | None = None) -> int:
         """How many codes were ever designated."""
         with self._store._reading(uow) as cur:
@@ -1978,6 +1999,9 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         ),
         "tracking_senders": q("SELECT sender, position FROM {s}.tracking ORDER BY sender"),
         # code pool
+        "code_pool_designated_to": q(
+            "SELECT municipality FROM {s}.code_pool WHERE resident_code = %s"
+        ),
         "code_pool_designated": q(
             "SELECT resident_code FROM {s}.code_pool WHERE resident_code = ANY(%s)"
             " ORDER BY resident_code LIMIT 1"
@@ -2085,7 +2109,77 @@ def _queries(schema: str) -> dict[str, sql.Composed]:
         "schedule_due": q(
             "SELECT key, due, payload FROM {s}.schedule WHERE due <= %s ORDER BY due, key LIMIT %s"
         ),
+        # pending notices
+        "pending_add": q(
+            "INSERT INTO {s}.pending_notices (sender, codes, payload)"
+            " VALUES (%s, %s::text[], %s) RETURNING seq"
+        ),
+        "pending_find": q(
+            "SELECT seq, sender, codes, payload FROM {s}.pending_notices"
+            " WHERE codes && %s::text[] ORDER BY seq"
+        ),
+        "pending_remove": q("DELETE FROM {s}.pending_notices WHERE seq = ANY(%s::bigint[])"),
+        "pending_count": q("SELECT count(*) FROM {s}.pending_notices"),
     }
+
+
+def _pending_record(values: Sequence[Any]) -> PendingRecord:
+    seq, sender, codes, payload = values
+    return PendingRecord(
+        seq=seq, entry=PendingNotice(sender=sender, codes=tuple(codes), payload=bytes(payload))
+    )
+
+
+class PostgresPendingNotices(_Port, PendingNotices):
+    """Notices received and not applied yet (``pending_notices``; found by code through
+    a GIN index on the codes array)."""
+
+    __slots__ = ()
+
+    def add(self, uow: UnitOfWork, entries: Sequence[PendingNotice]) -> range:
+        """Keep notices; returns their sequence numbers, ascending."""
+        self._store._connection_of(uow)
+        rows = _records(entries, PendingNotice, "entries")
+        seqs: list[int] = []
+        if not rows:
+            return range(0)
+        with self._store._writing(uow) as cur:
+            for entry in rows:
+                cur.execute(
+                    self._q["pending_add"], [entry.sender, list(entry.codes), entry.payload]
+                )
+                found = cur.fetchone()
+                assert found is not None
+                seqs.append(int(found[0]))
+        return range(seqs[0], seqs[-1] + 1)
+
+    def find(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> list[PendingRecord]:
+        """Every pending notice about any of these codes, in arrival order."""
+        codes = list(dict.fromkeys(_codes(resident_codes)))
+        if not codes:
+            return []
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["pending_find"], [codes])
+            return _decode(cur.fetchall(), _pending_record, "pending_notices")
+
+    def remove(self, uow: UnitOfWork, seqs: Sequence[int]) -> int:
+        """Forget these notices; absent ones are skipped; returns how many went."""
+        self._store._connection_of(uow)
+        wanted = [check_int(seq, "seqs", minimum=1) for seq in _records(seqs, int, "seqs")]
+        if not wanted:
+            return 0
+        with self._store._writing(uow) as cur:
+            cur.execute(self._q["pending_remove"], [list(dict.fromkeys(wanted))])
+            return cur.rowcount
+
+    def count(self, uow: UnitOfWork | None = None) -> int:
+        """How many notices are pending."""
+        with self._store._reading(uow) as cur:
+            cur.execute(self._q["pending_count"])
+            found = cur.fetchone()
+        return 0 if found is None else int(found[0])
 
 
 class _Guard:
@@ -2172,6 +2266,7 @@ class PostgresStore(Store):
         self._agencies = PostgresAgencyRegistry(self)
         self._provision_log = PostgresProvisionLog(self)
         self._schedule = PostgresSchedule(self)
+        self._pending = PostgresPendingNotices(self)
 
     def __repr__(self) -> str:
         kind = "pool" if self._pool is not None else "connection"
@@ -2226,6 +2321,11 @@ class PostgresStore(Store):
     def schedule(self) -> PostgresSchedule:
         """The schedule port."""
         return self._schedule
+
+    @property
+    def pending(self) -> PostgresPendingNotices:
+        """The pending-notices port."""
+        return self._pending
 
     # -- schema ---------------------------------------------------------------------
 
@@ -2282,7 +2382,7 @@ class PostgresStore(Store):
         found = cur.fetchone()
         if found is None or found[0] == str(SCHEMA_VERSION):
             return
-        if found[0] != _MIGRATES_FROM:
+        if found[0] not in _MIGRATES_FROM:
             self._verify_schema(cur)  # raises SchemaVersionMismatch
         cur.execute(
             "SELECT 1 FROM pg_catalog.pg_class c"
@@ -2312,7 +2412,7 @@ class PostgresStore(Store):
         found = cur.fetchone()
         version = None if found is None else found[0]
         if version != str(SCHEMA_VERSION):
-            hint = ": call create_schema() to migrate it" if version == _MIGRATES_FROM else ""
+            hint = ": call create_schema() to migrate it" if version in _MIGRATES_FROM else ""
             raise errors.SchemaVersionMismatch(
                 f"the database schema {self._schema!r} is at version {version}, "
                 f"this code reads and writes version {SCHEMA_VERSION}{hint}",

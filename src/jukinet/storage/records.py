@@ -43,6 +43,8 @@ __all__ = [
     "IdentityQuery",
     "IdentityRow",
     "OutboxEntry",
+    "PendingNotice",
+    "PendingRecord",
     "ProvisionEntry",
     "ProvisionRecord",
     "RegisterRow",
@@ -759,10 +761,11 @@ ROW_KEY_COLUMNS = {
     "agencies": 1,
     "provision_log": 1,
     "schedule": 1,
+    "pending_notices": 1,
 }
 """How many leading columns of a table's rows, as the SQL adapters read them,
 identify the row."""
-_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log"})
+_SEQUENCED = frozenset({"outbox", "audit_log", "provision_log", "pending_notices"})
 """The tables whose rows are log entries numbered by ``seq`` (the key's last part)."""
 
 
@@ -795,4 +798,40 @@ def corrupt_record(table: str, key: tuple[Any, ...], exc: BaseException) -> Corr
         key=key,
         seq=seq,
         expected="the values the adapter wrote; the row was changed outside it",
+    )
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def _codes(_i: Any, _a: Any, value: Any) -> None:
+    _expect(value, tuple, "codes")
+    if not 1 <= len(value) <= 2 or len(set(value)) != len(value):
+        raise InvalidComponent(
+            f"{len(value)} codes", field="codes", expected="one or two different resident codes"
+        )
+    check = _resident_code("codes")
+    for code in value:
+        check(_i, _a, code)
+
+
+@attrs.frozen(kw_only=True)
+class PendingNotice:
+    """A notice an upper tier received and has not applied yet (docs/tiers.md): the
+    node it came from, the resident codes it is about (the replaced one too, for a
+    code change) and the framed message as received."""
+
+    sender: str = attrs.field(validator=_str("sender", max_length=64, pattern=_NODE))
+    codes: tuple[str, ...] = attrs.field(converter=_as_tuple, validator=_codes)
+    payload: bytes = attrs.field(validator=_payload, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class PendingRecord:
+    """A pending notice as stored, with its sequence number (the order it arrived in)."""
+
+    seq: int = attrs.field(validator=_int("seq", minimum=1))
+    entry: PendingNotice = attrs.field(
+        validator=lambda _i, _a, v: _expect(v, PendingNotice, "entry")
     )

@@ -150,6 +150,7 @@ from jukinet.storage.base import (
     CodePool,
     IdentityStore,
     Outbox,
+    PendingNotices,
     ProvisionLog,
     Register,
     Schedule,
@@ -166,6 +167,8 @@ from jukinet.storage.records import (
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    PendingNotice,
+    PendingRecord,
     ProvisionEntry,
     ProvisionRecord,
     RegisterRow,
@@ -195,6 +198,7 @@ __all__ = [
     "SQLiteCodePool",
     "SQLiteIdentityStore",
     "SQLiteOutbox",
+    "SQLitePendingNotices",
     "SQLiteProvisionLog",
     "SQLiteRegister",
     "SQLiteSchedule",
@@ -231,6 +235,8 @@ _TABLES = (
     "provision_log",
     "provision_meta",
     "schedule",
+    "pending_notices",
+    "pending_codes",
 )
 
 _DDL = (
@@ -367,12 +373,25 @@ _DDL = (
         payload BLOB NOT NULL
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (due, key)",
+    # Notices received and not applied yet; seqs are never reused (AUTOINCREMENT).
+    """CREATE TABLE IF NOT EXISTS pending_notices (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        codes TEXT NOT NULL,
+        payload BLOB NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS pending_codes (
+        resident_code TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES pending_notices (seq) ON DELETE CASCADE,
+        PRIMARY KEY (resident_code, seq)
+    ) WITHOUT ROWID""",
 )
 
 _MISSING_SCHEMA = "call create_schema()"
 
-_MIGRATES_FROM = "2"
-"""The one earlier schema version :meth:`SQLiteStore.create_schema` migrates from."""
+_MIGRATES_FROM = ("2", "3")
+"""The earlier schema versions :meth:`SQLiteStore.create_schema` migrates from (3 -> 4
+adds the pending-notice tables, which the DDL creates)."""
 # Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
 _MIGRATION = ("ALTER TABLE identity_versions ADD COLUMN received_on TEXT",)
 
@@ -1523,6 +1542,15 @@ class SQLiteCodePool(_Port, CodePool):
             ).fetchone()
         return row is not None
 
+    def designated_to(self, resident_code: str, uow: UnitOfWork | None = None) -> str | None:
+        """The municipality the code was designated to, or None."""
+        check_resident_code(resident_code)
+        with self._store._read(uow) as conn:
+            row = conn.execute(
+                "SELECT municipality FROM code_pool WHERE resident_code = ?", (resident_code,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def designated_count(self, uow: UnitOfWork | None = None) -> int:
         """How many codes were ever designated."""
         with self._store._read(uow) as conn:
@@ -1920,6 +1948,76 @@ class SQLiteSchedule(_Port, Schedule):
         return _decode(rows, _scheduled_item, "schedule")
 
 
+def _pending_record(r: Any) -> PendingRecord:
+    return PendingRecord(
+        seq=r[0], entry=PendingNotice(sender=r[1], codes=tuple(str(r[2]).split()), payload=r[3])
+    )
+
+
+class SQLitePendingNotices(_Port, PendingNotices):
+    """Notices received and not applied yet, in ``pending_notices``, found by code
+    through ``pending_codes``."""
+
+    __slots__ = ()
+
+    def add(self, uow: UnitOfWork, entries: Sequence[PendingNotice]) -> range:
+        """Keep notices; returns their sequence numbers, ascending."""
+        rows = _as_list(entries, PendingNotice, "entries")
+        seqs: list[int] = []
+        with self._store._write(uow) as conn:
+            for entry in rows:
+                cursor = conn.execute(
+                    "INSERT INTO pending_notices (sender, codes, payload) VALUES (?, ?, ?)",
+                    (entry.sender, " ".join(entry.codes), entry.payload),
+                )
+                seq = cursor.lastrowid
+                assert seq is not None
+                conn.executemany(
+                    "INSERT INTO pending_codes (resident_code, seq) VALUES (?, ?)",
+                    [(code, seq) for code in entry.codes],
+                )
+                seqs.append(seq)
+        return range(seqs[0], seqs[-1] + 1) if seqs else range(0)
+
+    def find(
+        self, resident_codes: Sequence[str], uow: UnitOfWork | None = None
+    ) -> list[PendingRecord]:
+        """Every pending notice about any of these codes, in arrival order."""
+        codes = list(dict.fromkeys(_codes_argument(resident_codes)))
+        found: dict[int, PendingRecord] = {}
+        with self._store._read(uow) as conn:
+            for part in chunks(codes, CHUNK_SIZE):
+                rows = conn.execute(
+                    "SELECT DISTINCT n.seq, n.sender, n.codes, n.payload FROM pending_codes c"
+                    " JOIN pending_notices n ON n.seq = c.seq"
+                    f" WHERE c.resident_code IN ({_placeholders(len(part))})",
+                    tuple(part),
+                ).fetchall()
+                found.update((r.seq, r) for r in _decode(rows, _pending_record, "pending_notices"))
+        return [found[seq] for seq in sorted(found)]
+
+    def remove(self, uow: UnitOfWork, seqs: Sequence[int]) -> int:
+        """Forget these notices; absent ones are skipped; returns how many went."""
+        wanted = [check_int(seq, "seqs", minimum=1) for seq in _as_items(seqs, "seqs", "ints")]
+        removed = 0
+        with self._store._write(uow) as conn:
+            unique = list(dict.fromkeys(wanted))
+            for start in range(0, len(unique), CHUNK_SIZE):
+                part = unique[start : start + CHUNK_SIZE]
+                marks = _placeholders(len(part))
+                conn.execute(f"DELETE FROM pending_codes WHERE seq IN ({marks})", tuple(part))
+                cursor = conn.execute(
+                    f"DELETE FROM pending_notices WHERE seq IN ({marks})", tuple(part)
+                )
+                removed += cursor.rowcount
+        return removed
+
+    def count(self, uow: UnitOfWork | None = None) -> int:
+        """How many notices are pending."""
+        with self._store._read(uow) as conn:
+            return int(conn.execute("SELECT count(*) FROM pending_notices").fetchone()[0])
+
+
 # --- the store -------------------------------------------------------------
 
 
@@ -2005,6 +2103,7 @@ class SQLiteStore(Store):
         self._agencies = SQLiteAgencyRegistry(self)
         self._provision_log = SQLiteProvisionLog(self)
         self._schedule = SQLiteSchedule(self)
+        self._pending = SQLitePendingNotices(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -2076,6 +2175,11 @@ class SQLiteStore(Store):
         """The schedule port."""
         return self._schedule
 
+    @property
+    def pending(self) -> SQLitePendingNotices:
+        """The pending-notices port."""
+        return self._pending
+
     # schema
 
     def create_schema(self) -> None:
@@ -2128,7 +2232,7 @@ class SQLiteStore(Store):
         row = conn.execute("SELECT value FROM jukinet_meta WHERE key = 'schema_version'").fetchone()
         if row is None or str(row[0]) == str(SCHEMA_VERSION):
             return
-        if str(row[0]) != _MIGRATES_FROM:
+        if str(row[0]) not in _MIGRATES_FROM:
             self._verify(conn)  # raises SchemaVersionMismatch
         columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(identity_versions)")}
         if columns and "received_on" not in columns:
@@ -2151,7 +2255,7 @@ class SQLiteStore(Store):
             raise ProgrammingError(f"the database records no schema version: {_MISSING_SCHEMA}")
         found = str(row[0])
         if found != str(SCHEMA_VERSION):
-            hint = ": call create_schema() to migrate it" if found == _MIGRATES_FROM else ""
+            hint = ": call create_schema() to migrate it" if found in _MIGRATES_FROM else ""
             raise SchemaVersionMismatch(
                 f"the database has schema version {found}, this code reads and writes"
                 f" version {SCHEMA_VERSION}{hint}",

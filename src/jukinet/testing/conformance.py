@@ -319,11 +319,18 @@ class RowFactory:
             sex=sex,
             address=Address(municipality=LocalGovernmentCode(municipality), rest=rest),
         )
+        moves = (ChangeReason.DOMESTIC_MOVE_OUT, ChangeReason.DOMESTIC_MOVE_IN)
+        moved_from = None
+        if reason is ChangeReason.DOMESTIC_MOVE_IN:
+            moved_from = next(m for m in MUNICIPALITIES if m != municipality)
         item = IdentityNotice(
             info=info,
             reason=reason,
             event_date=birth_date if reason is ChangeReason.BIRTH else date(2020, 1, 1),
             previous_resident_code=ResidentCode(previous_code) if previous_code else None,
+            # one certificate per person: the storage ports do not match them
+            certificate=hashlib.sha256(code.encode()).hexdigest()[:32] if reason in moves else None,
+            moved_from=LocalGovernmentCode(moved_from) if moved_from else None,
         )
         return mapping.identity_row(item, version, received_on=received_on)
 

@@ -24,14 +24,15 @@ from jukinet.domain.resident_code import ResidentCode
 __all__ = ["resident_record"]
 
 
-def resident_record() -> ResidentRecord:
+def resident_record(resident_code: str = "12345678903") -> ResidentRecord:
     """A registered Japanese resident of 千代田区, head of a one-person household.
 
-    The resident code is the worked example of the check-digit rule (12345678903).
+    The resident code is, unless given, the worked example of the check-digit rule
+    (12345678903).
     """
     return ResidentRecord(
         internal_id="A0000001",
-        resident_code=ResidentCode("12345678903"),
+        resident_code=ResidentCode(resident_code),
         name=PersonName(
             family="山田", given="太郎", family_reading="ヤマダ", given_reading="タロウ"
         ),

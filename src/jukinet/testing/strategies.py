@@ -51,6 +51,7 @@ __all__ = [
     "REGISTER_KINDS",
     "addresses",
     "birth_dates",
+    "certificate_numbers",
     "identity_infos",
     "identity_notices",
     "individual_numbers",
@@ -324,6 +325,7 @@ def resident_records(
                 st.dates(min_value=resident_since, max_value=max(resident_since, _LATEST_DATE))
             ),
             destination=draw(addresses()).full if moved else None,
+            certificate=draw(certificate_numbers()) if moved else None,
         )
     adult = (_LATEST_DATE - birth).days >= 18 * 366
     return ResidentRecord(
@@ -367,10 +369,23 @@ def identity_notices(draw: st.DrawFn, *, kind: ChangeKind | None = None) -> Iden
     event_date = draw(
         st.dates(min_value=info.birth_date, max_value=max(info.birth_date, _LATEST_DATE))
     )
+    certificate = moved_from = None
+    if reason in (ChangeReason.DOMESTIC_MOVE_OUT, ChangeReason.DOMESTIC_MOVE_IN):
+        certificate = draw(certificate_numbers())
+    if reason is ChangeReason.DOMESTIC_MOVE_IN:
+        here = info.municipality
+        moved_from = draw(register_municipalities().filter(lambda c: c.value != here))
     return IdentityNotice(
         info=info,
         reason=reason,
         event_date=event_date,
         previous_resident_code=previous_code,
         previous_individual_number=previous_number,
+        moved_from=moved_from,
+        certificate=certificate,
     )
+
+
+def certificate_numbers() -> st.SearchStrategy[str]:
+    """Move-out certificate numbers (32 lowercase hexadecimal digits)."""
+    return st.binary(min_size=16, max_size=16).map(bytes.hex)

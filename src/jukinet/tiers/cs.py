@@ -32,6 +32,7 @@ from jukinet.tiers.restore import RestoreReport, assemble, check_empty
 __all__ = [
     "CORRECTION_ANSWERED",
     "CORRECTION_RECEIVED",
+    "NOTICE_REFUSED",
     "CommunicationServer",
     "RegisterEntry",
     "RegisterSource",
@@ -41,6 +42,10 @@ CORRECTION_RECEIVED = "correction.received"
 """Audit action: a correction request arrived (its message is the detail)."""
 CORRECTION_ANSWERED = "correction.answered"
 """Audit action: a correction request was answered (its id is the subject)."""
+NOTICE_REFUSED = "notice.refused"
+"""Audit action: an upper tier refused one of this municipality's notices (the
+resident code is the subject, the :class:`~jukinet.tiers.wire.NoticeRefusal` the
+detail)."""
 
 
 @attrs.frozen
@@ -213,6 +218,19 @@ class CommunicationServer(Node):
                 self.store.code_pool.designate(
                     uow, self.municipality, [c.value for c in designation.codes]
                 )
+            elif kind == wire.NOTICE_REFUSED and sender == self.prefecture:
+                refusal = wire.parse_notice_refusal(raw)
+                self.store.audit.append(
+                    uow,
+                    [
+                        AuditEntry(
+                            at=self.clock.now(),
+                            action=NOTICE_REFUSED,
+                            subject=refusal.resident_code,
+                            detail=raw.partition(b"\n")[2],
+                        )
+                    ],
+                )
             elif kind == wire.CORRECTION:
                 message = wire.parse_correction(raw)
                 if message.filed_with != str(sender) or message.outcome is not None:
@@ -236,8 +254,18 @@ class CommunicationServer(Node):
                 raise Misaddressed(
                     f"a municipality takes no {kind!r} from {sender}",
                     field="message",
-                    expected="code designations from the centre, correction requests",
+                    expected="code designations from the centre, correction requests,"
+                    " refusals of notices",
                 )
+
+    def refused_notices(self) -> list[wire.NoticeRefusal]:
+        """The notices of this municipality that an upper tier refused, oldest first
+        (who, which notice by digest, and why): the register and the network disagree
+        about these people until the municipality acts (docs/tiers.md)."""
+        return [
+            wire.parse_notice_refusal(wire.NOTICE_REFUSED.encode() + b"\n" + record.entry.detail)
+            for record in self._audit_records(NOTICE_REFUSED)
+        ]
 
     # --- correction requests (住基法30条の35) -------------------------------------
 

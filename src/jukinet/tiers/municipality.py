@@ -42,6 +42,7 @@ from jukinet.errors import (
     CodePoolExhausted,
     InvalidComponent,
     InvalidState,
+    JukinetError,
     NotFound,
 )
 from jukinet.storage import mapping
@@ -62,13 +63,70 @@ class MoveOutCertificate:
 
     ``record`` is the person's record as removed by the move-out; the new
     municipality registers the person from it (国内転入, 22条), keeping the resident
-    code (30条の3第1項).
+    code (30条の3第1項). ``number`` binds the move-in to this move-out: the move-out
+    notice carries it up, and so does the move-in notice, so the upper tiers accept
+    one move-in per certificate (docs/tiers.md, invariant 3).
     """
 
     issued_by: str
     record: ResidentRecord
     planned_date: date
     destination: str
+    number: str
+
+    @property
+    def moved_from(self) -> LocalGovernmentCode:
+        """The issuing municipality, checked (:class:`~jukinet.errors.InvalidComponent`
+        for a body that keeps no register, a malformed code raises too)."""
+        try:
+            code = LocalGovernmentCode(self.issued_by)
+        except JukinetError as exc:
+            raise InvalidComponent(
+                f"the certificate names {self.issued_by!r}, which is not a municipality: {exc}",
+                field="転出証明書",
+                expected="a certificate issued by a municipality",
+            ) from exc
+        if not code.keeps_register:
+            raise InvalidComponent(
+                f"{code.full_name} keeps no resident register",
+                field="転出証明書",
+                expected="a certificate issued by a city, town, village or ward",
+            )
+        return code
+
+    def check(self) -> None:
+        """Check that the certificate is what a move-out issues (住基法24条; 令23条):
+        from a municipality, for a record that municipality removed by a domestic
+        move-out on the planned date, with this certificate's number. Raises
+        :class:`~jukinet.errors.InvalidState` or
+        :class:`~jukinet.errors.InvalidComponent` naming what is wrong."""
+        issuer = self.moved_from
+        record = self.record
+        removal = record.removal
+        if not record.is_removed or removal is None:
+            raise InvalidState(
+                "the certificate's record was never removed",
+                field="転出証明書",
+                expected="the record as removed by the move-out (除票)",
+            )
+        if removal.reason is not ChangeReason.DOMESTIC_MOVE_OUT:
+            raise InvalidState(
+                f"the record was removed by {removal.reason.label_ja}, not by a move-out",
+                field="転出証明書",
+                expected="a record removed by 国内転出",
+            )
+        if record.municipality != issuer.value:
+            raise InvalidComponent(
+                f"the record is of {record.municipality}, the certificate from {issuer.value}",
+                field="転出証明書",
+                expected="a certificate from the municipality that kept the record",
+            )
+        if removal.certificate != self.number or removal.removed_on != self.planned_date:
+            raise InvalidComponent(
+                "the certificate's number or planned date differs from its record's",
+                field="転出証明書",
+                expected="the number and the planned date the move-out recorded",
+            )
 
 
 class Municipality:
@@ -247,6 +305,7 @@ class Municipality:
                 field="certificate",
                 expected="a certificate from another municipality",
             )
+        certificate.check()
         notified = notified_on or self.clock.today()
         self._not_future(moved_in_on, "転入の年月日")
         self._not_future(notified, "届出の年月日")
@@ -255,6 +314,16 @@ class Municipality:
             raise InvalidComponent("moved in before birth", field="転入の年月日")
         with self.store.unit_of_work() as uow:
             history = self._returning(uow, old.resident_code)
+            if history is not None and any(
+                v.record.moved_in is not None
+                and v.record.moved_in.certificate == certificate.number
+                for v in history.versions
+            ):
+                raise InvalidState(
+                    "this move-out certificate was used here already",
+                    field="転出証明書",
+                    expected="a certificate not yet used (住基法22条, 24条)",
+                )
             record = attrs.evolve(
                 old,
                 internal_id=history.current.internal_id if history else self._new_internal_id(uow),
@@ -262,7 +331,12 @@ class Municipality:
                 address=self._address(address),
                 resident_since=moved_in_on,
                 address_since=moved_in_on,
-                moved_in=MoveInEntry(notified_on=notified, previous_address=old.address.full),
+                moved_in=MoveInEntry(
+                    notified_on=notified,
+                    previous_address=old.address.full,
+                    moved_from=certificate.moved_from,
+                    certificate=certificate.number,
+                ),
                 status=RecordStatus.REGISTERED,
                 removal=None,
                 national_health_insurance=None,
@@ -335,6 +409,7 @@ class Municipality:
         """
         if not isinstance(planned_date, date):
             raise TypeError("planned_date: expected a date")
+        number = f"{self._rng.getrandbits(128):032x}"
         with self.store.unit_of_work() as uow:
             history = self._history_in(uow, who)
             before = self._registered(history)
@@ -345,6 +420,7 @@ class Municipality:
                     reason=ChangeReason.DOMESTIC_MOVE_OUT,
                     removed_on=planned_date,
                     destination=destination,
+                    certificate=number,
                 ),
             )
             self._commit(
@@ -360,6 +436,7 @@ class Municipality:
             record=record,
             planned_date=planned_date,
             destination=destination,
+            number=number,
         )
 
     def move_abroad(

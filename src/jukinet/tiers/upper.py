@@ -20,10 +20,11 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import ClassVar
 
 import attrs
 
-from jukinet.domain import codec, jpki, linkage, retention
+from jukinet.domain import codec, custody, jpki, linkage, retention
 from jukinet.domain import resident_code as _resident_code
 from jukinet.domain.agency import AgencyUseTable
 from jukinet.domain.changes import ChangeKind, ChangeReason
@@ -37,7 +38,13 @@ from jukinet.errors import (
     Misaddressed,
 )
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry, IdentityRow, ScheduledItem
+from jukinet.storage.records import (
+    AuditEntry,
+    IdentityRow,
+    PendingNotice,
+    PendingRecord,
+    ScheduledItem,
+)
 from jukinet.tiers import restore, wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
@@ -48,6 +55,7 @@ __all__ = [
     "DIGITAL_FEED",
     "HISTORY_EXPIRED",
     "JPKI_FEED",
+    "NOTICE_REFUSED",
     "Applied",
     "NationalCenter",
     "Prefecture",
@@ -59,6 +67,12 @@ JPKI_FEED = "jpki"
 DIGITAL_FEED = "digital"
 """The centre's feed of resident-code changes for デジタル庁 (住基法30条の9の2第2項; read
 with :meth:`NationalCenter.code_changes`)."""
+NOTICE_REFUSED = "notice.refused"
+"""Audit action: a notice was refused (docs/tiers.md, invariant 4); the subject is
+the municipality that sent it, the detail the :class:`~jukinet.tiers.wire.NoticeRefusal`."""
+UNEXPECTED_CONFIRMATION = "notice.unexpected"
+"""Audit action at a prefecture: the centre confirmed a notice it had not referred
+(recorded, not applied)."""
 HISTORY_EXPIRED = "identity.expire"
 """Audit action: identity versions whose retention period was over were deleted
 (:meth:`UpperTier.expire_history`; the detail holds the cut-off day and the count)."""
@@ -71,6 +85,275 @@ class Applied:
 
     message: wire.NoticeMessage
     before: tuple[str, int] | None
+
+
+@attrs.define
+class _Pending:
+    """A pending notice as the batch sees it (loaded from the store or just added)."""
+
+    seq: int
+    municipality: str
+    codes: tuple[str, ...]
+    message: wire.NoticeMessage
+    referred: bool
+    alive: bool = True
+
+
+class _Batch:
+    """The notices of one envelope, judged and applied in one unit of work.
+
+    Keeps, for the codes it meets, the tier's standing (:class:`custody.Standing`,
+    updated as notices are accepted), the highest version, and the pending
+    notices, so an envelope costs one bulk read of each.
+    """
+
+    def __init__(self, tier: UpperTier, uow: UnitOfWork) -> None:
+        self.tier = tier
+        self.uow = uow
+        self.store = tier.store
+        self.today = tier.clock.today()  # the day the versions arrive (令30条の6・30条の7)
+        self.incoming: list[tuple[NodeId, wire.NoticeMessage, bool, bytes]] = []
+        self.forward: list[bytes] = []
+        self.rows: list[IdentityRow] = []
+        self.applied: list[Applied] = []
+        self.current: dict[str, tuple[custody.Standing, bytes] | None] = {}
+        self.versions: dict[str, int] = {}
+        self.staged: dict[str, list[IdentityRow]] = {}
+        self.pending: dict[int, _Pending] = {}
+        self.pending_loaded: set[str] = set()
+        self.changed: set[str] = set()
+
+    # --- reading, cached ------------------------------------------------------------
+
+    def load(self, codes: Sequence[str]) -> None:
+        """Read the standing, the highest version and the pending notices of the codes
+        not read yet, in one call each."""
+        fresh = sorted(set(codes) - self.current.keys())
+        if fresh:
+            rows = self.store.identities.current_many(fresh, self.uow)
+            for code in fresh:
+                row = rows.get(code)
+                self.current[code] = None if row is None else (_standing(row), row.payload)
+            self.versions.update(self.store.identities.last_versions(fresh, self.uow))
+        unread = sorted(set(codes) - self.pending_loaded)
+        if unread:
+            for record in self.store.pending.find(unread, self.uow):
+                if record.seq not in self.pending:
+                    self.pending[record.seq] = _pending(record)
+            self.pending_loaded.update(unread)
+
+    def standing(self, code: str | None, claim: custody.Claim) -> custody.Standing | None:
+        if code is None:
+            return None
+        self.load([code])
+        found = self.current[code]
+        if found is None:
+            return None
+        standing, payload = found
+        if (
+            claim.reason is ChangeReason.DOMESTIC_MOVE_IN
+            and standing.reason is ChangeReason.DOMESTIC_MOVE_OUT
+        ):
+            certificate = codec.from_stored(IdentityNotice, payload).certificate
+            standing = attrs.evolve(standing, certificate=certificate)
+        return standing
+
+    def waiting(self, claim: custody.Claim, before: int | None = None) -> bool:
+        """Whether an earlier notice the claim may follow is pending: at the centre one
+        from the same municipality about one of its codes; at a prefecture any about
+        one of its codes (its view of the person is not the centre's until it returns)."""
+        codes = set(claim.codes)
+        for entry in self.pending.values():
+            if not entry.alive or (before is not None and entry.seq >= before):
+                continue
+            if codes.isdisjoint(entry.codes):
+                continue
+            if not self.tier.national or entry.municipality == claim.municipality:
+                return True
+        return False
+
+    def certificate_used(self, claim: custody.Claim) -> bool:
+        """Whether a move-in already followed the move-out with the claim's certificate."""
+        history = [
+            *self.store.identities.history(claim.resident_code, self.uow),
+            *self.staged.get(claim.resident_code, ()),
+        ]
+        # a move-out with this certificate that is not the person's last version was
+        # followed by something: a move-in used the certificate
+        return any(
+            row.reason == ChangeReason.DOMESTIC_MOVE_OUT.value
+            and row.municipality == claim.moved_from
+            and codec.from_stored(IdentityNotice, row.payload).certificate == claim.certificate
+            for row in history[:-1]
+        )
+
+    def judge(self, claim: custody.Claim, before: int | None = None) -> custody.Judgement:
+        current = self.standing(claim.resident_code, claim)
+        previous = self.standing(claim.previous_resident_code, claim)
+        national = self.tier.national
+        fresh = current is None and (
+            claim.reason.kind is ChangeKind.ENTRY or claim.reason.changes_resident_code
+        )
+        judgement = custody.judge(
+            claim,
+            current,
+            previous,
+            waiting=self.waiting(claim, before),
+            national=national,
+            designated_to=(
+                self.store.code_pool.designated_to(claim.resident_code, self.uow)
+                if national and fresh
+                else None
+            ),
+        )
+        if (
+            judgement.verdict is custody.Verdict.WAIT
+            and national
+            and claim.reason is ChangeReason.DOMESTIC_MOVE_IN
+            and self.certificate_used(claim)
+        ):
+            return custody.judge(claim, current, previous, national=True, certificate_used=True)
+        return judgement
+
+    # --- taking notices ---------------------------------------------------------------
+
+    def take(self, sender: NodeId, message: wire.NoticeMessage, *, referred: bool) -> None:
+        """Judge one notice from the tier below and act on the verdict."""
+        claim = message.claim
+        if not self.tier._may_notify(sender, claim.municipality):
+            self.tier._refused(
+                self.uow,
+                message,
+                f"{sender} may not notify about residents of {claim.municipality}",
+                to=sender,
+            )
+            return
+        judgement = self.judge(claim)
+        if judgement.verdict is custody.Verdict.ACCEPT:
+            self.accept(message, referred=referred)
+        elif judgement.verdict is custody.Verdict.WAIT:
+            self.hold(message, referred=referred)
+        else:
+            self.tier._refused(self.uow, message, judgement.why, to=sender)
+
+    def accept(self, message: wire.NoticeMessage, *, referred: bool, forward: bool = True) -> None:
+        """Stage the notice's rows and note the person's new standing."""
+        claim = message.claim
+        code, previous = claim.resident_code, claim.previous_resident_code
+        self.load(claim.codes)
+        before: tuple[str, int] | None = None
+        if previous is not None:
+            # The old code is replaced (住基法30条の4): its history ends with a removal.
+            version = self.versions.get(previous, 0) + 1
+            self.stage(message.row(version, superseded_code=previous, received_on=self.today))
+            before = (previous, version - 1) if version > 1 else None
+            self.current[previous] = (
+                custody.Standing(
+                    municipality=claim.municipality, reason=claim.reason, removed=True
+                ),
+                message.notice_bytes,
+            )
+        version = self.versions.get(code, 0) + 1
+        self.stage(message.row(version, received_on=self.today))
+        if previous is None and version > 1:
+            before = (code, version - 1)
+        self.current[code] = (
+            custody.Standing(
+                municipality=claim.municipality,
+                reason=claim.reason,
+                removed=bool(message.header["removed"]),
+            ),
+            message.notice_bytes,
+        )
+        self.applied.append(Applied(message, before))
+        self.changed.update(claim.codes)
+        self.tier._confirmed(self.uow, message, referred)
+        if forward and not self.tier.national:
+            self.forward.append(message.encode())
+
+    def stage(self, row: IdentityRow) -> None:
+        self.rows.append(row)
+        self.versions[row.resident_code] = row.version
+        self.staged.setdefault(row.resident_code, []).append(row)
+
+    def hold(self, message: wire.NoticeMessage, *, referred: bool) -> None:
+        """Keep the notice pending (and, at a prefecture, refer it to the centre)."""
+        claim = message.claim
+        payload = wire.encode_referral(message) if referred else message.encode()
+        (seq,) = self.store.pending.add(
+            self.uow,
+            [
+                PendingNotice(
+                    sender=str(NodeId.municipality(claim.municipality)),
+                    codes=claim.codes,
+                    payload=payload,
+                )
+            ],
+        )
+        self.pending[seq] = _Pending(seq, claim.municipality, claim.codes, message, referred)
+        if not self.tier.national:
+            self.forward.append(wire.encode_referral(message))
+
+    def release(self) -> None:
+        """At the centre: judge again the pending notices about the codes that changed,
+        oldest first, until nothing more can be applied or refused."""
+        if not self.tier.national:
+            return
+        progress = True
+        while progress and self.changed:
+            progress = False
+            self.load(sorted(self.changed))
+            for entry in sorted(self.pending.values(), key=lambda e: e.seq):
+                if not entry.alive or self.changed.isdisjoint(entry.codes):
+                    continue
+                judgement = self.judge(entry.message.claim, before=entry.seq)
+                if judgement.verdict is custody.Verdict.WAIT:
+                    continue
+                entry.alive = False
+                self.store.pending.remove(self.uow, [entry.seq])
+                if judgement.verdict is custody.Verdict.ACCEPT:
+                    self.accept(entry.message, referred=entry.referred)
+                else:
+                    self.changed.update(entry.codes)  # those queued behind it may go on
+                    prefecture = NodeId.municipality(entry.municipality).prefecture_node
+                    self.tier._refused(self.uow, entry.message, judgement.why, to=prefecture)
+                progress = True
+                break  # the standings changed: start again from the oldest
+
+    # --- the centre's word, at a prefecture ------------------------------------------
+
+    def settle(self, digest: str, codes: Sequence[str]) -> bool:
+        """Forget the pending referral with this notice digest; whether there was one."""
+        self.load(codes)
+        for entry in self.pending.values():
+            if entry.alive and entry.message.digest == digest:
+                entry.alive = False
+                self.store.pending.remove(self.uow, [entry.seq])
+                return True
+        return False
+
+    def commit(self) -> None:
+        if self.rows:
+            self.store.identities.append(self.uow, self.rows)
+        if self.applied:
+            self.tier._applied(self.uow, self.applied)
+
+
+def _standing(row: IdentityRow) -> custody.Standing:
+    return custody.Standing(
+        municipality=row.municipality, reason=ChangeReason(row.reason), removed=row.removed
+    )
+
+
+def _pending(record: PendingRecord) -> _Pending:
+    payload = record.entry.payload
+    referred = wire.message_type(payload) == wire.REFERRAL
+    message = (
+        wire.parse_referral(payload, verify=False)
+        if referred
+        else wire.parse_notice(payload, verify=False)
+    )
+    return _Pending(record.seq, message.municipality, record.entry.codes, message, referred)
 
 
 class UpperTier(Node, ABC):
@@ -96,38 +379,35 @@ class UpperTier(Node, ABC):
         super().__init__(node_id, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
         self.provision = ProvisionDesk(node_id, store, clock, self._send, uses=uses)
 
-    #: Whether notices from this sender are decoded in full and their header checked.
-    def _verify_from(self, sender: NodeId) -> bool:
-        return sender.kind is NodeKind.MUNICIPALITY
+    national: ClassVar[bool] = False
+    """Whether this tier sees every municipality and every code designation (the
+    centre): only such a tier judges registrations (:func:`~jukinet.domain.custody.judge`)."""
 
     @abstractmethod
     def _may_notify(self, sender: NodeId, municipality: str) -> bool:
-        """Whether ``sender`` may notify about residents of ``municipality``."""
+        """Whether ``sender`` may pass on notices about residents of ``municipality``."""
 
     def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
-        verify = self._verify_from(sender)
-        notices = []
+        batch = _Batch(self, uow)
         for raw in messages:
             kind = wire.message_type(raw)
             if kind == wire.CORRECTION:
                 self._take_outcome(uow, sender, wire.parse_correction(raw))
-                continue
-            if kind != wire.IDENTITY_NOTICE:
+                batch.forward.append(raw)
+            elif kind == wire.IDENTITY_NOTICE:
+                batch.take(sender, wire.parse_notice(raw, verify=True), referred=False)
+            elif kind == wire.REFERRAL and self.national:
+                batch.take(sender, wire.parse_referral(raw, verify=True), referred=True)
+            else:
                 raise Misaddressed(
-                    f"{self.node_id} takes only identity notices and correction outcomes"
-                    f" from {sender}",
+                    f"{self.node_id} takes no {kind!r} from {sender}",
                     field="message",
+                    expected="identity notices and correction outcomes",
                 )
-            message = wire.parse_notice(raw, verify=verify)
-            if not self._may_notify(sender, message.municipality):
-                raise Misaddressed(
-                    f"{sender} may not notify about residents of {message.municipality}",
-                    field="municipality",
-                )
-            notices.append(message)
-        if notices:
-            self._apply_notices(uow, notices)
-        self._forward(uow, messages)
+        batch.release()
+        batch.commit()
+        if batch.forward:
+            self._forward(uow, batch.forward)
 
     def _take_outcome(
         self, uow: UnitOfWork, sender: NodeId, message: wire.CorrectionMessage
@@ -137,35 +417,47 @@ class UpperTier(Node, ABC):
         if message.filed_with == str(self.node_id):
             self.provision.record_outcome(uow, message)
 
-    def _apply_notices(self, uow: UnitOfWork, notices: Sequence[wire.NoticeMessage]) -> None:
-        codes = {m.resident_code for m in notices}
-        codes.update(
-            str(m.header["previous_resident_code"])
-            for m in notices
-            if m.header["previous_resident_code"]
+    def _refused(
+        self, uow: UnitOfWork, message: wire.NoticeMessage, why: str, *, to: NodeId | None
+    ) -> None:
+        """Record a refused notice (audit, the municipality named) and tell the tier
+        below it came from, ``to`` (docs/tiers.md, invariant 4)."""
+        refusal = wire.NoticeRefusal(
+            digest=message.digest,
+            resident_code=message.resident_code,
+            municipality=message.municipality,
+            reason=str(message.header["reason"]),
+            why=why,
         )
-        identities = self.store.identities
-        versions = identities.last_versions(sorted(codes), uow)
-        today = self.clock.today()  # the day the versions arrive (令30条の6・30条の7)
-        rows: list[IdentityRow] = []
-        applied: list[Applied] = []
-        for message in notices:
-            before: tuple[str, int] | None = None
-            previous = message.header["previous_resident_code"]
-            if previous:
-                # The old code is replaced (住基法30条の4): its history ends with a removal.
-                version = versions.get(previous, 0) + 1
-                versions[previous] = version
-                rows.append(message.row(version, superseded_code=previous, received_on=today))
-                before = (previous, version - 1) if version > 1 else None
-            version = versions.get(message.resident_code, 0) + 1
-            versions[message.resident_code] = version
-            rows.append(message.row(version, received_on=today))
-            if not previous and version > 1:
-                before = (message.resident_code, version - 1)
-            applied.append(Applied(message, before))
-        identities.append(uow, rows)
-        self._applied(uow, applied)
+        self._record_notice_refusal(uow, refusal)
+        if to is not None:
+            self._send(uow, to, [wire.encode_notice_refusal(refusal)])
+
+    def _record_notice_refusal(self, uow: UnitOfWork, refusal: wire.NoticeRefusal) -> None:
+        self.store.audit.append(
+            uow,
+            [
+                AuditEntry(
+                    at=self.clock.now(),
+                    action=NOTICE_REFUSED,
+                    subject=str(NodeId.municipality(refusal.municipality)),
+                    detail=json.dumps(
+                        attrs.asdict(refusal), sort_keys=True, ensure_ascii=False
+                    ).encode(),
+                )
+            ],
+        )
+
+    def _confirmed(self, uow: UnitOfWork, message: wire.NoticeMessage, referred: bool) -> None:
+        """A notice just accepted: the centre confirms a referred one to its prefecture."""
+
+    def _held(self, uow: UnitOfWork, message: wire.NoticeMessage) -> None:
+        """A notice kept pending: a prefecture refers it to the centre."""
+
+    def pending_notices(self) -> int:
+        """How many notices this tier holds pending (at the centre: waiting for the
+        notice they follow; at a prefecture: referred to the centre)."""
+        return self.store.pending.count()
 
     def _applied(self, uow: UnitOfWork, applied: Sequence[Applied]) -> None:
         """What follows from notices just stored (the centre's JPKI feed); nothing by default."""
@@ -283,12 +575,57 @@ class Prefecture(UpperTier):
         return self.node_id.code
 
     def _check_sender(self, sender: NodeId) -> None:
+        if sender == CENTER:
+            return  # the centre's word on referred notices
         if sender.kind is not NodeKind.MUNICIPALITY or sender.prefecture_node != self.node_id:
             raise Misaddressed(
                 f"{self.node_id} takes notices only from its own municipalities, not {sender}",
                 field="sender",
-                expected=f"a municipality of prefecture {self.prefecture_code}",
+                expected=f"a municipality of prefecture {self.prefecture_code} or the centre",
             )
+
+    def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
+        if sender != CENTER:
+            super()._apply(uow, sender, messages)
+            return
+        # The centre's verdicts on the notices this prefecture referred to it.
+        batch = _Batch(self, uow)
+        for raw in messages:
+            kind = wire.message_type(raw)
+            if kind == wire.IDENTITY_NOTICE:
+                message = wire.parse_notice(raw, verify=False)
+                if batch.settle(message.digest, message.claim.codes):
+                    batch.accept(message, referred=False, forward=False)
+                else:
+                    self._unexpected(uow, message.resident_code, message.digest)
+            elif kind == wire.NOTICE_REFUSED:
+                refusal = wire.parse_notice_refusal(raw)
+                batch.settle(refusal.digest, [refusal.resident_code])
+                self._record_notice_refusal(uow, refusal)
+                origin = NodeId.municipality(refusal.municipality)
+                if origin.prefecture_node == self.node_id:
+                    self._send(uow, origin, [raw])
+            else:
+                raise Misaddressed(
+                    f"{self.node_id} takes no {kind!r} from the centre",
+                    field="message",
+                    expected="confirmed notices and refusals",
+                )
+        batch.commit()
+
+    def _unexpected(self, uow: UnitOfWork, code: str, digest: str) -> None:
+        """The centre confirmed a notice this prefecture did not refer: recorded, not applied."""
+        self.store.audit.append(
+            uow,
+            [
+                AuditEntry(
+                    at=self.clock.now(),
+                    action=UNEXPECTED_CONFIRMATION,
+                    subject=str(CENTER),
+                    detail=json.dumps({"digest": digest, "resident_code": code}).encode(),
+                )
+            ],
+        )
 
     def _may_notify(self, sender: NodeId, municipality: str) -> bool:
         return municipality == sender.code
@@ -324,6 +661,15 @@ class NationalCenter(UpperTier):
             CENTER, store, key, trust, clock, batch_size=batch_size, max_age=max_age, uses=uses
         )
         self._rng = rng
+
+    national = True
+
+    def _confirmed(self, uow: UnitOfWork, message: wire.NoticeMessage, referred: bool) -> None:
+        """Send a referred notice, now applied, back to the prefecture that referred it."""
+        if referred:
+            prefecture = NodeId.municipality(message.municipality).prefecture_node
+            assert prefecture is not None
+            self._send(uow, prefecture, [message.encode()])
 
     def _check_sender(self, sender: NodeId) -> None:
         if sender.kind is not NodeKind.PREFECTURE:

@@ -24,6 +24,7 @@ forwards are always the content it checked. The JSON of a message is read with
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -31,8 +32,8 @@ from typing import Any
 
 import attrs
 
-from jukinet.domain import codec
-from jukinet.domain.changes import ChangeKind
+from jukinet.domain import codec, custody
+from jukinet.domain.changes import ChangeKind, ChangeReason
 from jukinet.domain.identity import IdentityNotice
 from jukinet.domain.resident_code import LENGTH as _CODE_LENGTH
 from jukinet.domain.resident_code import ResidentCode
@@ -46,12 +47,15 @@ __all__ = [
     "IDENTITY_NOTICE",
     "IDENTITY_VERSION",
     "MESSAGES",
+    "NOTICE_REFUSED",
+    "REFERRAL",
     "RESTORE",
     "RESTORE_HEADER",
     "Ack",
     "CodeDesignation",
     "CorrectionMessage",
     "NoticeMessage",
+    "NoticeRefusal",
     "RestoreHeader",
     "decode_ack",
     "encode_ack",
@@ -60,12 +64,16 @@ __all__ = [
     "encode_correction",
     "encode_identity_version",
     "encode_notice",
+    "encode_notice_refusal",
+    "encode_referral",
     "encode_restore_header",
     "message_type",
     "parse_code_designation",
     "parse_correction",
     "parse_identity_version",
     "parse_notice",
+    "parse_notice_refusal",
+    "parse_referral",
     "parse_restore_header",
 ]
 
@@ -80,6 +88,8 @@ CODE_DESIGNATION = "code_designation"
 RESTORE_HEADER = "restore_header"
 IDENTITY_VERSION = "identity_version"
 CORRECTION = "correction"
+REFERRAL = "referral"
+NOTICE_REFUSED = "notice_refused"
 
 _SEPARATOR = b"\n"
 
@@ -134,7 +144,9 @@ def _header(notice: IdentityNotice) -> dict[str, Any]:
     return {
         "address_key": info.address.search_key,
         "birth_date": info.birth_date.isoformat(),
+        "certificate": notice.certificate,
         "event_date": notice.event_date.isoformat(),
+        "moved_from": notice.moved_from.value if notice.moved_from else None,
         "municipality": info.municipality,
         "name_key": info.name.matching_key,
         "previous_resident_code": (
@@ -164,7 +176,9 @@ def encode_notice(notice: IdentityNotice) -> bytes:
 _HEADER_TYPES: Mapping[str, tuple[type, ...]] = {
     "address_key": (str,),
     "birth_date": (str,),
+    "certificate": (str, type(None)),
     "event_date": (str,),
+    "moved_from": (str, type(None)),
     "municipality": (str,),
     "name_key": (str,),
     "previous_resident_code": (str, type(None)),
@@ -262,6 +276,36 @@ class NoticeMessage:
     def notice(self) -> IdentityNotice:
         """Decode the full notice (validates every item)."""
         return codec.from_bytes(IdentityNotice, self.notice_bytes)
+
+    @property
+    def claim(self) -> custody.Claim:
+        """What the notice claims, for the custody rules (:mod:`jukinet.domain.custody`)."""
+        h = self.header
+        return custody.Claim(
+            resident_code=str(h["resident_code"]),
+            municipality=str(h["municipality"]),
+            reason=ChangeReason(h["reason"]),
+            previous_resident_code=h["previous_resident_code"],
+            moved_from=h["moved_from"],
+            certificate=h["certificate"],
+        )
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the notice's canonical bytes (hex): names the notice in a refusal."""
+        return hashlib.sha256(self.notice_bytes).hexdigest()
+
+    def encode(self) -> bytes:
+        """The framed message again (header and notice, as parsed)."""
+        return b"".join(
+            (
+                IDENTITY_NOTICE.encode(),
+                _SEPARATOR,
+                _dumps(self.header),
+                _SEPARATOR,
+                self.notice_bytes,
+            )
+        )
 
 
 def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
@@ -555,3 +599,52 @@ def parse_correction(raw: bytes) -> CorrectionMessage:
     message = CorrectionMessage(**data)
     _require_canonical(raw, encode_correction(message), CORRECTION)
     return message
+
+
+# --- referrals and refusals (judged by the centre, docs/tiers.md) ---------------------
+
+
+def encode_referral(message: NoticeMessage) -> bytes:
+    """Frame a notice a prefecture refers to the centre: it has not applied it, and
+    applies it when the centre sends it back (or drops it on a refusal)."""
+    return REFERRAL.encode() + _SEPARATOR + message.encode()
+
+
+def parse_referral(raw: bytes, *, verify: bool) -> NoticeMessage:
+    """Parse a referral: the identity-notice message inside (see :func:`parse_notice`)."""
+    kind, sep, inner = raw.partition(_SEPARATOR)
+    if kind != REFERRAL.encode() or not sep:
+        raise InvalidFormat("not a referral message", field="message", expected=REFERRAL)
+    return parse_notice(inner, verify=verify)
+
+
+@attrs.frozen(kw_only=True)
+class NoticeRefusal:
+    """An upper tier refused a notice (docs/tiers.md, invariant 4): which one (the
+    digest of its canonical bytes), about whom, from which municipality, and why.
+    The centre sends it to the prefecture that referred the notice; the prefecture
+    passes it on to the municipality that sent it."""
+
+    digest: str
+    resident_code: str
+    municipality: str
+    reason: str
+    why: str
+
+
+_REFUSAL_KEYS = frozenset(attrs.fields_dict(NoticeRefusal))
+
+
+def encode_notice_refusal(refusal: NoticeRefusal) -> bytes:
+    """Frame a refusal of a notice."""
+    return NOTICE_REFUSED.encode() + _SEPARATOR + _dumps(attrs.asdict(refusal))
+
+
+def parse_notice_refusal(raw: bytes) -> NoticeRefusal:
+    """Parse a refusal of a notice; every field must be a non-empty string."""
+    data = _json_body(raw, NOTICE_REFUSED, _REFUSAL_KEYS)
+    if not all(isinstance(v, str) and v for v in data.values()):
+        raise InvalidFormat("a refusal field has the wrong type", field="message")
+    refusal = NoticeRefusal(**data)
+    _require_canonical(raw, encode_notice_refusal(refusal), NOTICE_REFUSED)
+    return refusal
