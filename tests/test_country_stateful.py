@@ -4,18 +4,29 @@ A Hypothesis state machine builds two prefectures with two municipalities each,
 on every storage adapter, and runs births, moves inside and between
 municipalities and prefectures, deaths, name changes and resident-code changes
 while the network drops, duplicates, reorders and delays envelopes and nodes
-crash and restart. After the network settles it checks that:
+crash and restart, people emigrate and come back, and a dishonest municipality
+and a dishonest prefecture send well-signed notices about people they do not
+hold. After the network settles it checks the identity invariants of
+docs/tiers.md:
 
-* every upper tier holds, for each municipality and resident code, exactly the
-  notices the municipality sent, in order ("version for version"): nothing was
-  lost and nothing applied twice;
-* resident codes are unique nationwide and never reused (30条の2, 30条の3);
-* every tier reconciles with every register.
+1. a resident code belongs to one person for ever: codes are unique nationwide,
+   never reused, and a replaced code (30条の4) is never accepted again;
+2. a person is current in at most one municipality: at every upper tier each
+   person's current version is where the person lives (or a removal);
+3. only the holder changes a person: no forged notice is held anywhere, and each
+   one was refused (audited) or is still pending, never applied;
+4. every upper tier holds, for each municipality and resident code, exactly the
+   honest notices the municipality sent, in order ("version for version"):
+   nothing lost, nothing applied twice; every tier reconciles with every honest
+   register, and reconciliation names exactly the dishonest records;
+5. a resident's disclosure (30条の32) covers every code they have held.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import tempfile
 from collections import defaultdict
@@ -23,6 +34,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -35,16 +47,22 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from jukinet.domain import codec
+from jukinet.domain.address import Address
+from jukinet.domain.changes import ChangeReason
+from jukinet.domain.identity import IdentityNotice
+from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, HouseholdMembership, Sex
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import CodePoolExhausted
+from jukinet.errors import CodePoolExhausted, JukinetError
 from jukinet.storage.base import Store
 from jukinet.storage.memory import MemoryStore
 from jukinet.storage.sqlite import SQLiteStore
 from jukinet.testing.country import Country, build_country
 from jukinet.tiers import reconcile, wire
 from jukinet.tiers.messages import CENTER, NodeId
+from jukinet.tiers.upper import NOTICE_REFUSED
 
 TOWNS = ("131016", "131024", "271276", "271284")
 NAMES = [
@@ -54,6 +72,10 @@ NAMES = [
 ]
 
 StoreFactory = Callable[[NodeId], Store]
+
+STEPS = [0]
+"""Rule steps run so far (with initialisations): CI runs at least 5,000 in all."""
+STEPS_PER_EXAMPLE = 100 if os.environ.get("HYPOTHESIS_PROFILE") == "deep" else 50
 
 
 def make_machine(
@@ -71,6 +93,13 @@ def make_machine(
             self.codes_seen: dict[str, str] = {}  # every code ever held -> person
             self.code_changes: list[tuple[str, str]] = []  # (old, new), 住基法30条の4
             self.people = itertools.count(1)
+            self.abroad: dict[str, ResidentCode] = {}  # person -> code kept abroad
+            self.who: dict[str, tuple[PersonName, date, Sex]] = {}  # name, birth, sex
+            self.codes_of: dict[str, list[str]] = defaultdict(list)  # person -> every code
+            # the notices forged by a dishonest node: canonical notice bytes -> sender
+            self.forged: dict[bytes, str] = {}
+            # codes a dishonest municipality registered in its own register
+            self.forged_records: dict[str, set[str]] = defaultdict(set)
 
         @initialize(
             seed=st.integers(0, 2**16),
@@ -106,6 +135,8 @@ def make_machine(
             assert owner == person, f"code {code} reused for {person}, held by {owner}"
             self.residents[person] = code
             self.where[person] = town
+            if code.value not in self.codes_of[person]:
+                self.codes_of[person].append(code.value)
 
         @rule(town=st.sampled_from(TOWNS), name=st.sampled_from(NAMES), sex=st.sampled_from(Sex))
         def birth(self, town: str, name: PersonName, sex: Sex) -> None:
@@ -123,6 +154,7 @@ def make_machine(
                 )
             except CodePoolExhausted:
                 return
+            self.who[person] = (name, record.birth_date, sex)
             self._track(person, record.resident_code, town)
 
         def _someone(self, data: st.DataObject) -> str:
@@ -132,7 +164,7 @@ def make_machine(
         @rule(data=st.data())
         def death(self, data: st.DataObject) -> None:
             person = self._someone(data)
-            self.country.municipality(self.where[person]).record_death(
+            self.country.municipality(self.where.pop(person)).record_death(
                 self.residents.pop(person), died_on=self._today()
             )
 
@@ -169,6 +201,8 @@ def make_machine(
             self.country.municipality(self.where[person]).change_name(
                 self.residents[person], name=name, changed_on=self._today()
             )
+            _old, born, sex = self.who[person]
+            self.who[person] = (name, born, sex)
 
         @precondition(lambda self: self.residents)
         @rule(data=st.data())
@@ -182,6 +216,135 @@ def make_machine(
                 return
             self.code_changes.append((self.residents[person].value, record.resident_code.value))
             self._track(person, record.resident_code, self.where[person])
+
+        def _new_household(self, person: str) -> HouseholdMembership:
+            return HouseholdMembership(household_id=person, relationship=HEAD_OF_HOUSEHOLD)
+
+        @precondition(lambda self: self.residents)
+        @rule(data=st.data())
+        def emigrate(self, data: st.DataObject) -> None:
+            person = self._someone(data)
+            code = self.residents.pop(person)
+            self.country.municipality(self.where.pop(person)).move_abroad(
+                code, departed_on=self._today(), destination="アメリカ合衆国"
+            )
+            self.abroad[person] = code
+
+        @precondition(lambda self: self.abroad)
+        @rule(data=st.data(), town=st.sampled_from(TOWNS))
+        def come_back(self, data: st.DataObject, town: str) -> None:
+            # 国外転入: a person registered before keeps their code (30条の3第1項),
+            # wherever they settle
+            person = data.draw(st.sampled_from(sorted(self.abroad)))
+            code = self.abroad.pop(person)
+            name, born, sex = self.who[person]
+            record = self.country.municipality(town).register_arrival(
+                name=name,
+                birth_date=born,
+                sex=sex,
+                household=self._new_household(person),
+                address="港町1丁目2番3号",
+                arrived_on=self._today(),
+                previous_address="アメリカ合衆国",
+                family_register=FamilyRegister(domicile="東京都千代田区1番地", head=name.full),
+                resident_code=code,
+            )
+            self._track(person, record.resident_code, town)
+
+        @rule(town=st.sampled_from(TOWNS), name=st.sampled_from(NAMES))
+        def arrival(self, town: str, name: PersonName) -> None:
+            # 国外転入 of someone never registered: a fresh code (30条の3第2項)
+            person = f"P{next(self.people)}"
+            try:
+                record = self.country.municipality(town).register_arrival(
+                    name=name,
+                    birth_date=date(1985, 6, 1),
+                    sex=Sex.MALE,
+                    household=self._new_household(person),
+                    address="港町1丁目2番3号",
+                    arrived_on=self._today(),
+                    previous_address="大韓民国",
+                    family_register=FamilyRegister(domicile="大阪府堺市1番地", head=name.full),
+                )
+            except CodePoolExhausted:
+                return
+            self.who[person] = (name, record.birth_date, record.sex)
+            self._track(person, record.resident_code, town)
+
+        # --- dishonest nodes: well signed, not true ----------------------------------
+
+        @precondition(lambda self: self.residents)
+        @rule(
+            data=st.data(),
+            liar=st.sampled_from(TOWNS),
+            reason=st.sampled_from(
+                [ChangeReason.DEATH, ChangeReason.MINOR_CORRECTION, ChangeReason.MOVE_WITHIN]
+            ),
+        )
+        def forge_change(self, data: st.DataObject, liar: str, reason: ChangeReason) -> None:
+            # A municipality notifies a 消除 or 修正 of someone another one holds.
+            person = self._someone(data)
+            if self.where[person] == liar:
+                return
+            notice = self._forged_notice(person, liar, reason)
+            self.country.municipality(liar).cs.notify(notice)
+            self.forged[codec.to_bytes(notice)] = str(NodeId.municipality(liar))
+
+        @precondition(lambda self: self.code_changes)
+        @rule(data=st.data(), liar=st.sampled_from(TOWNS))
+        def forge_arrival_with_a_replaced_code(self, data: st.DataObject, liar: str) -> None:
+            # A municipality gives a code replaced under 30条の4 to a newcomer.
+            old, _new = data.draw(st.sampled_from(self.code_changes))
+            town = self.country.municipality(liar)
+            name = NAMES[0]
+            try:
+                record = town.register_arrival(
+                    name=name,
+                    birth_date=date(1970, 2, 2),
+                    sex=Sex.MALE,
+                    household=HouseholdMembership(
+                        household_id=f"X{old}", relationship=HEAD_OF_HOUSEHOLD
+                    ),
+                    address="港町9丁目9番9号",
+                    arrived_on=self._today(),
+                    previous_address="アメリカ合衆国",
+                    family_register=FamilyRegister(domicile="大阪府堺市1番地", head=name.full),
+                    resident_code=ResidentCode(old),
+                )
+            except JukinetError:
+                return  # the town itself knows the code (it replaced it, or did this before)
+            notice = town.latest_notice(record.resident_code)
+            assert notice is not None
+            self.forged[codec.to_bytes(notice)] = str(NodeId.municipality(liar))
+            self.forged_records[liar].add(old)
+
+        @precondition(lambda self: self.residents)
+        @rule(data=st.data(), liar=st.sampled_from(["13", "27"]))
+        def forge_from_a_prefecture(self, data: st.DataObject, liar: str) -> None:
+            # A prefecture sends the centre, on its own well-signed link, a notice
+            # about a person it does not hold: as if from one of its own towns, or
+            # naming a town of the other prefecture.
+            person = self._someone(data)
+            if self.where[person][:2] == liar and data.draw(st.booleans()):
+                return
+            town = data.draw(st.sampled_from(TOWNS))
+            if town == self.where[person]:
+                return
+            notice = self._forged_notice(person, town, ChangeReason.DEATH)
+            prefecture = self.country.prefecture(liar)
+            with prefecture.store.unit_of_work() as uow:
+                prefecture._forward(uow, [wire.encode_notice(notice)])
+            self.forged[codec.to_bytes(notice)] = str(NodeId.prefecture(liar))
+
+        def _forged_notice(self, person: str, town: str, reason: ChangeReason) -> IdentityNotice:
+            holder = self.country.municipality(self.where[person])
+            latest = holder.latest_notice(self.residents[person])
+            assert latest is not None
+            info = attrs.evolve(
+                latest.info,
+                address=Address(municipality=LocalGovernmentCode(town), rest="偽町1丁目1番1号"),
+            )
+            return IdentityNotice(info=info, reason=reason, event_date=self._today())
 
         @rule(rounds=st.integers(1, 3))
         def network(self, rounds: int) -> None:
@@ -209,14 +372,17 @@ def make_machine(
 
         @invariant()
         def codes_unique(self) -> None:
+            STEPS[0] += 1  # invariants run after every rule
             codes = list(self.residents.values())
             assert len(codes) == len(set(codes))
 
         def check_settled(self) -> None:
             country = self.country
             country.network.settle(max_rounds=3000)
+            forged = set(self.forged)
+            # (4) every honest notice, in order, at both tiers; (3) no forged one
             for town in TOWNS:
-                sent = _sent_notices(country, town)
+                sent = _sent_notices(country, town, leave_out=forged)
                 prefecture = NodeId.prefecture(town[:2])
                 for node in (prefecture, CENTER):
                     held = _held_notices(country.stores[node], town)
@@ -226,10 +392,51 @@ def make_machine(
                 )
                 for node in (prefecture, CENTER):
                     above = reconcile.snapshot_of_store(country.stores[node], town)
-                    assert not reconcile.compare(below, above)
+                    found = reconcile.compare(below, above)
+                    # reconciliation names exactly the records the town made up
+                    assert set(found.missing_above) == self.forged_records[town], found
+                    assert not found.extra_above, found
+                    assert not found.differing, found
+            # (3) each forged notice was refused, with its sender named, or waits
+            refused = _refused_digests(country)
+            codes = set(self.codes_seen).union(*self.forged_records.values())
+            pending = _pending_digests(country, codes)
+            for notice_bytes, sender in self.forged.items():
+                digest = hashlib.sha256(notice_bytes).hexdigest()
+                assert digest in refused or digest in pending[CENTER], (sender, digest)
+            honest_pending = {
+                node: digests - {hashlib.sha256(b).hexdigest() for b in forged}
+                for node, digests in pending.items()
+            }
+            assert not any(honest_pending.values()), honest_pending
+            # (2) each person is current where they live, at both tiers
+            for person, code in self.residents.items():
+                town = self.where[person]
+                for node in (NodeId.prefecture(town[:2]), CENTER):
+                    current = country.stores[node].identities.current(code.value)
+                    assert current is not None, (person, node)
+                    assert not current.removed, (person, node)
+                    assert current.municipality == town, (person, node)
+            for person, code in self.abroad.items():
+                current = country.stores[CENTER].identities.current(code.value)
+                assert current is not None, person
+                assert current.removed, person
+            # (1) a replaced code ends with its replacement at the centre
+            for old, _new in self.code_changes:
+                current = country.stores[CENTER].identities.current(old)
+                assert current is not None, old
+                assert current.removed, old
+                assert current.reason in (
+                    ChangeReason.RESIDENT_CODE_CHANGE_REQUEST.value,
+                    ChangeReason.RESIDENT_CODE_EX_OFFICIO_ENTRY.value,
+                ), (old, current.reason)
+            # (5) a resident's disclosure covers every code they have held
+            for person, current_code in self.residents.items():
+                shown = country.center.provision.disclose(current_code, request_id=f"D-{person}")
+                assert [c.value for c in shown.codes] == self.codes_of[person], person
             # Every code in use was designated by the centre, once (30条の2).
-            for code in self.codes_seen:
-                assert country.stores[CENTER].code_pool.is_designated(code)
+            for used in self.codes_seen:
+                assert country.stores[CENTER].code_pool.is_designated(used)
             # デジタル庁 heard of every code change exactly once (30条の9の2第2項).
             fed = [
                 (n.previous_resident_code.value, n.resident_code.value)
@@ -240,16 +447,52 @@ def make_machine(
     return CountryMachine
 
 
-def _sent_notices(country: Country, town: str) -> dict[str, list[bytes]]:
+def _sent_notices(country: Country, town: str, *, leave_out: set[bytes]) -> dict[str, list[bytes]]:
+    """The notices ``town`` sent, by code, except those in ``leave_out``."""
     store = country.stores[NodeId.municipality(town)]
     result: dict[str, list[bytes]] = defaultdict(list)
     for entry in store.outbox.read(f"p:{town[:2]}", limit=100_000):
         message = wire.parse_notice(entry.payload, verify=True)
+        if message.notice_bytes in leave_out:
+            continue
         result[message.resident_code].append(message.notice_bytes)
         previous = message.header["previous_resident_code"]
         if previous:
             result[previous].append(message.notice_bytes)
     return dict(result)
+
+
+_TIERS = (CENTER, NodeId.prefecture("13"), NodeId.prefecture("27"))
+
+
+def _refused_digests(country: Country) -> set[str]:
+    """The digests of the notices any upper tier refused (audit ``notice.refused``)."""
+    found: set[str] = set()
+    for node in _TIERS:
+        for record in country.stores[node].audit.read(limit=100_000):
+            if record.entry.action == NOTICE_REFUSED:
+                found.add(json.loads(record.entry.detail)["digest"])
+    return found
+
+
+def _pending_digests(country: Country, codes: set[str]) -> dict[NodeId, set[str]]:
+    """The digests of the notices each upper tier holds pending (all of them are
+    about ``codes``)."""
+    found: dict[NodeId, set[str]] = {}
+    for node in _TIERS:
+        store = country.stores[node]
+        records = store.pending.find(sorted(codes)) if codes else []
+        assert len(records) == store.pending.count(), f"{node} holds others pending"
+        digests: set[str] = set()
+        for record in records:
+            payload = record.entry.payload
+            if wire.message_type(payload) == wire.REFERRAL:
+                message = wire.parse_referral(payload, verify=False)
+            else:
+                message = wire.parse_notice(payload, verify=False)
+            digests.add(message.digest)
+        found[node] = digests
+    return found
 
 
 def _held_notices(store: Store, town: str) -> dict[str, list[bytes]]:
@@ -267,7 +510,7 @@ def _held_notices(store: Store, town: str) -> dict[str, list[bytes]]:
 
 
 def _run(
-    new_factory: Callable[[], tuple[StoreFactory, Callable[[], None]]], *, examples: int
+    new_factory: Callable[[], tuple[StoreFactory, Callable[[], None]]], *, share: float
 ) -> None:
     machine = make_machine(new_factory)
 
@@ -279,15 +522,17 @@ def _run(
                 super().teardown()
 
     profile = settings()
+    before = STEPS[0]
     run_state_machine_as_test(
         Checked,
         settings=settings(
             profile,
-            max_examples=min(profile.max_examples, examples),
-            stateful_step_count=25,
+            max_examples=max(1, int(profile.max_examples * share)),
+            stateful_step_count=STEPS_PER_EXAMPLE,
             deadline=None,
         ),
     )
+    print(f"country: {STEPS[0] - before} rule steps")
 
 
 def test_country_on_memory() -> None:
@@ -299,7 +544,7 @@ def test_country_on_memory() -> None:
 
         return factory, lambda: None
 
-    _run(new, examples=30)
+    _run(new, share=2)
 
 
 def test_country_on_sqlite() -> None:
@@ -320,7 +565,7 @@ def test_country_on_sqlite() -> None:
 
         return factory, cleanup
 
-    _run(new, examples=8)
+    _run(new, share=0.3)
 
 
 @pytest.mark.postgres
@@ -353,4 +598,4 @@ def test_country_on_postgres(postgres_dsn: str) -> None:
 
         return factory, cleanup
 
-    _run(new, examples=4)
+    _run(new, share=0.16)

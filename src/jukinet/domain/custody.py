@@ -29,7 +29,10 @@ The rules (docs/tiers.md, the identity invariants):
    number; a certificate is used once.
 4. A person is registered in at most one municipality: a registration
    elsewhere waits until the removal from where the person is registered
-   arrives.
+   arrives. After a move-out (with its certificate) or a death, only the
+   move-in with the certificate or the removing municipality undoing its
+   removal registers the person again; anything else waits, since what
+   follows may still be on its way.
 
 >>> from jukinet.domain.changes import ChangeReason
 >>> held = Standing(municipality="131016", reason=ChangeReason.BIRTH, removed=False)
@@ -196,17 +199,66 @@ def judge(
             f"the code {claim.resident_code} already belongs to a person (30条の2第2項, 30条の3)"
         )
     if current.removed:
-        return _accept("the person is registered nowhere")
+        return _after_removal(claim, current)
     return _wait(f"the person is registered in {current.municipality}; its removal may follow")
 
 
+def _after_removal(claim: Claim, current: Standing) -> Judgement:
+    """A registration of a person registered nowhere: what may follow depends on
+    how they were removed. After a move-out (with its certificate) the move-in with
+    that certificate follows (judged above), or the removing municipality undoes
+    the removal (an ex officio entry, a cancellation, a reconstruction: 住基法8条,
+    令12条); after a death only the latter. Anything else waits: notices from
+    different municipalities travel apart, and the move-in (and whatever the new
+    municipality notified after it, such as a move abroad) may still be on its
+    way. After any other removal (abroad, ex officio) any municipality registers
+    the person."""
+    if current.reason not in _REMOVALS_WITH_A_SUCCESSOR:
+        return _accept("the person is registered nowhere")
+    removed_by = current.municipality
+    if claim.municipality == removed_by and claim.reason in _UNDOING_ENTRIES:
+        return _accept(f"{removed_by} registers again the person it removed")
+    return _wait(
+        f"the person was removed by {removed_by} ({current.reason.label_ja}); what"
+        f" follows that removal is not known here yet"
+    )
+
+
+_REMOVALS_WITH_A_SUCCESSOR = frozenset({ChangeReason.DOMESTIC_MOVE_OUT, ChangeReason.DEATH})
+"""Removals after which only a known successor registers the person again."""
+_UNDOING_ENTRIES = frozenset(
+    {
+        ChangeReason.EX_OFFICIO_ENTRY,
+        ChangeReason.RECONSTRUCTION_ENTRY,
+        ChangeReason.RECREATION_ENTRY,
+        ChangeReason.CANCELLATION_ENTRY,
+    }
+)
+"""Entries by which a municipality undoes its own removal of a person."""
+
+
 def _fresh(claim: Claim, *, national: bool, designated_to: str | None) -> Judgement:
-    """A code the tier has never seen: only the centre knows whether it is new."""
+    """A code the tier has never seen: only the centre knows whether it is new.
+
+    A code the centre designated to the claiming municipality is new to the network
+    when first used there. A code it designated to another municipality is that
+    municipality's: a birth or a new code after a change (30条の3第2項, 30条の4)
+    uses it wrongly, but a person registered there and now arriving here (from
+    abroad, say) brings it, and the registrations that came before may still be
+    on their way. A code never designated is never right.
+    """
     if not national:
         return _wait("a new code: only the centre knows whether it is new nationwide")
-    if designated_to != claim.municipality:
+    m = claim.municipality
+    if designated_to == m:
+        return _accept(f"a new code designated to {m}")
+    first_use = claim.reason is ChangeReason.BIRTH or claim.reason.changes_resident_code
+    if designated_to is None or first_use:
         return _refuse(
-            f"the code {claim.resident_code} was not designated to {claim.municipality}"
+            f"the code {claim.resident_code} was not designated to {m}"
             " (住基法30条の2, 30条の3第2項)"
         )
-    return _accept(f"a new code designated to {claim.municipality}")
+    return _wait(
+        f"the code {claim.resident_code} was designated to {designated_to}, whose"
+        " notices about the person are not known here yet"
+    )
