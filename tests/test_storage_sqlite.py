@@ -46,13 +46,27 @@ def _set_version(store: Store, version: int) -> None:
 
 
 def _downgrade_to_schema_2(store: Store) -> None:
-    """What schema version 2 was: no ``identity_versions.received_on`` (nor its index)."""
+    """What schema version 2 was: no ``identity_versions.received_on`` (nor its index),
+    no pending-notice tables."""
     assert isinstance(store, SQLiteStore)
     with store._conns.writing() as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("DROP INDEX identity_versions_received")
         conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
+        conn.execute("DROP TABLE pending_codes")
+        conn.execute("DROP TABLE pending_notices")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+
+
+def _downgrade_to_schema_3(store: Store) -> None:
+    """What schema version 3 was: no pending-notice tables."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DROP TABLE pending_codes")
+        conn.execute("DROP TABLE pending_notices")
+        conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
         conn.execute("COMMIT")
 
 
@@ -143,6 +157,9 @@ class TestSQLiteFileStore(StoreConformance):
     def downgrade_to_schema_2(self, store: Store) -> None:
         _downgrade_to_schema_2(store)
 
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        _downgrade_to_schema_3(store)
+
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)
 
@@ -175,6 +192,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def downgrade_to_schema_2(self, store: Store) -> None:
         _downgrade_to_schema_2(store)
+
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        _downgrade_to_schema_3(store)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)
