@@ -3833,6 +3833,36 @@ class StoreConformance(ABC):
         assert later > seq
         assert [r.seq for r in store.pending.find(codes)] == [seq, later]
 
+    def test_racing_pending_adders_get_the_numbers_of_their_own_notices(self, store: Store) -> None:
+        # Two instances of an upper tier over one store keep notices at once: each
+        # add returns exactly the numbers its own notices got, ascending.
+        writers = [self.handle(store), self.handle(store)]
+        rounds = self.racing_rounds
+        written: dict[int, list[tuple[range, list[PendingNotice]]]] = {0: [], 1: []}
+
+        def write(w: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = writers[w]
+                for i in range(rounds):
+                    batch = [
+                        self.rows.pending_notice(1000 * w + 10 * i + j, sender=f"p:{w}")
+                        for j in range(1 + (i + w) % 3)
+                    ]
+                    with handle.unit_of_work() as uow:
+                        numbers = handle.pending.add(uow, batch)
+                    written[w].append((numbers, batch))
+
+            return run
+
+        _run_threads([write(0), write(1)])
+        codes = [n.codes[0] for w in written.values() for _, batch in w for n in batch]
+        found = {r.seq: r.entry for r in store.pending.find(codes)}
+        assert len(found) == len(codes) == store.pending.count()
+        for w in written.values():
+            for numbers, batch in w:
+                assert len(numbers) == len(batch)
+                assert [found.get(seq) for seq in numbers] == batch
+
     def test_pending_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
         notice = self.rows.pending_notice(1)
         with store.unit_of_work() as uow:
