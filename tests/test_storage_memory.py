@@ -26,7 +26,7 @@ from jukinet.storage.memory import (
     MemoryStore,
     MemoryTracking,
 )
-from jukinet.storage.records import IdentityRow, ProvisionRecord
+from jukinet.storage.records import IdentityRow, PendingRecord, ProvisionRecord
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     RowFactory,
@@ -85,6 +85,15 @@ class TestMemoryStore(StoreConformance):
             state.id_dated.clear()
             _forget_pending(state)
             database.meta["schema_version"] = "2"
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        # a kept value that is no record; the code index still leads to it
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            assert database._state is not None
+            assert seq in database._state.pending
+            database._state.pending[seq] = cast(PendingRecord, "garbled")
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         # What a version 3 store held: everything but pending notices.

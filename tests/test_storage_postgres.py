@@ -180,6 +180,18 @@ class _PostgresConformance(StoreConformance):
                 ).format(schema)
             )
 
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        # An empty sender, which no node has; the codes it is found by stay.
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(self.databases.dsn, autocommit=True) as admin:
+            cursor = admin.execute(
+                sql.SQL("UPDATE {} SET sender = '' WHERE seq = %s").format(
+                    sql.Identifier(store.schema, "pending_notices")
+                ),
+                [seq],
+            )
+            assert cursor.rowcount == 1
+
     def downgrade_to_schema_3(self, store: Store) -> None:
         # What schema version 3 was: no pending_notices (its index goes with it).
         assert isinstance(store, PostgresStore)

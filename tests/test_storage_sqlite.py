@@ -70,6 +70,14 @@ def _downgrade_to_schema_3(store: Store) -> None:
         conn.execute("COMMIT")
 
 
+def _garble_pending_notice(store: Store, seq: int) -> None:
+    """An empty sender, which no node has; ``pending_codes`` still leads to the row."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        cursor = conn.execute("UPDATE pending_notices SET sender = '' WHERE seq = ?", (seq,))
+        assert cursor.rowcount == 1
+
+
 _GARBLED = '["氏名"'
 """Stored ``items`` that are not JSON (what ``how="garble"`` writes)."""
 
@@ -160,6 +168,9 @@ class TestSQLiteFileStore(StoreConformance):
     def downgrade_to_schema_3(self, store: Store) -> None:
         _downgrade_to_schema_3(store)
 
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        _garble_pending_notice(store, seq)
+
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)
 
@@ -195,6 +206,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         _downgrade_to_schema_3(store)
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        _garble_pending_notice(store, seq)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)

@@ -31,6 +31,9 @@ in a test module and implement its hooks::
         def downgrade_to_schema_3(self, store: Store) -> None:
             ...  # make the storage what schema version 3 was (see the method)
 
+        def garble_pending_notice(self, store: Store, seq: int) -> None:
+            ...  # make a stored pending notice unreadable (see the method)
+
         def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
             ...  # change the stored provision log with raw access (see the method)
 
@@ -657,6 +660,9 @@ class StoreConformance(ABC):
       :meth:`Store.create_schema <jukinet.storage.base.Store.create_schema>`.
     * :meth:`downgrade_to_schema_3`: make ``store``'s storage what schema
       version 3 was (no pending notices, version 3 recorded), for the same.
+    * :meth:`garble_pending_notice`: make one stored pending notice unreadable,
+      so that the tests can check it is read as a
+      :class:`~jukinet.errors.CorruptRecord`.
     * :meth:`tamper_provision_log` (required): change the stored provision log
       behind the port's back, with raw access to the storage, so that the
       tests can check that :func:`~jukinet.storage.records.verify_chain` finds it.
@@ -708,6 +714,14 @@ class StoreConformance(ABC):
         and its index), no pending notices (the SQL adapters drop their tables) and
         ``'2'`` recorded as the schema version."""
         pytest.skip("the subclass does not implement downgrade_to_schema_2()")
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        """Make the stored pending notice ``seq`` unreadable behind the port's back,
+        with raw access: a stored value the adapter cannot read back as the notice
+        (the SQL adapters: an empty ``sender``, which no node has; the memory
+        adapter: a kept value that is not a PendingRecord). What it is found by
+        (its codes) stays."""
+        pytest.skip("the subclass does not implement garble_pending_notice()")
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 3 left, with raw access:
@@ -3862,6 +3876,34 @@ class StoreConformance(ABC):
             for numbers, batch in w:
                 assert len(numbers) == len(batch)
                 assert [found.get(seq) for seq in numbers] == batch
+
+    def test_an_unreadable_pending_notice_is_named_and_can_be_removed(self, store: Store) -> None:
+        # A notice changed behind the port's back is a CorruptRecord naming it, never a
+        # notice read wrong; the others read as before and it can still be forgotten.
+        old, new, other = (self.rows.code(n) for n in (1, 2, 3))
+        notices = [
+            self.rows.pending_notice(1, codes=[old, new]),
+            self.rows.pending_notice(2, codes=[other]),
+        ]
+        with store.unit_of_work() as uow:
+            first, second = store.pending.add(uow, notices)
+        self.garble_pending_notice(store, first)
+        for codes in ([old], [new], [new, other]):
+            with pytest.raises(CorruptRecord) as info:
+                store.pending.find(codes)
+            assert info.value.table == "pending_notices"
+            assert info.value.seq == first
+            assert first in info.value.key
+        with pytest.raises(CorruptRecord), store.unit_of_work() as uow:
+            store.pending.find([old], uow)
+        assert store.pending.find([other]) == [PendingRecord(seq=second, entry=notices[1])]
+        assert store.pending.count() == 2
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [first]) == 1
+        assert store.pending.find([old, new, other]) == [
+            PendingRecord(seq=second, entry=notices[1])
+        ]
+        assert store.pending.count() == 1
 
     def test_pending_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
         notice = self.rows.pending_notice(1)
