@@ -843,8 +843,8 @@ class Municipality:
         stray = [code for code in confirmed if code not in matches]
         if stray:
             raise InvalidComponent(
-                f"{', '.join(stray)} is not a current record with the same name, birth date,"
-                f" sex and household in {self.code.full_name}",
+                f"names {', '.join(stray)}, not a current record with the same name,"
+                f" birth date, sex and household in {self.code.full_name}",
                 field="distinct_from",
                 expected="the codes of the matching records the counter checked"
                 + (f" ({', '.join(matches)})" if matches else " (none match: leave it out)"),
