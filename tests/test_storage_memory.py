@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import date, timedelta
-from typing import cast
+from typing import Any, cast
 
 import attrs
 import pytest
@@ -26,13 +26,20 @@ from jukinet.storage.memory import (
     MemoryStore,
     MemoryTracking,
 )
-from jukinet.storage.records import IdentityRow, ProvisionRecord
+from jukinet.storage.records import IdentityRow, PendingRecord, ProvisionRecord
 from jukinet.testing.conformance import (
     MUNICIPALITIES,
     RowFactory,
     StoreConformance,
     make_stateful_test,
 )
+
+
+def _forget_pending(state: Any) -> None:
+    """No pending notices, as before schema version 4 (none were ever numbered)."""
+    state.pending.clear()
+    state.pending_codes.clear()
+    state.pending_last = 0
 
 
 def _store() -> MemoryStore:
@@ -76,7 +83,26 @@ class TestMemoryStore(StoreConformance):
             for code in list(state.id_current):
                 state.id_current[code] = bare(state.id_current[code])
             state.id_dated.clear()
+            _forget_pending(state)
             database.meta["schema_version"] = "2"
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        # a kept value that is no record; the code index still leads to it
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            assert database._state is not None
+            assert seq in database._state.pending
+            database._state.pending[seq] = cast(PendingRecord, "garbled")
+
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        # What a version 3 store held: everything but pending notices.
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            assert database._state is not None
+            _forget_pending(database._state)
+            database.meta["schema_version"] = "3"
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         # The committed records, changed in place; the head and anchor are left

@@ -163,7 +163,7 @@ class _PostgresConformance(StoreConformance):
 
     def downgrade_to_schema_2(self, store: Store) -> None:
         # What schema version 2 was: no identity_versions.received_on (its index goes
-        # with it).
+        # with it), no pending_notices.
         assert isinstance(store, PostgresStore)
         schema = sql.Identifier(store.schema)
         with (
@@ -173,9 +173,37 @@ class _PostgresConformance(StoreConformance):
             admin.execute(
                 sql.SQL("ALTER TABLE {}.identity_versions DROP COLUMN received_on").format(schema)
             )
+            admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
             admin.execute(
                 sql.SQL(
                     "UPDATE {}.jukinet_meta SET value = '2' WHERE key = 'schema_version'"
+                ).format(schema)
+            )
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        # An empty sender, which no node has; the codes it is found by stay.
+        assert isinstance(store, PostgresStore)
+        with psycopg.connect(self.databases.dsn, autocommit=True) as admin:
+            cursor = admin.execute(
+                sql.SQL("UPDATE {} SET sender = '' WHERE seq = %s").format(
+                    sql.Identifier(store.schema, "pending_notices")
+                ),
+                [seq],
+            )
+            assert cursor.rowcount == 1
+
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        # What schema version 3 was: no pending_notices (its index goes with it).
+        assert isinstance(store, PostgresStore)
+        schema = sql.Identifier(store.schema)
+        with (
+            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
+            admin.transaction(),
+        ):
+            admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
+            admin.execute(
+                sql.SQL(
+                    "UPDATE {}.jukinet_meta SET value = '3' WHERE key = 'schema_version'"
                 ).format(schema)
             )
 

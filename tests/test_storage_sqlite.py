@@ -46,14 +46,36 @@ def _set_version(store: Store, version: int) -> None:
 
 
 def _downgrade_to_schema_2(store: Store) -> None:
-    """What schema version 2 was: no ``identity_versions.received_on`` (nor its index)."""
+    """What schema version 2 was: no ``identity_versions.received_on`` (nor its index),
+    no pending-notice tables."""
     assert isinstance(store, SQLiteStore)
     with store._conns.writing() as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("DROP INDEX identity_versions_received")
         conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
+        conn.execute("DROP TABLE pending_codes")
+        conn.execute("DROP TABLE pending_notices")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
         conn.execute("COMMIT")
+
+
+def _downgrade_to_schema_3(store: Store) -> None:
+    """What schema version 3 was: no pending-notice tables."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DROP TABLE pending_codes")
+        conn.execute("DROP TABLE pending_notices")
+        conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+
+
+def _garble_pending_notice(store: Store, seq: int) -> None:
+    """An empty sender, which no node has; ``pending_codes`` still leads to the row."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        cursor = conn.execute("UPDATE pending_notices SET sender = '' WHERE seq = ?", (seq,))
+        assert cursor.rowcount == 1
 
 
 _GARBLED = '["氏名"'
@@ -143,6 +165,12 @@ class TestSQLiteFileStore(StoreConformance):
     def downgrade_to_schema_2(self, store: Store) -> None:
         _downgrade_to_schema_2(store)
 
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        _downgrade_to_schema_3(store)
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        _garble_pending_notice(store, seq)
+
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)
 
@@ -175,6 +203,12 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def downgrade_to_schema_2(self, store: Store) -> None:
         _downgrade_to_schema_2(store)
+
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        _downgrade_to_schema_3(store)
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        _garble_pending_notice(store, seq)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)

@@ -39,6 +39,7 @@ __all__ = [
     "DataError",
     "DatabaseError",
     "DeadlinePassed",
+    "DuplicateRegistration",
     "IntegrityError",
     "IntegrityViolation",
     "InterfaceError",
@@ -200,6 +201,56 @@ class InvalidState(ProcedureError):
     """The record or object is in the wrong state for this step."""
 
     message = "the record is in the wrong state for this step"
+
+
+class DuplicateRegistration(InvalidState):
+    """The person is registered in this municipality already: a current record holds
+    the same name (compared by its matching key), birth date, sex and household
+    (住基法6条: one record per person; 14条: an accurate register).
+
+    ``resident_code`` is the existing record's resident code (11 digits), the one
+    the counter checks before it may register the person anyway
+    (``distinct_from=``, docs/tiers.md); ``matches`` every current record's code
+    that matches, in the register's order.
+
+    >>> err = DuplicateRegistration(resident_code="00000000019", field="住民票")
+    >>> isinstance(err, InvalidState), err.resident_code, err.matches
+    (True, '00000000019', ('00000000019',))
+    """
+
+    message = "the person is registered in this municipality already"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        resident_code: str,
+        matches: tuple[str, ...] = (),
+        field: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        self.resident_code = resident_code
+        self.matches = matches or (resident_code,)
+        super().__init__(message, field=field, expected=expected)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _duplicate_registration,
+            (self.message, self.resident_code, self.matches, self.field, self.expected),
+        )
+
+
+def _duplicate_registration(
+    message: str,
+    resident_code: str,
+    matches: tuple[str, ...],
+    field: str | None,
+    expected: str | None,
+) -> DuplicateRegistration:
+    """Rebuild a pickled :class:`DuplicateRegistration` (its keyword arguments survive)."""
+    return DuplicateRegistration(
+        message, resident_code=resident_code, matches=matches, field=field, expected=expected
+    )
 
 
 class DeadlinePassed(ProcedureError):

@@ -72,6 +72,11 @@ How it works, in database terms:
   inside a unit of work is staged as the highest committed version deleted per
   code (and drops the staged versions it reaches), and applied at commit, where
   the words of the municipalities left with no version are dropped.
+* Pending notices are kept by sequence number (the highest ever given is kept
+  too, so none is reused), with an index from each resident code to the
+  numbers of its notices; like a provision record, a kept value changed in
+  place is read as a :class:`~jukinet.errors.CorruptRecord` naming its ``seq``,
+  and can still be removed.
 * :meth:`MemoryStore.close` releases nothing (the memory belongs to the
   database object) but makes that handle refuse every later call with
   :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
@@ -227,6 +232,27 @@ def _kept_record(seq: int, value: object) -> ProvisionRecord:
         key=(seq,),
         seq=seq,
         expected=f"the ProvisionRecord of seq {seq} the adapter stored",
+    )
+
+
+def _kept_pending(seq: int, value: object) -> PendingRecord:
+    """A committed pending notice as kept under ``seq``, or the
+    :class:`~jukinet.errors.CorruptRecord` naming it (as :func:`_kept_record` for the
+    provision log) when the kept value is no longer what :meth:`MemoryPendingNotices.add`
+    stored."""
+    if (
+        type(value) is PendingRecord
+        and type(value.entry) is PendingNotice
+        and type(value.seq) is int
+        and value.seq == seq
+    ):
+        return value
+    raise CorruptRecord(
+        f"the kept value cannot be read back: a {type(value).__name__}",
+        table="pending_notices",
+        key=(seq,),
+        seq=seq,
+        expected=f"the PendingRecord of seq {seq} the adapter stored",
     )
 
 
@@ -404,7 +430,13 @@ class _State:
             self.pending_last = held.seq
         for seq in pending.pending_removed:
             gone = self.pending.pop(seq, None)
-            for code in gone.entry.codes if gone is not None else ():
+            if gone is None:
+                continue
+            if type(gone) is PendingRecord and type(gone.entry) is PendingNotice:
+                codes: Iterable[str] = gone.entry.codes
+            else:  # an unreadable kept value: its index entries are found by seq
+                codes = [code for code, seqs in self.pending_codes.items() if seq in seqs]
+            for code in codes:
                 seqs = self.pending_codes[code]
                 seqs.discard(seq)
                 if not seqs:
@@ -711,7 +743,11 @@ class _View:
         seqs: set[int] = set()
         for code in codes:
             seqs.update(self.state.pending_codes.get(code, ()))
-        found = [self.state.pending[seq] for seq in sorted(seqs) if seq not in removed]
+        found = [
+            _kept_pending(seq, self.state.pending[seq])
+            for seq in sorted(seqs)
+            if seq not in removed
+        ]
         wanted = set(codes)
         found.extend(
             r

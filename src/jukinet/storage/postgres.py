@@ -2132,7 +2132,13 @@ def _pending_record(values: Sequence[Any]) -> PendingRecord:
 
 class PostgresPendingNotices(_Port, PendingNotices):
     """Notices received and not applied yet (``pending_notices``; found by code through
-    a GIN index on the codes array)."""
+    a GIN index on the codes array).
+
+    The numbers come from the table's identity sequence, which hands them out at
+    insert time: :meth:`add` first takes a transaction-level advisory lock of the
+    schema's pending notices, so adders take turns until commit and the numbers of
+    one call run without another unit of work's in between (the range it returns).
+    """
 
     __slots__ = ()
 
@@ -2144,6 +2150,10 @@ class PostgresPendingNotices(_Port, PendingNotices):
         if not rows:
             return range(0)
         with self._store._writing(uow) as cur:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                [f"jukinet:{self._store.schema}:pending_notices"],
+            )
             for entry in rows:
                 cur.execute(
                     self._q["pending_add"], [entry.sender, list(entry.codes), entry.payload]

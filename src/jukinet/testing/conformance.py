@@ -28,6 +28,12 @@ in a test module and implement its hooks::
         def downgrade_to_schema_2(self, store: Store) -> None:
             ...  # make the storage what schema version 2 was (see the method)
 
+        def downgrade_to_schema_3(self, store: Store) -> None:
+            ...  # make the storage what schema version 3 was (see the method)
+
+        def garble_pending_notice(self, store: Store, seq: int) -> None:
+            ...  # make a stored pending notice unreadable (see the method)
+
         def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
             ...  # change the stored provision log with raw access (see the method)
 
@@ -117,6 +123,8 @@ from jukinet.storage.records import (
     IdentityQuery,
     IdentityRow,
     OutboxEntry,
+    PendingNotice,
+    PendingRecord,
     ProvisionEntry,
     ProvisionRecord,
     RegisterRow,
@@ -414,6 +422,22 @@ class RowFactory:
             payload=f'{{"n":{n}}}'.encode(),
         )
 
+    def pending_notice(
+        self, n: int, *, codes: Sequence[str] | None = None, sender: str = "m:131016"
+    ) -> PendingNotice:
+        """The ``n``-th pending notice: about ``codes`` (default: :meth:`code` ``(n)``;
+        two codes for a code change, 住基法30条の4), from ``sender``, payload
+        ``notice n``.
+
+        >>> RowFactory().pending_notice(3, codes=["00000000019", "00000000027"]).codes
+        ('00000000019', '00000000027')
+        """
+        return PendingNotice(
+            sender=sender,
+            codes=tuple(codes) if codes is not None else (self.code(n),),
+            payload=f"notice {n}".encode(),
+        )
+
 
 # --- reading a whole store -------------------------------------------------------
 
@@ -504,9 +528,11 @@ def snapshot(
     ``municipalities``, every outbox destination's entries and acknowledged
     position, tracking positions, the audit log (left out with ``audit=False``,
     for callers that expect a refusal to be logged), the code pool's counts
-    for ``municipalities`` and designation of ``codes``, every registered agency,
-    the provision log (head, anchor and every kept record) and every scheduled
-    item. Two equal snapshots mean nothing observable changed.
+    for ``municipalities`` and designation of ``codes`` (and the municipality each
+    was designated to), every registered agency, the provision log (head, anchor
+    and every kept record), every scheduled item, and the pending notices: how
+    many, and every one about any of ``codes`` (the port is read by code). Two
+    equal snapshots mean nothing observable changed.
     """
     people = _scan_register(store)
     identities = _scan_identities(store)
@@ -536,6 +562,7 @@ def snapshot(
         "code_pool.designated": store.code_pool.designated_count(),
         "code_pool.available": {m: store.code_pool.available(m) for m in municipalities},
         "code_pool.is_designated": {c: store.code_pool.is_designated(c) for c in codes},
+        "code_pool.designated_to": {c: store.code_pool.designated_to(c) for c in codes},
         "agencies": read_all_agencies(store),
         "provision_log": (
             store.provision_log.head(),
@@ -543,6 +570,7 @@ def snapshot(
             read_all_provision(store),
         ),
         "schedule": read_all_scheduled(store),
+        "pending": (store.pending.count(), store.pending.find(list(codes))),
     }
 
 
@@ -627,9 +655,14 @@ class StoreConformance(ABC):
     * :meth:`set_schema_version`: overwrite the schema version recorded in
       ``store``'s storage.
     * :meth:`downgrade_to_schema_2`: make ``store``'s storage what schema
-      version 2 was (no arrival day on identity versions, version 2 recorded),
-      so that the tests can check the migration of :meth:`Store.create_schema
-      <jukinet.storage.base.Store.create_schema>`.
+      version 2 was (no arrival day on identity versions, no pending notices,
+      version 2 recorded), so that the tests can check the migration of
+      :meth:`Store.create_schema <jukinet.storage.base.Store.create_schema>`.
+    * :meth:`downgrade_to_schema_3`: make ``store``'s storage what schema
+      version 3 was (no pending notices, version 3 recorded), for the same.
+    * :meth:`garble_pending_notice`: make one stored pending notice unreadable,
+      so that the tests can check it is read as a
+      :class:`~jukinet.errors.CorruptRecord`.
     * :meth:`tamper_provision_log` (required): change the stored provision log
       behind the port's back, with raw access to the storage, so that the
       tests can check that :func:`~jukinet.storage.records.verify_chain` finds it.
@@ -678,8 +711,23 @@ class StoreConformance(ABC):
     def downgrade_to_schema_2(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 2 left, with raw access:
         identity versions without ``received_on`` (the SQL adapters drop the column
-        and its index) and ``'2'`` recorded as the schema version."""
+        and its index), no pending notices (the SQL adapters drop their tables) and
+        ``'2'`` recorded as the schema version."""
         pytest.skip("the subclass does not implement downgrade_to_schema_2()")
+
+    def garble_pending_notice(self, store: Store, seq: int) -> None:
+        """Make the stored pending notice ``seq`` unreadable behind the port's back,
+        with raw access: a stored value the adapter cannot read back as the notice
+        (the SQL adapters: an empty ``sender``, which no node has; the memory
+        adapter: a kept value that is not a PendingRecord). What it is found by
+        (its codes) stays."""
+        pytest.skip("the subclass does not implement garble_pending_notice()")
+
+    def downgrade_to_schema_3(self, store: Store) -> None:
+        """Turn ``store``'s storage into what schema version 3 left, with raw access:
+        no pending notices (the SQL adapters drop their tables; the store holds
+        none when this is called) and ``'3'`` recorded as the schema version."""
+        pytest.skip("the subclass does not implement downgrade_to_schema_3()")
 
     def dispose(self, store: Store) -> None:
         """Release a store made by :meth:`create_store` (default: close it)."""
@@ -748,6 +796,9 @@ class StoreConformance(ABC):
         assert not store.provision_log.has_request("req-1")
         assert store.schedule.due(date.max) == []
         assert store.schedule.get("jpki:0001") is None
+        assert store.pending.count() == 0
+        assert store.pending.find([self.rows.code(1)]) == []
+        assert store.code_pool.designated_to(self.rows.code(1)) is None
         store.check_schema()
 
     def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
@@ -790,6 +841,9 @@ class StoreConformance(ABC):
                 lambda: bare.provision_log.has_request("req-1"),
                 lambda: bare.schedule.get("jpki:0001"),
                 lambda: bare.schedule.due(date.max),
+                lambda: bare.pending.count(),
+                lambda: bare.pending.find([self.rows.code(1)]),
+                lambda: bare.code_pool.designated_to(self.rows.code(1)),
             ]
             for call in calls:
                 with pytest.raises(ProgrammingError, match="create_schema"):
@@ -804,10 +858,16 @@ class StoreConformance(ABC):
                 bare.unit_of_work() as uow,
             ):
                 bare.provision_log.append(uow, [self.rows.provision_entry(1)])
+            with (
+                pytest.raises(ProgrammingError, match="create_schema"),
+                bare.unit_of_work() as uow,
+            ):
+                bare.pending.add(uow, [self.rows.pending_notice(1)])
             bare.create_schema()
             bare.check_schema()
             assert bare.register.count() == 0
             assert bare.provision_log.head() == (0, GENESIS)
+            assert bare.pending.count() == 0
         finally:
             self.dispose(bare)
 
@@ -866,6 +926,59 @@ class StoreConformance(ABC):
         assert fresh.identities.history(code) == [*unknown[:2], later]
         fresh.create_schema()
         assert fresh.identities.history(other) == unknown[2:]
+        self._pending_port_works(fresh, self.handle(store))
+
+    def _pending_port_works(self, store: Store, reader: Store) -> None:
+        """A migrated store keeps pending notices as a version 4 store does."""
+        assert store.pending.count() == 0
+        notice = self.rows.pending_notice(7, codes=[self.rows.code(7), self.rows.code(8)])
+        with store.unit_of_work() as uow:
+            seqs = store.pending.add(uow, [notice])
+        (seq,) = seqs
+        for handle in (store, reader):
+            assert handle.pending.find([self.rows.code(8)]) == [
+                PendingRecord(seq=seq, entry=notice)
+            ]
+            assert handle.pending.count() == 1
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [seq]) == 1
+        assert reader.pending.count() == 0
+
+    def test_a_version_3_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
+        # Version 4 keeps the notices an upper tier holds pending (docs/tiers.md); a
+        # version 3 store had none, and keeps everything else, arrival days too.
+        code = self.rows.code(1)
+        rows = [
+            self.rows.identity_row(code, 1, received_on=_on(0)),
+            self.rows.identity_row(code, 2, rest="2番地", received_on=_on(1)),
+        ]
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+            store.outbox.append(uow, "pref13", [b"kept"])
+            store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(9)])
+        self.person(store, 1)
+        self.downgrade_to_schema_3(store)
+        old = self.handle(store)
+        with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
+            old.check_schema()
+        assert "version 3" in str(info.value)
+        assert str(SCHEMA_VERSION) in str(info.value)
+        with pytest.raises(SchemaVersionMismatch):
+            old.pending.count()
+        with pytest.raises(SchemaVersionMismatch):
+            old.identities.count()
+        old.create_schema()
+        old.check_schema()
+        fresh = self.handle(store)
+        fresh.check_schema()
+        for reader in (old, fresh):
+            assert reader.identities.history(code) == rows
+            assert reader.register.count() == 1
+            assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
+            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
+        self._pending_port_works(old, fresh)
+        fresh.create_schema()  # idempotent once migrated
+        assert fresh.identities.history(code) == rows
 
     def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
         closed = self.handle(store)
@@ -889,6 +1002,14 @@ class StoreConformance(ABC):
             closed.schedule.due(date.max)
         with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
             closed.provision_log.append(uow, [self.rows.provision_entry(1)])
+        with pytest.raises(InterfaceError):
+            closed.pending.count()
+        with pytest.raises(InterfaceError):
+            closed.pending.find([self.rows.code(1)])
+        with pytest.raises(InterfaceError):
+            closed.code_pool.designated_to(self.rows.code(1))
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.pending.add(uow, [self.rows.pending_notice(1)])
         assert store.outbox.destinations() == []  # the storage itself is still there
 
     # =============================================================================
@@ -2410,6 +2531,55 @@ class StoreConformance(ABC):
         with pytest.raises(ValidationError):
             store.code_pool.is_designated(BAD_CHECK_DIGIT_CODE)
 
+    def test_code_pool_designated_to_names_the_municipality(self, store: Store) -> None:
+        # 住基法30条の2: the centre designates each code to one municipality, for good;
+        # the upper tiers check a new code against it (docs/tiers.md).
+        chiyoda, chuo = MUNICIPALITIES[0], MUNICIPALITIES[1]
+        codes = [self.rows.code(n) for n in range(1, 5)]
+        reader = self.handle(store)
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(uow, chiyoda, codes[:2])
+            store.code_pool.designate(uow, chuo, codes[2:3])
+            assert store.code_pool.designated_to(codes[0], uow) == chiyoda
+            assert store.code_pool.designated_to(codes[2], uow) == chuo
+            assert reader.code_pool.designated_to(codes[0]) is None
+        for handle in (store, reader):
+            assert [handle.code_pool.designated_to(c) for c in codes] == [
+                chiyoda,
+                chiyoda,
+                chuo,
+                None,
+            ]
+        # a used code stays designated to the same municipality
+        with store.unit_of_work() as uow:
+            drawn = store.code_pool.allocate(uow, chiyoda)
+            store.code_pool.mark_used(uow, codes[2])
+        assert drawn in codes[:2]
+        assert store.code_pool.designated_to(drawn) == chiyoda
+        assert store.code_pool.designated_to(codes[2]) == chuo
+        # a designation rolled back, or refused, designates nothing
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            store.code_pool.designate(uow, chuo, [codes[3]])
+            assert store.code_pool.designated_to(codes[3], uow) == chuo
+            raise InjectedCrash
+        assert store.code_pool.designated_to(codes[3]) is None
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.code_pool.designate(uow, chuo, [codes[3], codes[0]])
+        assert store.code_pool.designated_to(codes[3]) is None
+        assert store.code_pool.designated_to(codes[0]) == chiyoda
+
+    def test_code_pool_designated_to_bad_arguments_raise(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            store.code_pool.designate(uow, MUNICIPALITIES[0], [self.rows.code(1)])
+        before = snapshot(store, codes=[self.rows.code(1)])
+        bad: list[object] = [BAD_CHECK_DIGIT_CODE, "1234567890", 19, None, b"00000000019", ""]
+        for value in bad:
+            with pytest.raises(ValidationError):
+                store.code_pool.designated_to(value)  # type: ignore[arg-type]
+            with pytest.raises(ValidationError), store.unit_of_work() as uow:
+                store.code_pool.designated_to(value, uow)  # type: ignore[arg-type]
+        assert snapshot(store, codes=[self.rows.code(1)]) == before
+
     def test_racing_allocators_never_share_a_code(self, store: Store) -> None:
         # 住基法30条の3第2項: each drawn code goes to one person only.
         municipality = MUNICIPALITIES[0]
@@ -3542,6 +3712,271 @@ class StoreConformance(ABC):
         assert store.schedule.get(item.key) == item
 
     # =============================================================================
+    # pending notices
+    # =============================================================================
+
+    def _pending_codes(self) -> list[str]:
+        """The codes the pending-notice tests watch (snapshot ``codes``)."""
+        return [self.rows.code(n) for n in range(1, 10)]
+
+    def test_pending_add_numbers_notices_in_arrival_order(self, store: Store) -> None:
+        notices = [self.rows.pending_notice(n) for n in range(1, 6)]
+        with store.unit_of_work() as uow:
+            first = store.pending.add(uow, notices[:2])
+            assert len(store.pending.add(uow, [])) == 0
+            second = store.pending.add(uow, notices[2:3])
+        with store.unit_of_work() as uow:
+            third = store.pending.add(uow, notices[3:])
+        assert [len(first), len(second), len(third)] == [2, 1, 2]
+        seqs = [*first, *second, *third]
+        assert seqs == sorted(seqs)
+        assert len(set(seqs)) == 5
+        assert all(seq >= 1 for seq in seqs)
+        assert store.pending.count() == 5
+        codes = [n.codes[0] for n in notices]
+        expected = [PendingRecord(seq=s, entry=n) for s, n in zip(seqs, notices, strict=True)]
+        assert store.pending.find(codes) == expected
+        # the order is the arrival order, whatever the order of the codes asked for
+        assert store.pending.find(codes[::-1]) == expected
+        for notice, record in zip(notices, expected, strict=True):
+            assert store.pending.find([notice.codes[0]]) == [record]
+
+    def test_pending_find_by_any_of_a_notices_codes(self, store: Store) -> None:
+        # A code change (住基法30条の4) is about two codes, the replaced one and the new one.
+        old, new, other, absent = (self.rows.code(n) for n in (1, 2, 3, 9))
+        change = self.rows.pending_notice(1, codes=[old, new])
+        later = self.rows.pending_notice(2, codes=[new])
+        unrelated = self.rows.pending_notice(3, codes=[other], sender="p:13")
+        with store.unit_of_work() as uow:
+            seqs = [*store.pending.add(uow, [change, later]), *store.pending.add(uow, [unrelated])]
+        records = [
+            PendingRecord(seq=seq, entry=entry)
+            for seq, entry in zip(seqs, [change, later, unrelated], strict=True)
+        ]
+        assert store.pending.find([old]) == records[:1]
+        assert store.pending.find([new]) == records[:2]
+        # each notice once, however many of its codes are asked for, or how often
+        assert store.pending.find([old, new]) == records[:2]
+        assert store.pending.find([new, old, new, old]) == records[:2]
+        assert store.pending.find((old, old)) == records[:1]
+        assert store.pending.find([absent]) == []
+        assert store.pending.find([absent, other]) == records[2:]
+        assert store.pending.find([]) == []
+        assert store.pending.find([other, absent, old, new]) == records
+        many = [self.rows.code(n) for n in range(100, 1300)]  # more than one chunk
+        assert store.pending.find([*many, other]) == records[2:]
+
+    def test_pending_remove_skips_absent_seqs_and_returns_the_count(self, store: Store) -> None:
+        notices = [self.rows.pending_notice(n) for n in range(1, 5)]
+        with store.unit_of_work() as uow:
+            seqs = list(store.pending.add(uow, notices))
+        absent = seqs[-1] + 100
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [seqs[1], absent, seqs[1]]) == 1
+            assert store.pending.remove(uow, []) == 0
+            assert store.pending.remove(uow, [seqs[1]]) == 0  # gone already
+        assert store.pending.count() == 3
+        codes = [n.codes[0] for n in notices]
+        kept = [seqs[0], seqs[2], seqs[3]]
+        assert [r.seq for r in store.pending.find(codes)] == kept
+        assert store.pending.find([notices[1].codes[0]]) == []
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, (seqs[3], seqs[0])) == 2
+        assert store.pending.count() == 1
+        assert [r.seq for r in store.pending.find(codes)] == [seqs[2]]
+        # a seq is never reused, not even the highest one after it went
+        with store.unit_of_work() as uow:
+            (again,) = store.pending.add(uow, notices[3:])
+        assert again > seqs[-1]
+        assert store.pending.find([notices[3].codes[0]]) == [
+            PendingRecord(seq=again, entry=notices[3])
+        ]
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [seqs[2], again]) == 2
+        assert store.pending.count() == 0
+        assert store.pending.find(codes) == []
+
+    def test_pending_inside_a_unit_of_work_sees_its_writes(self, store: Store) -> None:
+        reader = self.handle(store)
+        kept, going = self.rows.pending_notice(1), self.rows.pending_notice(2)
+        with store.unit_of_work() as uow:
+            first, second = store.pending.add(uow, [kept, going])
+        codes = self._pending_codes()
+        committed = [PendingRecord(seq=first, entry=kept), PendingRecord(seq=second, entry=going)]
+        staged = self.rows.pending_notice(3, codes=[self.rows.code(3), self.rows.code(1)])
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [second]) == 1
+            (third,) = store.pending.add(uow, [staged])
+            assert third > second
+            mine = [committed[0], PendingRecord(seq=third, entry=staged)]
+            assert store.pending.find(codes, uow) == mine
+            assert store.pending.find([self.rows.code(1)], uow) == mine
+            assert store.pending.find([self.rows.code(2)], uow) == []
+            assert store.pending.count(uow) == 2
+            # removed in the unit of work that added it: never seen outside
+            (fourth,) = store.pending.add(uow, [self.rows.pending_notice(4)])
+            assert store.pending.remove(uow, [fourth, second]) == 1
+            assert store.pending.count(uow) == 2
+            # another handle sees committed notices only
+            assert reader.pending.find(codes) == committed
+            assert reader.pending.count() == 2
+        for handle in (store, reader):
+            assert handle.pending.find(codes) == mine
+            assert handle.pending.count() == 2
+            assert handle.pending.find([self.rows.code(4)]) == []
+
+    def test_pending_a_rolled_back_unit_of_work_leaves_nothing(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            (seq,) = store.pending.add(uow, [self.rows.pending_notice(1)])
+        codes = self._pending_codes()
+        before = snapshot(store, codes=codes)
+        with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
+            store.pending.add(uow, [self.rows.pending_notice(2), self.rows.pending_notice(3)])
+            assert store.pending.remove(uow, [seq]) == 1
+            assert store.pending.count(uow) == 2
+            raise InjectedCrash
+        assert snapshot(store, codes=codes) == before
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:  # noqa: PT012
+            store.pending.add(uow, [self.rows.pending_notice(4)])
+            store.pending.remove(uow, [seq])
+            store.tracking.advance(uow, "p:13", 2)  # skips 1: refused
+        assert snapshot(store, codes=codes) == before
+        # numbers go on after the rolled-back ones
+        with store.unit_of_work() as uow:
+            (later,) = store.pending.add(uow, [self.rows.pending_notice(5)])
+        assert later > seq
+        assert [r.seq for r in store.pending.find(codes)] == [seq, later]
+
+    def test_racing_pending_adders_get_the_numbers_of_their_own_notices(self, store: Store) -> None:
+        # Two instances of an upper tier over one store keep notices at once: each
+        # add returns exactly the numbers its own notices got, ascending.
+        writers = [self.handle(store), self.handle(store)]
+        rounds = self.racing_rounds
+        written: dict[int, list[tuple[range, list[PendingNotice]]]] = {0: [], 1: []}
+
+        def write(w: int) -> Callable[[], None]:
+            def run() -> None:
+                handle = writers[w]
+                for i in range(rounds):
+                    batch = [
+                        self.rows.pending_notice(1000 * w + 10 * i + j, sender=f"p:{w}")
+                        for j in range(1 + (i + w) % 3)
+                    ]
+                    with handle.unit_of_work() as uow:
+                        numbers = handle.pending.add(uow, batch)
+                    written[w].append((numbers, batch))
+
+            return run
+
+        _run_threads([write(0), write(1)])
+        codes = [n.codes[0] for w in written.values() for _, batch in w for n in batch]
+        found = {r.seq: r.entry for r in store.pending.find(codes)}
+        assert len(found) == len(codes) == store.pending.count()
+        for w in written.values():
+            for numbers, batch in w:
+                assert len(numbers) == len(batch)
+                assert [found.get(seq) for seq in numbers] == batch
+
+    def test_an_unreadable_pending_notice_is_named_and_can_be_removed(self, store: Store) -> None:
+        # A notice changed behind the port's back is a CorruptRecord naming it, never a
+        # notice read wrong; the others read as before and it can still be forgotten.
+        old, new, other = (self.rows.code(n) for n in (1, 2, 3))
+        notices = [
+            self.rows.pending_notice(1, codes=[old, new]),
+            self.rows.pending_notice(2, codes=[other]),
+        ]
+        with store.unit_of_work() as uow:
+            first, second = store.pending.add(uow, notices)
+        self.garble_pending_notice(store, first)
+        for codes in ([old], [new], [new, other]):
+            with pytest.raises(CorruptRecord) as info:
+                store.pending.find(codes)
+            assert info.value.table == "pending_notices"
+            assert info.value.seq == first
+            assert first in info.value.key
+        with pytest.raises(CorruptRecord), store.unit_of_work() as uow:
+            store.pending.find([old], uow)
+        assert store.pending.find([other]) == [PendingRecord(seq=second, entry=notices[1])]
+        assert store.pending.count() == 2
+        with store.unit_of_work() as uow:
+            assert store.pending.remove(uow, [first]) == 1
+        assert store.pending.find([old, new, other]) == [
+            PendingRecord(seq=second, entry=notices[1])
+        ]
+        assert store.pending.count() == 1
+
+    def test_pending_bad_arguments_raise_and_write_nothing(self, store: Store) -> None:
+        notice = self.rows.pending_notice(1)
+        with store.unit_of_work() as uow:
+            (seq,) = store.pending.add(uow, [notice])
+        codes = self._pending_codes()
+        before = snapshot(store, codes=codes)
+        other = self.rows.pending_notice(2)
+        writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
+            (InterfaceError, lambda uow: store.pending.add(uow, [other, "notice"])),  # type: ignore[list-item]
+            (InterfaceError, lambda uow: store.pending.add(uow, [other, None])),  # type: ignore[list-item]
+            (
+                InterfaceError,
+                lambda uow: store.pending.add(uow, [other, self.rows.scheduled_item(1)]),  # type: ignore[list-item]
+            ),
+            (InterfaceError, lambda uow: store.pending.add(uow, other)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.pending.add(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda uow: store.pending.add(uow, b"notice")),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.pending.add(None, [other])),  # type: ignore[arg-type]
+            (ValidationError, lambda uow: store.pending.remove(uow, [seq, 0])),
+            (ValidationError, lambda uow: store.pending.remove(uow, [seq, -1])),
+            (ValidationError, lambda uow: store.pending.remove(uow, [seq, 2**63])),
+            (JukinetError, lambda uow: store.pending.remove(uow, [seq, True])),
+            (JukinetError, lambda uow: store.pending.remove(uow, [seq, "1"])),  # type: ignore[list-item]
+            (JukinetError, lambda uow: store.pending.remove(uow, [seq, None])),  # type: ignore[list-item]
+            (JukinetError, lambda uow: store.pending.remove(uow, [seq, 1.0])),  # type: ignore[list-item]
+            (JukinetError, lambda uow: store.pending.remove(uow, seq)),  # type: ignore[arg-type]
+            (JukinetError, lambda uow: store.pending.remove(uow, None)),  # type: ignore[arg-type]
+            (InterfaceError, lambda _uow: store.pending.remove(None, [seq])),  # type: ignore[arg-type]
+        ]
+        for error, write in writes:
+            with pytest.raises(error), store.unit_of_work() as uow:  # noqa: PT012
+                store.outbox.append(uow, "pref13", [b"effect"])
+                write(uow)
+            assert snapshot(store, codes=codes) == before
+        reads: list[Callable[[], object]] = [
+            lambda: store.pending.find([notice.codes[0], BAD_CHECK_DIGIT_CODE]),
+            lambda: store.pending.find([notice.codes[0], "1234567890"]),
+            lambda: store.pending.find([notice.codes[0], 19]),  # type: ignore[list-item]
+            lambda: store.pending.find([notice.codes[0], None]),  # type: ignore[list-item]
+            lambda: store.pending.find(notice.codes[0]),  # a lone str is no sequence of codes
+            lambda: store.pending.find(None),  # type: ignore[arg-type]
+            lambda: store.pending.find(19),  # type: ignore[arg-type]
+        ]
+        for call in reads:
+            with pytest.raises(JukinetError):
+                call()
+        assert store.pending.find(codes) == [PendingRecord(seq=seq, entry=notice)]
+
+    def test_pending_notice_values_are_checked(self, store: Store) -> None:
+        # what a notice may be about: one code, or two different ones (a code change)
+        code = self.rows.code(1)
+        bad: list[dict[str, Any]] = [
+            {"codes": ()},
+            {"codes": (code, code)},
+            {"codes": (code, self.rows.code(2), self.rows.code(3))},
+            {"codes": (BAD_CHECK_DIGIT_CODE,)},
+            {"codes": code},
+            {"sender": ""},
+            {"sender": "m 131016"},
+            {"sender": "x" * 65},
+            {"payload": "notice"},
+            {"payload": b""},
+            {"payload": b"x" * (MAX_PAYLOAD_BYTES + 1)},
+        ]
+        for changes in bad:
+            values: dict[str, Any] = {"sender": "m:131016", "codes": (code,), "payload": b"n"}
+            values.update(changes)
+            with pytest.raises(ValidationError):
+                PendingNotice(**values)
+        assert store.pending.count() == 0
+
+    # =============================================================================
     # the provision ports in a unit of work, and racing
     # =============================================================================
 
@@ -3671,7 +4106,14 @@ class StoreConformance(ABC):
             store.agencies.register(uow, self.rows.agency_row(1))
             store.provision_log.append(uow, [self.rows.provision_entry(n) for n in (1, 2, 3)])
             store.schedule.add(uow, [self.rows.scheduled_item(n) for n in (1, 2)])
-        watched = [self.rows.code(500), self.rows.code(501)]
+            held = store.pending.add(
+                uow,
+                [
+                    self.rows.pending_notice(1, codes=[self.rows.code(500)]),
+                    self.rows.pending_notice(2, codes=[self.rows.code(501), self.rows.code(502)]),
+                ],
+            )
+        watched = [self.rows.code(500), self.rows.code(501), self.rows.code(502)]
         before = snapshot(store, codes=watched)
         steps: list[Callable[[UnitOfWork], object]] = [
             lambda uow: store.register.append(
@@ -3711,6 +4153,11 @@ class StoreConformance(ABC):
             lambda uow: store.schedule.cancel(uow, ["jpki:0001", "jpki:0003"]),
             lambda uow: store.schedule.add(uow, [self.rows.scheduled_item(3)]),
             lambda uow: store.schedule.add(uow, [self.rows.scheduled_item(1)]),
+            lambda uow: store.pending.add(
+                uow, [self.rows.pending_notice(3, codes=[self.rows.code(500)])]
+            ),
+            lambda uow: store.pending.remove(uow, [held[1]]),
+            lambda uow: store.pending.remove(uow, [held[0], held[0] + 2]),
         ]
         # crash after every prefix of the steps, and after all of them
         for stop in range(1, len(steps) + 1):
@@ -3742,6 +4189,12 @@ class StoreConformance(ABC):
             store.outbox.append(uow, "pref13", [b"a"])
             store.outbox.acknowledge(uow, "pref13", 1)
             store.outbox.resume(uow, "pref27", 3)
+            (held,) = store.pending.add(uow, [self.rows.pending_notice(1)])
+            assert store.pending.find([self.rows.code(1)], uow) == [
+                PendingRecord(seq=held, entry=self.rows.pending_notice(1))
+            ]
+            assert store.pending.count(uow) == 1
+            assert store.code_pool.designated_to(self.rows.code(9), uow) == MUNICIPALITIES[0]
             assert store.register.current("A1", uow) == row
             assert store.register.current_by_code(row.resident_code, uow) == row
             assert store.register.current_many([row.resident_code], uow) == {row.resident_code: row}
@@ -3783,7 +4236,12 @@ class StoreConformance(ABC):
             assert reader.audit.last_seq() == 0
             assert reader.outbox.acknowledged("pref13") == 0
             assert reader.outbox.destinations() == []
+            assert reader.pending.count() == 0
+            assert reader.pending.find([self.rows.code(1)]) == []
+            assert reader.code_pool.designated_to(self.rows.code(9)) is None
         assert reader.register.current("A1") == row
+        assert reader.pending.count() == 1
+        assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[0]
         assert reader.identities.current(ident.resident_code) == ident
         assert reader.audit.last_seq() == 1
         assert reader.outbox.acknowledged("pref13") == 1
@@ -3818,6 +4276,16 @@ class StoreConformance(ABC):
                 store.schedule.cancel(stale, ["jpki:0001"])
             with pytest.raises(InterfaceError):
                 store.provision_log.head(stale)
+            with pytest.raises(InterfaceError):
+                store.pending.add(stale, [self.rows.pending_notice(1)])
+            with pytest.raises(InterfaceError):
+                store.pending.remove(stale, [1])
+            with pytest.raises(InterfaceError):
+                store.pending.find([self.rows.code(1)], stale)
+            with pytest.raises(InterfaceError):
+                store.pending.count(stale)
+            with pytest.raises(InterfaceError):
+                store.code_pool.designated_to(self.rows.code(1), stale)
         with store.unit_of_work() as uow:
             with pytest.raises(InterfaceError):
                 other.register.append(uow, [row])
@@ -3851,7 +4319,22 @@ class StoreConformance(ABC):
                 other.schedule.add(uow, [self.rows.scheduled_item(1)])
             with pytest.raises(InterfaceError):
                 other.schedule.due(date.max, uow=uow)
-        assert snapshot(store) == snapshot(other) == snapshot(self.another_store())
+            with pytest.raises(InterfaceError):
+                other.pending.add(uow, [self.rows.pending_notice(1)])
+            with pytest.raises(InterfaceError):
+                other.pending.remove(uow, [1])
+            with pytest.raises(InterfaceError):
+                other.pending.find([self.rows.code(1)], uow)
+            with pytest.raises(InterfaceError):
+                other.pending.count(uow)
+            with pytest.raises(InterfaceError):
+                other.code_pool.designated_to(self.rows.code(1), uow)
+        watched = [self.rows.code(1)]
+        assert (
+            snapshot(store, codes=watched)
+            == snapshot(other, codes=watched)
+            == snapshot(self.another_store(), codes=watched)
+        )
 
 
 # --- the stateful test -----------------------------------------------------------

@@ -3,9 +3,10 @@
 Every operation is one unit of work: the new version of the record, the identity
 notice for the prefecture (when identity information changed, 住基法30条の6) and
 the audit entry commit together or not at all. Operations check the state (no
-death of a removed resident, no second registration of the same person) and the
-dates (nothing after the injected clock's today, nothing before birth) and refuse
-with a typed error, leaving storage as it was.
+death of a removed resident, no second registration of the same person: see
+:meth:`Municipality.register_birth`) and the dates (nothing after the injected
+clock's today, nothing before birth) and refuse with a typed error, leaving storage
+as it was.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from jukinet.domain.resident import (
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     CodePoolExhausted,
+    DuplicateRegistration,
     InvalidComponent,
+    InvalidFormat,
     InvalidState,
     JukinetError,
     NotFound,
@@ -264,9 +267,28 @@ class Municipality:
         family_register: FamilyRegister | None = None,
         foreign: ForeignResidentInfo | None = None,
         individual_number: IndividualNumber | None = None,
+        distinct_from: ResidentCode | Sequence[ResidentCode] | None = None,
     ) -> ResidentRecord:
-        """Record a birth (出生, 住基法8条): a new record with a fresh resident code (30条の3第2項)."""
+        """Record a birth (出生, 住基法8条): a new record with a fresh resident code (30条の3第2項).
+
+        A person is registered once (住基法6条: one record per person; 14条): a
+        current (not removed) record here with the same name (compared by its
+        matching key, :attr:`PersonName.matching_key
+        <jukinet.domain.names.PersonName.matching_key>`, as searches compare
+        names), birth date, sex and household is the same person, and the birth
+        is refused with :class:`~jukinet.errors.DuplicateRegistration`, which
+        carries that record's resident code. Twins (same birth date and household,
+        different names) are two people.
+
+        ``distinct_from`` is the counter's explicit override, for a person who
+        matches a record and is someone else: the resident codes of *every*
+        matching record, checked and found to be other people. A code that names no
+        matching record is refused (:class:`~jukinet.errors.InvalidComponent`), so
+        an override is never given blindly; the codes are written to the audit
+        entry (``distinct_from``).
+        """
         self._not_future(birth_date, "出生の年月日")
+        confirmed = _codes_checked(distinct_from)
         with self.store.unit_of_work() as uow:
             record = ResidentRecord(
                 internal_id=self._new_internal_id(uow),
@@ -281,7 +303,16 @@ class Municipality:
                 family_register=family_register,
                 foreign=foreign,
             )
-            self._commit(uow, None, record, ChangeReason.BIRTH, birth_date, "register.birth")
+            self._not_registered_yet(uow, record, confirmed)
+            self._commit(
+                uow,
+                None,
+                record,
+                ChangeReason.BIRTH,
+                birth_date,
+                "register.birth",
+                _override(confirmed),
+            )
         return record
 
     def register_move_in(
@@ -363,13 +394,19 @@ class Municipality:
         foreign: ForeignResidentInfo | None = None,
         resident_code: ResidentCode | None = None,
         individual_number: IndividualNumber | None = None,
+        distinct_from: ResidentCode | Sequence[ResidentCode] | None = None,
     ) -> ResidentRecord:
         """Register a person arriving from abroad (国外転入等). A person registered
         before keeps their code (30条の3第1項); others get a fresh one (第2項).
+
+        A person registered here already is refused as in :meth:`register_birth`
+        (:class:`~jukinet.errors.DuplicateRegistration`), with the same override
+        ``distinct_from``.
         """
         self._not_future(arrived_on, "転入の年月日")
         if arrived_on < birth_date:
             raise InvalidComponent("arrived before birth", field="転入の年月日")
+        confirmed = _codes_checked(distinct_from)
         with self.store.unit_of_work() as uow:
             history = self._returning(uow, resident_code) if resident_code else None
             record = ResidentRecord(
@@ -389,6 +426,7 @@ class Municipality:
                     notified_on=self.clock.today(), previous_address=previous_address
                 ),
             )
+            self._not_registered_yet(uow, record, confirmed)
             self._commit(
                 uow,
                 history,
@@ -396,6 +434,7 @@ class Municipality:
                 ChangeReason.MOVE_IN_FROM_ABROAD,
                 arrived_on,
                 "register.arrival",
+                _override(confirmed),
             )
         return record
 
@@ -745,6 +784,7 @@ class Municipality:
         reason: ChangeReason,
         event_date: date,
         action: str,
+        detail: dict[str, object] | None = None,
     ) -> None:
         today = self.clock.today()
         if history is None:
@@ -776,8 +816,50 @@ class Municipality:
             uow,
             action,
             record.internal_id,
-            {"reason": reason.value, "version": new_history.latest.version},
+            {**(detail or {}), "reason": reason.value, "version": new_history.latest.version},
         )
+
+    def _not_registered_yet(
+        self, uow: UnitOfWork, record: ResidentRecord, confirmed: tuple[str, ...]
+    ) -> None:
+        """Refuse ``record`` when the person is registered here already (住基法6条).
+
+        A current record of the same household (:meth:`Register.household
+        <jukinet.storage.base.Register.household>`, the register's index on it)
+        with the same name key, birth date and sex is the same person, unless the
+        counter named its code in ``confirmed`` (``distinct_from``); a code in
+        ``confirmed`` must name such a record.
+        """
+        key = record.name.matching_key
+        matches: list[str] = []
+        for row in self.store.register.household(record.household.household_id, uow):
+            other = mapping.record_version(row).record
+            if (
+                other.name.matching_key == key
+                and other.birth_date == record.birth_date
+                and other.sex is record.sex
+            ):
+                matches.append(other.resident_code.value)
+        stray = [code for code in confirmed if code not in matches]
+        if stray:
+            raise InvalidComponent(
+                f"names {', '.join(stray)}, not a current record with the same name,"
+                f" birth date, sex and household in {self.code.full_name}",
+                field="distinct_from",
+                expected="the codes of the matching records the counter checked"
+                + (f" ({', '.join(matches)})" if matches else " (none match: leave it out)"),
+            )
+        unchecked = [code for code in matches if code not in confirmed]
+        if unchecked:
+            raise DuplicateRegistration(
+                f"{record.name.full}, born {record.birth_date.isoformat()}, is registered"
+                f" here already with resident code {unchecked[0]}",
+                resident_code=unchecked[0],
+                matches=tuple(matches),
+                field="住民票",
+                expected="a person not registered in this municipality (住基法6条), or"
+                f" distinct_from naming {', '.join(matches)} once checked to be others",
+            )
 
     def _audit(
         self, uow: UnitOfWork, action: str, subject: str | None, detail: dict[str, object]
@@ -857,3 +939,32 @@ class Municipality:
                 expected="codes designated by the national centre (住基法30条の2)",
             )
         return ResidentCode(code)
+
+
+def _codes_checked(distinct_from: object) -> tuple[str, ...]:
+    """The codes of a ``distinct_from`` override, checked: a
+    :class:`~jukinet.domain.resident_code.ResidentCode`, a sequence of them, or None."""
+    if distinct_from is None:
+        return ()
+    items = (distinct_from,) if isinstance(distinct_from, ResidentCode) else distinct_from
+    if not isinstance(items, list | tuple) or not items:
+        raise InvalidFormat(
+            f"got {type(distinct_from).__name__}",
+            field="distinct_from",
+            expected="a ResidentCode, a non-empty list or tuple of them, or None",
+        )
+    codes: list[str] = []
+    for item in items:
+        if not isinstance(item, ResidentCode):
+            raise InvalidFormat(
+                f"got an item of type {type(item).__name__}",
+                field="distinct_from",
+                expected="ResidentCode items",
+            )
+        codes.append(item.value)
+    return tuple(sorted(set(codes)))
+
+
+def _override(confirmed: tuple[str, ...]) -> dict[str, object] | None:
+    """The audit detail of a ``distinct_from`` override (None without one)."""
+    return {"distinct_from": list(confirmed)} if confirmed else None
