@@ -300,7 +300,9 @@ def assemble(envelopes: Sequence[Envelope], *, municipality: NodeId) -> Restored
 
     ordered: list[IdentityRow] = []
     for code in sorted(held[prefecture].keys() | held[CENTER].keys()):
-        ordered.extend(_merge(held[prefecture].get(code, []), held[CENTER].get(code, [])))
+        ordered.extend(
+            _merge(held[prefecture].get(code, []), held[CENTER].get(code, []), prefecture.code)
+        )
     here: dict[str, IdentityRow] = {}  # each code's newest version from this municipality
     for row in ordered:
         if row.municipality == municipality.code:
@@ -373,11 +375,14 @@ def _histories(
     return by_code
 
 
-def _merge(prefecture: list[IdentityRow], center: list[IdentityRow]) -> list[IdentityRow]:
-    """One code's restored history from the two tiers' (see the module docstring)."""
+def _merge(
+    prefecture: list[IdentityRow], center: list[IdentityRow], region: str
+) -> list[IdentityRow]:
+    """One code's restored history from the two tiers' (see the module docstring);
+    ``region`` is the two-digit code of the prefecture."""
     if not prefecture or not center:
         return prefecture or center
-    region = prefecture[0].municipality[:2]  # a prefecture holds its municipalities' only
+    # A prefecture holds the notices of its own municipalities only.
     shared = [i for i, row in enumerate(center) if row.municipality[:2] == region]
     shift = _align(
         [row.payload for row in prefecture],
