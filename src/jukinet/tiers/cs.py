@@ -161,8 +161,12 @@ class CommunicationServer(Node):
         Every envelope is checked as a received one is (signature, recipient,
         freshness), the packages are checked and merged, and then, in one unit of
         work and only into an empty store, the identity versions are stored, the
-        link to the prefecture resumes and the link from the centre is set. Any
-        fault raises a typed error and changes nothing.
+        link to the prefecture resumes, the links from the prefecture and the
+        centre are set, and the codes of the designations the centre sent and this
+        municipality never acknowledged are recorded as designated and used
+        (withdrawn: they may have been used before the storage was lost, and when
+        the centre sends them again they are not taken as fresh). Any fault raises
+        a typed error and changes nothing.
         """
         envelopes = list(envelopes)
         for envelope in envelopes:
@@ -176,6 +180,11 @@ class CommunicationServer(Node):
             check_empty(store, uow)
             if package.rows:
                 store.identities.load_histories(uow, package.rows)
+            if package.withdrawn:
+                pool = store.code_pool
+                pool.designate(uow, self.municipality, package.withdrawn)
+                for code in package.withdrawn:
+                    pool.mark_used(uow, code)
             if report.prefecture_link:
                 store.outbox.resume(uow, str(self.prefecture), report.prefecture_link)
             if report.from_prefecture:
@@ -215,9 +224,13 @@ class CommunicationServer(Node):
                         field="municipality",
                         expected=self.municipality,
                     )
-                self.store.code_pool.designate(
-                    uow, self.municipality, [c.value for c in designation.codes]
-                )
+                codes = [c.value for c in designation.codes]
+                if codes and self.store.code_pool.is_designated(codes[0], uow):
+                    # Taken before: the centre sent it again because the acknowledgement
+                    # was lost, and a restore withdrew its codes (jukinet.tiers.restore).
+                    # A designation is one unit, so its first code tells.
+                    continue
+                self.store.code_pool.designate(uow, self.municipality, codes)
             elif kind == wire.NOTICE_REFUSED and sender == self.prefecture:
                 refusal = wire.parse_notice_refusal(raw)
                 self.store.audit.append(

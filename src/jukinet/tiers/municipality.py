@@ -51,6 +51,7 @@ from jukinet.errors import (
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, IdentityRow
+from jukinet.tiers import restore
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
@@ -655,9 +656,17 @@ class Municipality:
         then :meth:`remake` the register."""
         return self.cs.restore(envelopes)
 
-    def to_remake(self) -> list[IdentityInfo]:
-        """The people whom the restored identity information shows registered here and
-        whose record is not remade yet, ordered by resident code."""
+    def to_remake(self, *, removed: bool = False) -> list[IdentityInfo]:
+        """The people whose record the restored identity information shows here and
+        whose record is not remade yet, ordered by resident code.
+
+        By default those registered here; with ``removed=True`` those whose newest
+        notice from here removed them (a 除票: moved out, died …), whose removed
+        records the register keeps too (除票簿, 住基法15条の2; 150 years, 令34条1項),
+        each with the identity information as it stood at the removal. A code
+        replaced here (住基法30条の4) is no person of its own: its holder is listed
+        under the new code.
+        """
         found: list[IdentityInfo] = []
         after: str | None = None
         while True:
@@ -666,7 +675,8 @@ class Municipality:
                 return found
             for row in rows:
                 if (
-                    not row.removed
+                    row.removed == removed
+                    and not restore.is_replaced(row)
                     and self.store.register.current_by_code(row.resident_code) is None
                 ):
                     found.append(codec.from_bytes(IdentityNotice, row.payload).info)
@@ -676,28 +686,28 @@ class Municipality:
         """Remake a lost record (再製, 住基法施行令16条) after a :meth:`restore`.
 
         The upper tiers hold only identity information, so the caller brings the
-        whole record (household, domicile … from its other sources); its identity
-        items must equal the restored ones, and the restored information must show
-        the person registered here. The record starts a new history with reason 再製
-        and, like any 記載, is notified upward.
+        whole record (household, domicile … from its other sources) as the register
+        held it; its identity items must equal the restored ones.
+
+        A registered person's record (:meth:`to_remake`) starts a new history with
+        reason 再製 and, like any 記載, is notified upward. A removed record (除票,
+        ``to_remake(removed=True)``) must match the restored removal too (its
+        reason, its date and, for a move-out, the certificate's number); it is
+        remade as it stood, a history of the 再製 followed by the removal, and is
+        not notified: the upper tiers hold the removal already.
         """
         if not isinstance(record, ResidentRecord):
             raise TypeError(f"expected a ResidentRecord, got {type(record).__name__}")
         on = self.clock.today() if on is None else on
         self._not_future(on, "再製日")
-        if record.is_removed:
-            raise InvalidState(
-                "only a registered person's record is remade",
-                field="住民票",
-                expected="a record with status registered",
-            )
+        listed = f"a person listed by to_remake(removed={record.is_removed})"
         with self.store.unit_of_work() as uow:
             register = self.store.register
             if register.current_by_code(record.resident_code.value, uow) is not None:
                 raise InvalidState(
                     f"the person with code {record.resident_code} has a record here already",
                     field="住民票コード",
-                    expected="a person listed by to_remake()",
+                    expected=listed,
                 )
             if register.current(record.internal_id, uow) is not None:
                 raise InvalidState(
@@ -706,19 +716,27 @@ class Municipality:
                     expected="an internal number not in the register",
                 )
             restored = self._restored_here(record.resident_code.value, uow)
-            if restored is None or restored.removed:
+            if restored is None or restore.is_replaced(restored):
                 raise NotFound(
                     f"no restored identity information shows {record.resident_code} "
-                    f"registered in {self.code.full_name}",
+                    f"in {self.code.full_name}",
                     field="住民票コード",
-                    expected="a person listed by to_remake()",
+                    expected=listed,
                 )
-            info = codec.from_bytes(IdentityNotice, restored.payload).info
+            if restored.removed != record.is_removed:
+                state = "removed" if restored.removed else "registered"
+                raise InvalidState(
+                    f"the restored identity information shows {record.resident_code} {state}"
+                    f" in {self.code.full_name}",
+                    field="住民票",
+                    expected=f"the person's {state} record",
+                )
+            notice = codec.from_bytes(IdentityNotice, restored.payload)
             mine = IdentityInfo.from_record(record)
             differing = [
                 item.name
                 for item in attrs.fields(IdentityInfo)
-                if getattr(info, item.name) != getattr(mine, item.name)
+                if getattr(notice.info, item.name) != getattr(mine, item.name)
             ]
             if differing:
                 raise InvalidComponent(
@@ -726,8 +744,52 @@ class Municipality:
                     field="本人確認情報",
                     expected="the identity information restored from the upper tiers",
                 )
-            self._commit(uow, None, record, ChangeReason.RECREATION_ENTRY, on, "register.remake")
+            if record.is_removed:
+                self._remake_removed(uow, record, notice, on)
+            else:
+                self._commit(
+                    uow, None, record, ChangeReason.RECREATION_ENTRY, on, "register.remake"
+                )
         return record
+
+    def _remake_removed(
+        self, uow: UnitOfWork, record: ResidentRecord, notice: IdentityNotice, on: date
+    ) -> None:
+        """Write a removed record back as the register held it: the record before the
+        removal remade (再製), then the removal the upper tiers hold (not notified)."""
+        removal = record.removal
+        assert removal is not None  # a removed record names its removal
+        if (removal.reason, removal.removed_on, removal.certificate) != (
+            notice.reason,
+            notice.event_date,
+            notice.certificate,
+        ):
+            raise InvalidComponent(
+                f"the removal ({removal.reason.label_ja}, {removal.removed_on.isoformat()})"
+                f" differs from the restored one ({notice.reason.label_ja},"
+                f" {notice.event_date.isoformat()})",
+                field="消除",
+                expected="the removal restored from the upper tiers, with its certificate number",
+            )
+        processed = max(self.clock.today(), on)
+        history = ResidentHistory.start(
+            attrs.evolve(record, status=RecordStatus.REGISTERED, removal=None),
+            reason=ChangeReason.RECREATION_ENTRY,
+            event_date=on,
+            processed_on=processed,
+        ).append(
+            record,
+            reason=removal.reason,
+            event_date=removal.removed_on,
+            processed_on=max(processed, removal.removed_on),
+        )
+        self.store.register.append(uow, [mapping.register_row(v) for v in history.versions])
+        self._audit(
+            uow,
+            "register.remake",
+            record.internal_id,
+            {"reason": ChangeReason.RECREATION_ENTRY.value, "removed": removal.reason.value},
+        )
 
     def _restored_here(self, code: str, uow: UnitOfWork) -> IdentityRow | None:
         found = None

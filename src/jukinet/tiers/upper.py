@@ -474,8 +474,10 @@ class UpperTier(Node, ABC):
         """A signed package from which a municipality that lost its storage restores
         its identity information and its links (see :mod:`jukinet.tiers.restore`).
 
-        The identity versions and this tier's link position are read in one unit
-        of work; the making of the package is recorded in the audit log.
+        The identity versions, this tier's link positions and the code
+        designations sent to the municipality after the last message it
+        acknowledged (only the centre designates) are read in one unit of work;
+        the making of the package is recorded in the audit log.
         """
         node = NodeId.municipality(municipality)
         self._check_backup_of(node)
@@ -483,6 +485,9 @@ class UpperTier(Node, ABC):
             rows = restore.identity_versions(self.store.identities, node.code, uow)
             applied = self.store.tracking.position(str(node), uow)
             confirmed = self.store.outbox.acknowledged(str(node), uow)
+            designations = restore.unconfirmed_designations(
+                self.store.outbox, str(node), after=confirmed, uow=uow
+            )
             now = self.clock.now()
             self.store.audit.append(
                 uow,
@@ -492,13 +497,25 @@ class UpperTier(Node, ABC):
                         action="restore.package",
                         subject=str(node),
                         detail=json.dumps(
-                            {"applied": applied, "confirmed": confirmed, "versions": len(rows)}
+                            {
+                                "applied": applied,
+                                "confirmed": confirmed,
+                                "designations": len(designations),
+                                "versions": len(rows),
+                            }
                         ).encode(),
                     )
                 ],
             )
         return restore.seal_package(
-            self._key, node, rows, applied=applied, confirmed=confirmed, now=now, batch=self._batch
+            self._key,
+            node,
+            rows,
+            applied=applied,
+            confirmed=confirmed,
+            now=now,
+            batch=self._batch,
+            designations=designations,
         )
 
     def expire_history(self) -> int:

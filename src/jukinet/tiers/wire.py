@@ -472,7 +472,11 @@ class RestoreHeader:
     The source's two link positions with the municipality: ``applied`` is the
     last sequence number it applied *from* the municipality (0 for the centre,
     which the municipality does not send to); ``confirmed`` the last one the
-    municipality acknowledged of what the source sent *to* it.
+    municipality acknowledged of what the source sent *to* it. ``withdrawn``
+    counts the resident codes in the package's code designations: what the
+    centre designated to the municipality after ``confirmed`` (the municipality
+    may have taken those codes into use before its acknowledgement was lost, so
+    a restore withdraws them instead of taking them as fresh).
     """
 
     municipality: str
@@ -483,6 +487,7 @@ class RestoreHeader:
     versions: int
     applied: int
     confirmed: int
+    withdrawn: int = 0
 
 
 _RESTORE_KEYS = frozenset(attrs.fields_dict(RestoreHeader))
@@ -497,7 +502,7 @@ def parse_restore_header(raw: bytes) -> RestoreHeader:
     """Parse a restore-package header; every field is checked for type and range."""
     data = _json_body(raw, RESTORE_HEADER, _RESTORE_KEYS)
     texts = ("municipality", "source", "as_of")
-    numbers = ("part", "parts", "versions", "applied", "confirmed")
+    numbers = ("part", "parts", "versions", "applied", "confirmed", "withdrawn")
     if not all(isinstance(data[k], str) for k in texts) or not all(
         type(data[k]) is int and data[k] >= 0 for k in numbers
     ):
