@@ -100,6 +100,9 @@ def make_machine(
             self.forged: dict[bytes, str] = {}
             # codes a dishonest municipality registered in its own register
             self.forged_records: dict[str, set[str]] = defaultdict(set)
+            # what each town sent before it lost its storage (its outbox went with it)
+            self.archive: dict[str, list[bytes]] = defaultdict(list)
+            self.factory: StoreFactory
 
         @initialize(
             seed=st.integers(0, 2**16),
@@ -112,6 +115,7 @@ def make_machine(
             self, seed: int, drop: float, duplicate: float, reorder: float, delay: float
         ) -> None:
             factory, self.cleanup = new_factory()
+            self.factory = factory
             self.country = build_country(
                 factory,
                 TOWNS,
@@ -271,6 +275,47 @@ def make_machine(
             self.who[person] = (name, record.birth_date, record.sex)
             self._track(person, record.resident_code, town)
 
+        # --- a disaster: the upper tiers are the backup (30条の6第3項) ---------------
+
+        @rule(town=st.sampled_from(TOWNS), lose_acks=st.booleans(), sex=st.sampled_from(Sex))
+        def disaster(self, town: str, lose_acks: bool, sex: Sex) -> None:
+            # The town loses its storage and is restored from its prefecture's and
+            # the centre's packages. With ``lose_acks``, the acknowledgements of a
+            # fresh designation and of a birth that used one of its codes were lost
+            # on the way before the disaster: the restore must not put used codes
+            # back, nor take the designation sent again as fresh.
+            country = self.country
+            node = NodeId.municipality(town)
+            prefecture = NodeId.prefecture(town[:2])
+            country.network.settle(max_rounds=3000)
+            if lose_acks:
+                country.center.designate_codes(town, 3)
+                _hand(country, CENTER, node, answers=False)  # the town's ack is lost
+                self.birth(town, NAMES[1], sex)
+                _hand(country, node, prefecture, answers=False)  # … and the prefecture's
+                _hand(country, prefecture, CENTER)
+                _hand(country, CENTER, prefecture)
+            municipality = country.municipality(town)
+            self.archive[town].extend(
+                entry.payload
+                for entry in municipality.store.outbox.read(str(prefecture), limit=100_000)
+            )
+            records = {
+                entry.info.resident_code.value: municipality.resident(entry.info.resident_code)
+                for entry in municipality.register_entries()
+            }
+            packages = country.prefecture(town[:2]).restore_package(town)
+            packages += country.center.restore_package(town)
+            country.network.crash(node)
+            country.stores[node] = self.factory(node)
+            country.restart(node)
+            municipality = country.municipality(town)
+            municipality.restore(packages)
+            for info in [*municipality.to_remake(), *municipality.to_remake(removed=True)]:
+                municipality.remake(records[info.resident_code.value])
+            self.forged_records[town] = set()  # made up here, never above: not restored
+            country.network.settle(max_rounds=3000)
+
         # --- dishonest nodes: well signed, not true ----------------------------------
 
         @precondition(lambda self: self.residents)
@@ -382,7 +427,7 @@ def make_machine(
             forged = set(self.forged)
             # (4) every honest notice, in order, at both tiers; (3) no forged one
             for town in TOWNS:
-                sent = _sent_notices(country, town, leave_out=forged)
+                sent = _sent_notices(country, town, self.archive[town], leave_out=forged)
                 prefecture = NodeId.prefecture(town[:2])
                 for node in (prefecture, CENTER):
                     held = _held_notices(country.stores[node], town)
@@ -447,12 +492,31 @@ def make_machine(
     return CountryMachine
 
 
-def _sent_notices(country: Country, town: str, *, leave_out: set[bytes]) -> dict[str, list[bytes]]:
-    """The notices ``town`` sent, by code, except those in ``leave_out``."""
+def _hand(country: Country, sender: NodeId, recipient: NodeId, *, answers: bool = True) -> None:
+    """Deliver by hand, without faults, what ``sender`` has for ``recipient``; the
+    answers come back unless ``answers`` is false (they are lost)."""
+    source, target = country.network.node(sender), country.network.node(recipient)
+    for envelope in source.outgoing():
+        if envelope.recipient == recipient:
+            replies = target.receive(envelope)
+            if answers:
+                for reply in replies:
+                    source.receive(reply)
+
+
+def _sent_notices(
+    country: Country, town: str, archive: list[bytes], *, leave_out: set[bytes]
+) -> dict[str, list[bytes]]:
+    """The notices ``town`` sent (those of its ``archive``, then its outbox's), by
+    code, except those in ``leave_out``."""
     store = country.stores[NodeId.municipality(town)]
     result: dict[str, list[bytes]] = defaultdict(list)
-    for entry in store.outbox.read(f"p:{town[:2]}", limit=100_000):
-        message = wire.parse_notice(entry.payload, verify=True)
+    payloads = [
+        *archive,
+        *(entry.payload for entry in store.outbox.read(f"p:{town[:2]}", limit=100_000)),
+    ]
+    for payload in payloads:
+        message = wire.parse_notice(payload, verify=True)
         if message.notice_bytes in leave_out:
             continue
         result[message.resident_code].append(message.notice_bytes)
