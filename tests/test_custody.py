@@ -616,6 +616,91 @@ def test_a_replaced_code_given_to_someone_else_is_refused(scene: Scene, town: st
     _agree(country, CHIYODA)
 
 
+def _arrival(country: Country, town: str, code: ResidentCode) -> ResidentRecord:
+    """花子 arrives from abroad in ``town`` under ``code`` (住基法30条の3第1項: as if she
+    had held it before)."""
+    return country.municipality(town).register_arrival(
+        name=_name("花子", "ハナコ"),
+        birth_date=date(1990, 5, 5),
+        sex=Sex.FEMALE,
+        household=HouseholdMembership(household_id="A1", relationship=HEAD_OF_HOUSEHOLD),
+        address="港町3丁目3番3号",
+        arrived_on=country.clock.today(),
+        previous_address="アメリカ合衆国",
+        family_register=FamilyRegister(domicile="東京都港区芝公園1番", head="山田 花子"),
+        resident_code=code,
+    )
+
+
+@pytest.mark.parametrize("removal", ["死亡", "国内転出"])
+def test_an_arrival_under_a_living_persons_code_never_takes_them_over(
+    scene: Scene, removal: str
+) -> None:
+    """大阪市北区 registers an arrival under the code of a person registered in 千代田区.
+    The centre holds it (a removal made before it may still be on its way), but when
+    the removal that comes is a death, or a move-out whose certificate another
+    municipality will use, the arrival cannot follow it: it is refused, the code
+    stays the person's (30条の2第2項), and a move-in delayed behind the move-out is
+    applied (invariants 1 to 3)."""
+    country, victim = scene.country, scene.victim
+    code = victim.resident_code
+    _arrival(country, OSAKA_KITA, code)
+    country.network.settle()
+    assert country.stores[CENTER].pending.count() == 1
+    network = country.network
+    chiyoda = country.municipality(CHIYODA)
+    today = country.clock.today()
+    if removal == "死亡":
+        chiyoda.record_death(code, died_on=today)
+        network.settle()
+        expected = [(CHIYODA, "birth"), (CHIYODA, "death")]
+    else:
+        certificate = chiyoda.move_out(code, planned_date=today, destination="中央区")
+        _move_in(country, CHUO, certificate)
+        network.crash(NodeId.municipality(CHUO))  # the move-out reaches the centre first
+        network.settle()
+        network.restart(country.municipality(CHUO))
+        network.settle()
+        expected = [(CHIYODA, "birth"), (CHIYODA, "domestic_move_out"), (CHUO, "domestic_move_in")]
+    assert [(r.municipality, r.reason) for r in _history(country, CENTER, code)] == expected
+    assert _history(country, OSAKA, code) == []
+    _nothing_pending(country)
+    (heard,) = country.municipality(OSAKA_KITA).cs.refused_notices()
+    assert (heard.resident_code, heard.reason) == (code.value, "move_in_from_abroad")
+    ((subject, _detail),) = _refusals(country.stores[CENTER])
+    assert subject == str(OSAKA)
+    assert country.municipality(CHUO).cs.refused_notices() == []
+    for town in (CHIYODA, CHUO):
+        _agree(country, town)
+
+
+def test_an_arrival_after_a_move_abroad_overtaking_it_is_applied(scene: Scene) -> None:
+    """The honest case: 山田太郎 leaves 千代田区 for abroad (国外転出) and comes back to
+    大阪市北区 (国外転入等) with his code (住基法30条の3第1項); the arrival reaches the
+    centre first, waits, and is applied after the removal."""
+    country, victim = scene.country, scene.victim
+    code = victim.resident_code
+    country.municipality(CHIYODA).move_abroad(
+        code, departed_on=country.clock.today(), destination="アメリカ合衆国"
+    )
+    _arrival(country, OSAKA_KITA, code)
+    network = country.network
+    network.crash(NodeId.municipality(CHIYODA))
+    network.settle()
+    assert country.stores[CENTER].pending.count() == 1
+    network.restart(country.municipality(CHIYODA))
+    network.settle()
+    _nothing_pending(country)
+    assert [(r.municipality, r.reason) for r in _history(country, CENTER, code)] == [
+        (CHIYODA, "birth"),
+        (CHIYODA, "move_abroad"),
+        (OSAKA_KITA, "move_in_from_abroad"),
+    ]
+    assert [r.reason for r in _history(country, OSAKA, code)] == ["move_in_from_abroad"]
+    assert all(_refusals(country.stores[n]) == [] for n in UPPER)
+    _agree(country, OSAKA_KITA)
+
+
 # --- 5. honest notices delivered out of order are never lost (invariant 4) -------------
 
 
@@ -946,6 +1031,34 @@ TABLE: list[tuple[str, Claim, Standing | None, dict[str, Any], Verdict]] = [
         ACCEPT,
     ),
     (
+        "an arrival after a death elsewhere",
+        Claim(CODE, B, R.MOVE_IN_FROM_ABROAD),
+        DEAD,
+        {"national": True},
+        REFUSE,
+    ),
+    (
+        "the death cancelled where it was recorded",
+        Claim(CODE, A, R.CANCELLATION_ENTRY),
+        DEAD,
+        {"national": True},
+        ACCEPT,
+    ),
+    (
+        "an arrival after a move-out elsewhere",
+        Claim(CODE, B, R.MOVE_IN_FROM_ABROAD),
+        MOVED_OUT,
+        {"national": True},
+        REFUSE,
+    ),
+    (
+        "the move-out cancelled where it was made",
+        Claim(CODE, A, R.CANCELLATION_ENTRY),
+        MOVED_OUT,
+        {"national": True},
+        ACCEPT,
+    ),
+    (
         "anything waits behind a pending notice",
         Claim(CODE, A, R.MOVE_WITHIN),
         HELD,
@@ -1122,3 +1235,25 @@ def test_a_registration_is_accepted_only_by_the_centre(
             assert current.certificate == claim.certificate
         if current is None:
             assert options["designated_to"] == claim.municipality
+        elif current.municipality != claim.municipality:
+            # nobody else registers the dead; a move-out is followed by its move-in only
+            assert current.reason is not R.DEATH
+            assert current.reason is not R.DOMESTIC_MOVE_OUT or claim.reason is R.DOMESTIC_MOVE_IN
+
+
+@given(
+    _claims().filter(lambda c: c.reason.kind is ChangeKind.ENTRY and c.municipality != A),
+    st.sampled_from([DEAD, MOVED_OUT]),
+    _options,
+)
+def test_after_a_death_or_a_move_out_only_the_move_in_follows_elsewhere(
+    claim: Claim, current: Standing, options: dict[str, Any]
+) -> None:
+    """Nobody else registers the dead; after a domestic move-out the only registration
+    elsewhere is the move-in with its certificate (住基法22条, 24条): a registration kept
+    waiting can never take over the person once the removal arrives."""
+    judgement = judge(claim, current, **options)
+    if judgement.verdict is Verdict.ACCEPT:
+        assert current == MOVED_OUT
+        assert claim.reason is R.DOMESTIC_MOVE_IN
+        assert (claim.moved_from, claim.certificate) == (A, "c1")

@@ -29,7 +29,10 @@ The rules (docs/tiers.md, the identity invariants):
    number; a certificate is used once.
 4. A person is registered in at most one municipality: a registration
    elsewhere waits until the removal from where the person is registered
-   arrives.
+   arrives. A death or a domestic move-out is followed by no other
+   municipality's registration but the move-in with the certificate (rule 3):
+   a registration elsewhere after one of those is refused, so one kept waiting
+   can never take over a person who died or moved to another municipality.
 
 >>> from jukinet.domain.changes import ChangeReason
 >>> held = Standing(municipality="131016", reason=ChangeReason.BIRTH, removed=False)
@@ -111,6 +114,16 @@ class Claim:
         if self.previous_resident_code is None:
             return (self.resident_code,)
         return (self.previous_resident_code, self.resident_code)
+
+
+_ONLY_FOLLOWED_THERE = {
+    ChangeReason.DEATH: "no municipality registers a dead person; only the one that"
+    " recorded the death may enter them again, by cancelling it (異動の取消し)",
+    ChangeReason.DOMESTIC_MOVE_OUT: "only the move-in with its move-out certificate"
+    " follows (住基法22条, 24条), or its cancellation by that municipality (転出の取消し)",
+}
+"""Removals after which no other municipality's registration but a domestic move-in
+can follow (the move-in has its own rule, invariant 3)."""
 
 
 def _accept(why: str) -> Judgement:
@@ -196,6 +209,11 @@ def judge(
             f"the code {claim.resident_code} already belongs to a person (30条の2第2項, 30条の3)"
         )
     if current.removed:
+        if current.municipality != m and current.reason in _ONLY_FOLLOWED_THERE:
+            return _refuse(
+                f"the person was removed from {current.municipality} by"
+                f" {current.reason.label_ja}: {_ONLY_FOLLOWED_THERE[current.reason]}"
+            )
         return _accept("the person is registered nowhere")
     return _wait(f"the person is registered in {current.municipality}; its removal may follow")
 
