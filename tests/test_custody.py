@@ -184,6 +184,21 @@ def _agree(country: Country, town: str) -> None:
         assert not reconcile.compare(below, above), (node, town)
 
 
+def _refused_but_registered(country: Country, town: str, code: ResidentCode) -> None:
+    """``town``'s register holds the person the network refused (or holds): reconciliation
+    shows exactly that code missing above, at both tiers, until the town acts."""
+    below = reconcile.snapshot_of_entries(town, country.municipality(town).register_entries())
+    prefecture = NodeId.municipality(town).prefecture_node
+    assert prefecture is not None
+    for node in (prefecture, CENTER):
+        differences = reconcile.compare(
+            below, reconcile.snapshot_of_store(country.stores[node], town)
+        )
+        assert differences.missing_above == (code.value,), (node, town)
+        assert not differences.extra_above
+        assert not differences.differing
+
+
 def _nothing_pending(country: Country) -> None:
     for node in UPPER:
         assert country.stores[node].pending.count() == 0, node
@@ -472,6 +487,7 @@ def test_a_forged_certificate_is_held_and_never_applied(scene: Scene, town: str)
         assert current is not None
         assert (current.municipality, current.removed) == (CHIYODA, False)
     assert country.municipality(town).cs.refused_notices() == []
+    _refused_but_registered(country, town, code)  # held, never applied
     # 千代田区 moves the person out for real, to the other town, which moves them in.
     other = OSAKA_KITA if town == CHUO else CHUO
     certificate = country.municipality(CHIYODA).move_out(
@@ -527,6 +543,7 @@ def test_a_certificate_used_twice_is_applied_once(scene: Scene) -> None:
         assert row is None or row.removed or row.municipality == winner, node
     _agree(country, winner)
     _agree(country, CHIYODA)
+    _refused_but_registered(country, loser, code)
 
 
 def test_a_certificate_used_twice_in_order_is_refused_the_second_time(scene: Scene) -> None:
@@ -548,6 +565,7 @@ def test_a_certificate_used_twice_in_order_is_refused_the_second_time(scene: Sce
     (heard,) = country.municipality(OSAKA_KITA).cs.refused_notices()
     assert "used already" in heard.why
     _agree(country, CHUO)
+    _refused_but_registered(country, OSAKA_KITA, code)
 
 
 # --- 4. a replaced code is never accepted again (住基法30条の2第2項, 30条の4) -------------
@@ -614,6 +632,8 @@ def test_a_replaced_code_given_to_someone_else_is_refused(scene: Scene, town: st
     assert scene.provided(changed.resident_code)[0] is Outcome.FOUND
     _nothing_pending(country)
     _agree(country, CHIYODA)
+    if town != CHIYODA:
+        _refused_but_registered(country, town, old)
 
 
 def _arrival(country: Country, town: str, code: ResidentCode) -> ResidentRecord:
@@ -672,6 +692,42 @@ def test_an_arrival_under_a_living_persons_code_never_takes_them_over(
     assert country.municipality(CHUO).cs.refused_notices() == []
     for town in (CHIYODA, CHUO):
         _agree(country, town)
+    _refused_but_registered(country, OSAKA_KITA, code)
+
+
+def test_a_held_registration_does_not_hold_up_the_holder(scene: Scene) -> None:
+    """中央区 registers an arrival under the code of 千代田区's resident: 東京都 refers it
+    and the centre holds it. 千代田区's own changes to the person are still applied, in
+    order, at both tiers (東京都 now refers them too, since a notice about the person
+    is pending there), and the death that ends the person ends the held arrival."""
+    country, victim = scene.country, scene.victim
+    code = victim.resident_code
+    _arrival(country, CHUO, code)
+    country.network.settle()
+    assert country.stores[TOKYO].pending.count() == country.stores[CENTER].pending.count() == 1
+    chiyoda = country.municipality(CHIYODA)
+    today = country.clock.today()
+    chiyoda.move_within(code, address="本町5丁目5番5号", moved_on=today)
+    chiyoda.change_name(code, name=_name("一太郎", "イチタロウ"), changed_on=today)
+    country.network.settle()
+    reasons = ["birth", "move_within", "ex_officio_correction"]
+    for node in (TOKYO, CENTER):
+        assert [(r.municipality, r.reason) for r in _history(country, node, code)] == [
+            (CHIYODA, reason) for reason in reasons
+        ]
+    _agree(country, CHIYODA)
+    assert country.stores[TOKYO].pending.count() == country.stores[CENTER].pending.count() == 1
+    chiyoda.record_death(code, died_on=today)
+    country.network.settle()
+    _nothing_pending(country)
+    for node in (TOKYO, CENTER):
+        assert [r.reason for r in _history(country, node, code)] == [*reasons, "death"]
+    (heard,) = country.municipality(CHUO).cs.refused_notices()
+    assert (heard.resident_code, heard.reason) == (code.value, "move_in_from_abroad")
+    assert "死亡" in heard.why
+    assert chiyoda.cs.refused_notices() == []
+    _agree(country, CHIYODA)
+    _refused_but_registered(country, CHUO, code)
 
 
 def test_an_arrival_after_a_move_abroad_overtaking_it_is_applied(scene: Scene) -> None:
