@@ -69,7 +69,9 @@ DIGITAL_FEED = "digital"
 with :meth:`NationalCenter.code_changes`)."""
 NOTICE_REFUSED = "notice.refused"
 """Audit action: a notice was refused (docs/tiers.md, invariant 4); the subject is
-the municipality that sent it, the detail the :class:`~jukinet.tiers.wire.NoticeRefusal`."""
+the node that sent it to this tier (at a prefecture the municipality, at the centre
+the prefecture), the detail the :class:`~jukinet.tiers.wire.NoticeRefusal` (which
+names the municipality the notice claims to come from)."""
 UNEXPECTED_CONFIRMATION = "notice.unexpected"
 """Audit action at a prefecture: the centre confirmed a notice it had not referred
 (recorded, not applied)."""
@@ -316,6 +318,7 @@ class _Batch:
                 else:
                     self.changed.update(entry.codes)  # those queued behind it may go on
                     prefecture = NodeId.municipality(entry.municipality).prefecture_node
+                    assert prefecture is not None  # the prefecture that sent it
                     self.tier._refused(self.uow, entry.message, judgement.why, to=prefecture)
                 progress = True
                 break  # the standings changed: start again from the oldest
@@ -418,10 +421,10 @@ class UpperTier(Node, ABC):
             self.provision.record_outcome(uow, message)
 
     def _refused(
-        self, uow: UnitOfWork, message: wire.NoticeMessage, why: str, *, to: NodeId | None
+        self, uow: UnitOfWork, message: wire.NoticeMessage, why: str, *, to: NodeId
     ) -> None:
-        """Record a refused notice (audit, the municipality named) and tell the tier
-        below it came from, ``to`` (docs/tiers.md, invariant 4)."""
+        """Record a refused notice (audit, naming its sender) and tell the tier below
+        it came from, ``to`` (docs/tiers.md, invariant 4)."""
         refusal = wire.NoticeRefusal(
             digest=message.digest,
             resident_code=message.resident_code,
@@ -429,18 +432,21 @@ class UpperTier(Node, ABC):
             reason=str(message.header["reason"]),
             why=why,
         )
-        self._record_notice_refusal(uow, refusal)
-        if to is not None:
-            self._send(uow, to, [wire.encode_notice_refusal(refusal)])
+        self._record_notice_refusal(uow, refusal, sender=to)
+        self._send(uow, to, [wire.encode_notice_refusal(refusal)])
 
-    def _record_notice_refusal(self, uow: UnitOfWork, refusal: wire.NoticeRefusal) -> None:
+    def _record_notice_refusal(
+        self, uow: UnitOfWork, refusal: wire.NoticeRefusal, *, sender: NodeId
+    ) -> None:
+        """Audit a refusal; the subject is ``sender``, the node that sent the notice here
+        (the municipality the notice names may be another: it may be forged)."""
         self.store.audit.append(
             uow,
             [
                 AuditEntry(
                     at=self.clock.now(),
                     action=NOTICE_REFUSED,
-                    subject=str(NodeId.municipality(refusal.municipality)),
+                    subject=str(sender),
                     detail=json.dumps(
                         attrs.asdict(refusal), sort_keys=True, ensure_ascii=False
                     ).encode(),
@@ -618,8 +624,8 @@ class Prefecture(UpperTier):
             elif kind == wire.NOTICE_REFUSED:
                 refusal = wire.parse_notice_refusal(raw)
                 batch.settle(refusal.digest, [refusal.resident_code])
-                self._record_notice_refusal(uow, refusal)
                 origin = NodeId.municipality(refusal.municipality)
+                self._record_notice_refusal(uow, refusal, sender=origin)
                 if origin.prefecture_node == self.node_id:
                     self._send(uow, origin, [raw])
             else:
