@@ -64,8 +64,8 @@ def _check_propagate(lines: list[str], backend: str) -> None:
     )
     assert any(line.startswith(f"{prefix}breakdown") for line in lines)
     assert (
-        f"{prefix}verified: the centre holds {ROWS} identity rows; row counts equal on both sides"
-        in lines
+        f"{prefix}verified: the centre and the prefecture hold {ROWS} identity rows each,"
+        " none pending; row counts equal on both sides" in lines
     )
 
 
