@@ -1,4 +1,5 @@
-"""``propagate``: N identity notices from ten municipalities through their prefecture to the centre.
+"""``propagate``: N registrations from ten municipalities through their prefecture to the
+centre and the centre's confirmations back, to quiescence.
 
 Setup (not timed): ten special wards of 東京都, the prefecture server of 東京都 and the
 national centre, each a node on its own fresh store of the chosen backend (SQLite:
@@ -6,48 +7,76 @@ its own file; PostgreSQL: its own schema; memory: its own ``MemoryStore``), wire
 Ed25519 keys and one trust store (:mod:`benchmarks._tiers`). The centre designates
 resident codes to each ward over the network; each ward reserves them and joins with
 N/10 synthetic residents through ``Municipality.initial_load``, which queues one
-identity notice per resident (本人確認情報の通知, 住基法30条の6) in its outbox.
+identity notice per resident (本人確認情報の通知, 住基法30条の6) in its outbox. Every one
+is a registration (記載, ENTRY kind), so the prefecture refers it to the centre, which
+judges it (``jukinet.domain.custody``): the code must be new and designated to the ward
+using it (30条の2).
 
-**library** (timed): the public node API end to end, every envelope of
-``DEFAULT_BATCH`` (1,000) notices, until no node has a backlog:
+**library** (timed): the public node API end to end, envelopes of ``DEFAULT_BATCH``
+(1,000) notices, until no node has a backlog. In turn, each ward sends one envelope
+(``ward.cs.outgoing(max_envelopes=1)``), and after each the prefecture's and the
+centre's links are drained, so at most one envelope of notices is pending at a time:
 
-1. each ward: ``ward.outgoing()`` → ``prefecture.receive(envelope)`` → the
-   acknowledgement back with ``ward.receive(ack)``. The prefecture verifies the
-   signature, decodes every notice in full and checks its index header, stores the
-   identity rows, queues the notices for the centre and advances its tracking, in
-   one unit of work; the ward records the acknowledgement in another;
-2. then ``prefecture.outgoing()`` → ``centre.receive(envelope)`` →
-   ``prefecture.receive(ack)``: the centre verifies the signature, reads the index
-   headers (it trusts a tier below for the content, 30条の7) and stores the rows.
+1. ``prefecture.receive(envelope)``, the acknowledgement back with ``ward.receive``:
+   the prefecture verifies the signature, decodes every notice in full and checks its
+   index header, keeps it pending (``pending_notices``, one ``PendingNotices.add`` per
+   notice), queues a referral (``wire.REFERRAL``) for the centre and advances its
+   tracking, in one unit of work; the ward records the acknowledgement in another;
+2. ``centre.receive`` of the prefecture's envelope of referrals, the acknowledgement
+   back: the centre verifies the signature, decodes each notice in full
+   (``parse_referral(verify=True)``), reads the codes' current versions, last versions
+   and pending notices (one bulk read per envelope) and each code's designation
+   (``CodePool.designated_to``, one query per notice: the port has no bulk form),
+   judges, stores the identity rows and queues each accepted notice for the
+   prefecture (one outbox append per notice), and advances its tracking;
+3. ``prefecture.receive`` of the centre's envelope of confirmations
+   (``identity_notice`` messages), the acknowledgement back: the prefecture parses the
+   index headers, finds each referral by the notice's digest, stores the identity rows,
+   removes the pending notices and advances its tracking of ``c:jlis``.
 
 Notices per second = N / elapsed.
 
-**raw** (timed): the same *writes* into the same tables of a second set of fresh
-stores (schema made by each adapter's ``create_schema()``), from rows computed before
-the clock starts (parsed from the wards' outbox payloads), with the same transaction
-granularity: per envelope of 1,000 notices, one transaction at the receiver and one
-for the acknowledgement at the sender:
+**raw** (timed): on a second set of fresh stores (schema made by each adapter's
+``create_schema()``; the centre's ``code_pool`` filled with the same designations and
+each ward's outbox head set before the clock starts), the same *writes* into the same
+tables, from rows computed before the clock starts (parsed from the wards' outbox
+payloads), in the library's order with the same transaction granularity: per ward
+envelope,
 
-* at the prefecture: ``identity_versions`` INSERT and ``identity_current`` upsert
-  (``executemany``, the adapter's statements), the ``outbox_heads`` row and the
-  ``outbox`` rows for the centre, the ``tracking`` row of the ward; then at the ward,
-  ``UPDATE outbox_heads SET acked``;
-* at the centre: the identity rows and its ``tracking`` row; then at the prefecture,
-  ``UPDATE outbox_heads SET acked``.
+* at the prefecture: the ``pending_notices`` rows (SQLite: with their ``pending_codes``
+  rows; both with the sequence numbers the library's rows get), the ``outbox_heads``
+  row and the ``outbox`` rows of the referrals for the centre, the ward's ``tracking``
+  row; then at the ward ``UPDATE outbox_heads SET acked``;
+* at the centre: the reads it needs to judge, in bulk for the envelope (the codes'
+  ``identity_current`` rows, their ``code_pool`` rows, their pending notices; SQLite
+  ``IN (?, …)`` in chunks of 500, PostgreSQL ``= ANY(%s)`` / ``&&``) and a check in
+  Python that every code is new, not pending and designated to the ward; then
+  ``identity_versions`` INSERT and ``identity_current`` upsert (``executemany``, the
+  adapter's statements), its ``outbox_heads`` row and ``outbox`` rows for the
+  prefecture, its ``tracking`` row; then at the prefecture the acknowledgement;
+* at the prefecture: the identity rows, the pending rows deleted (SQLite: each
+  ``pending_codes`` row by its key, each ``pending_notices`` row by seq; PostgreSQL
+  one ``DELETE … = ANY``), its ``tracking`` row of ``c:jlis``; then at the centre the
+  acknowledgement.
 
 The raw side does **not** read the outboxes, build, sign or verify envelopes or
-acknowledgements, parse headers or decode notices, validate rows, or read the
-tracking position, the last versions or the outbox head before writing; it writes
-rows it already has. sqlite: its own ``sqlite3`` connection per store
-(``BEGIN IMMEDIATE`` … ``COMMIT``); postgres: its own autocommit psycopg connection
-per schema (``conn.transaction()``, ``executemany``); memory: a plain-dict
-implementation of the same writes (a duplicate check per code), no driver.
+acknowledgements, parse headers or decode notices, validate rows, read the highest
+versions (it knows every row is version 1), read the prefecture's pending notices on a
+confirmation (it knows their sequence numbers), or read the tracking position or the
+outbox head before writing; it writes rows it already has. sqlite: its own
+``sqlite3`` connection per store (``BEGIN IMMEDIATE`` … ``COMMIT``); postgres: its own
+autocommit psycopg connection per schema (``conn.transaction()``, ``executemany``;
+``pending_notices`` rows with ``OVERRIDING SYSTEM VALUE``); memory: a plain-dict
+implementation of the same work (a duplicate check per code), no driver.
 
-Afterwards (not timed) the library's centre must hold N identity rows, no node may
-have a backlog, and both sides must have the same row counts at the centre, the
-prefecture and the wards. A breakdown of the library's time (signing, verifying,
-decoding, header parsing, row building; the rest is storage and the node machinery)
-is estimated from a sample of the same notices, timed apart.
+Afterwards (not timed) the library's centre and prefecture must each hold N identity
+rows and nothing pending, no node may have a backlog or a refused envelope, and both
+sides must have the same row counts (identity tables, tracking and pending notices at
+the centre and the prefecture, SQLite's ``pending_codes``, the prefecture's outbox to
+the centre and the centre's to the prefecture, every outbox head of the path with its
+acknowledged position). A breakdown of the library's time (signing, verifying,
+decoding, header parsing, row building; the rest is storage, judging and the node
+machinery) is estimated from a sample of the same notices, timed apart.
 """
 
 from __future__ import annotations
