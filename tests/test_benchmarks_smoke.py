@@ -1,9 +1,11 @@
 """Smoke tests of the benchmark runner: every benchmark runs on 200 rows and ends
 with a well-formed RESULT line. These are not timed tests; the figures are not checked.
 
-``propagate`` runs 200 notices (20 per municipality) through the prefecture to the
-centre on each backend; the benchmark itself checks that the centre holds every
-notice and that the library and the raw side wrote the same row counts.
+``propagate`` runs 200 registrations (20 per municipality) through the prefecture to
+the centre and the centre's confirmations back on each backend; the benchmark itself
+checks that the centre and the prefecture hold every notice with none pending, and
+that the library and the raw side wrote the same row counts (pending notices, outbox
+and tracking rows included).
 
 ``provide`` and ``search`` run on a centre of 200 people (200 requests of one code and
 one of 200 codes; 200 searches); the benchmarks themselves check that every answer was
@@ -64,8 +66,8 @@ def _check_propagate(lines: list[str], backend: str) -> None:
     )
     assert any(line.startswith(f"{prefix}breakdown") for line in lines)
     assert (
-        f"{prefix}verified: the centre holds {ROWS} identity rows; row counts equal on both sides"
-        in lines
+        f"{prefix}verified: the centre and the prefecture hold {ROWS} identity rows each,"
+        " none pending; row counts equal on both sides" in lines
     )
 
 

@@ -99,6 +99,7 @@ class _Pending:
     message: wire.NoticeMessage
     referred: bool
     alive: bool = True
+    digest: str = ""
 
 
 class _Batch:
@@ -106,7 +107,9 @@ class _Batch:
 
     Keeps, for the codes it meets, the tier's standing (:class:`custody.Standing`,
     updated as notices are accepted), the highest version, and the pending
-    notices, so an envelope costs one bulk read of each.
+    notices (indexed by code and by notice digest), so an envelope costs one bulk
+    read of each: the tier reads every code of the envelope up front
+    (:meth:`load`) and each notice's judgement is then linear in what it touches.
     """
 
     def __init__(self, tier: UpperTier, uow: UnitOfWork) -> None:
@@ -122,7 +125,10 @@ class _Batch:
         self.versions: dict[str, int] = {}
         self.staged: dict[str, list[IdentityRow]] = {}
         self.pending: dict[int, _Pending] = {}
+        self.by_code: dict[str, list[_Pending]] = {}
+        self.by_digest: dict[str, list[_Pending]] = {}
         self.pending_loaded: set[str] = set()
+        self.forgotten: list[int] = []  # pending notices to remove, at commit
         self.changed: set[str] = set()
 
     # --- reading, cached ------------------------------------------------------------
@@ -130,19 +136,28 @@ class _Batch:
     def load(self, codes: Sequence[str]) -> None:
         """Read the standing, the highest version and the pending notices of the codes
         not read yet, in one call each."""
-        fresh = sorted(set(codes) - self.current.keys())
+        # (a comprehension: ``set - dict.keys()`` would copy every key read so far)
+        fresh = sorted({code for code in codes if code not in self.current})
         if fresh:
             rows = self.store.identities.current_many(fresh, self.uow)
             for code in fresh:
                 row = rows.get(code)
                 self.current[code] = None if row is None else (_standing(row), row.payload)
             self.versions.update(self.store.identities.last_versions(fresh, self.uow))
-        unread = sorted(set(codes) - self.pending_loaded)
+        unread = sorted({code for code in codes if code not in self.pending_loaded})
         if unread:
             for record in self.store.pending.find(unread, self.uow):
                 if record.seq not in self.pending:
-                    self.pending[record.seq] = _pending(record)
+                    self.keep(_pending(record))
             self.pending_loaded.update(unread)
+
+    def keep(self, entry: _Pending) -> None:
+        """Note a pending notice, indexed by its codes and its digest (arrival order)."""
+        entry.digest = entry.message.digest
+        self.pending[entry.seq] = entry
+        for code in entry.codes:
+            self.by_code.setdefault(code, []).append(entry)
+        self.by_digest.setdefault(entry.digest, []).append(entry)
 
     def standing(self, code: str | None, claim: custody.Claim) -> custody.Standing | None:
         if code is None:
@@ -164,14 +179,12 @@ class _Batch:
         """Whether an earlier notice the claim may follow is pending: at the centre one
         from the same municipality about one of its codes; at a prefecture any about
         one of its codes (its view of the person is not the centre's until it returns)."""
-        codes = set(claim.codes)
-        for entry in self.pending.values():
-            if not entry.alive or (before is not None and entry.seq >= before):
-                continue
-            if codes.isdisjoint(entry.codes):
-                continue
-            if not self.tier.national or entry.municipality == claim.municipality:
-                return True
+        for code in claim.codes:
+            for entry in self.by_code.get(code, ()):
+                if not entry.alive or (before is not None and entry.seq >= before):
+                    continue
+                if not self.tier.national or entry.municipality == claim.municipality:
+                    return True
         return False
 
     def certificate_used(self, claim: custody.Claim) -> bool:
@@ -292,7 +305,7 @@ class _Batch:
                 )
             ],
         )
-        self.pending[seq] = _Pending(seq, claim.municipality, claim.codes, message, referred)
+        self.keep(_Pending(seq, claim.municipality, claim.codes, message, referred))
         if not self.tier.national:
             self.forward.append(wire.encode_referral(message))
 
@@ -311,8 +324,7 @@ class _Batch:
                 judgement = self.judge(entry.message.claim, before=entry.seq)
                 if judgement.verdict is custody.Verdict.WAIT:
                     continue
-                entry.alive = False
-                self.store.pending.remove(self.uow, [entry.seq])
+                self.forget(entry)
                 if judgement.verdict is custody.Verdict.ACCEPT:
                     self.accept(entry.message, referred=entry.referred)
                 else:
@@ -328,14 +340,21 @@ class _Batch:
     def settle(self, digest: str, codes: Sequence[str]) -> bool:
         """Forget the pending referral with this notice digest; whether there was one."""
         self.load(codes)
-        for entry in self.pending.values():
-            if entry.alive and entry.message.digest == digest:
-                entry.alive = False
-                self.store.pending.remove(self.uow, [entry.seq])
+        for entry in self.by_digest.get(digest, ()):
+            if entry.alive:
+                self.forget(entry)
                 return True
         return False
 
+    def forget(self, entry: _Pending) -> None:
+        """Drop a pending notice: at once for the batch, from the store at :meth:`commit`
+        (one removal for the envelope; a later :meth:`load` skips it, being known)."""
+        entry.alive = False
+        self.forgotten.append(entry.seq)
+
     def commit(self) -> None:
+        if self.forgotten:
+            self.store.pending.remove(self.uow, self.forgotten)
         if self.rows:
             self.store.identities.append(self.uow, self.rows)
         if self.applied:
@@ -392,21 +411,32 @@ class UpperTier(Node, ABC):
 
     def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
         batch = _Batch(self, uow)
+        parsed: list[tuple[wire.NoticeMessage, bool] | bytes] = []
         for raw in messages:
             kind = wire.message_type(raw)
             if kind == wire.CORRECTION:
-                self._take_outcome(uow, sender, wire.parse_correction(raw))
-                batch.forward.append(raw)
+                parsed.append(raw)
             elif kind == wire.IDENTITY_NOTICE:
-                batch.take(sender, wire.parse_notice(raw, verify=True), referred=False)
+                parsed.append((wire.parse_notice(raw, verify=True), False))
             elif kind == wire.REFERRAL and self.national:
-                batch.take(sender, wire.parse_referral(raw, verify=True), referred=True)
+                parsed.append((wire.parse_referral(raw, verify=True), True))
             else:
                 raise Misaddressed(
                     f"{self.node_id} takes no {kind!r} from {sender}",
                     field="message",
                     expected="identity notices and correction outcomes",
                 )
+        # one bulk read of every code the envelope is about, not one per notice
+        batch.load(
+            [code for item in parsed if isinstance(item, tuple) for code in item[0].claim.codes]
+        )
+        for item in parsed:
+            if isinstance(item, bytes):
+                self._take_outcome(uow, sender, wire.parse_correction(item))
+                batch.forward.append(item)
+            else:
+                message, referred = item
+                batch.take(sender, message, referred=referred)
         batch.release()
         batch.commit()
         if batch.forward:
@@ -613,16 +643,37 @@ class Prefecture(UpperTier):
             return
         # The centre's verdicts on the notices this prefecture referred to it.
         batch = _Batch(self, uow)
+        words: list[wire.NoticeMessage | wire.NoticeRefusal | str] = []
         for raw in messages:
             kind = wire.message_type(raw)
             if kind == wire.IDENTITY_NOTICE:
-                message = wire.parse_notice(raw, verify=False)
+                words.append(wire.parse_notice(raw, verify=False))
+            elif kind == wire.NOTICE_REFUSED:
+                words.append(wire.parse_notice_refusal(raw))
+            else:
+                words.append(kind)
+        # one bulk read of every code the envelope is about, not one per notice
+        batch.load(
+            [
+                code
+                for word in words
+                if not isinstance(word, str)
+                for code in (
+                    word.claim.codes
+                    if isinstance(word, wire.NoticeMessage)
+                    else [word.resident_code]
+                )
+            ]
+        )
+        for raw, word in zip(messages, words, strict=True):
+            if isinstance(word, wire.NoticeMessage):
+                message = word
                 if batch.settle(message.digest, message.claim.codes):
                     batch.accept(message, referred=False, forward=False)
                 else:
                     self._unexpected(uow, message.resident_code, message.digest)
-            elif kind == wire.NOTICE_REFUSED:
-                refusal = wire.parse_notice_refusal(raw)
+            elif isinstance(word, wire.NoticeRefusal):
+                refusal = word
                 batch.settle(refusal.digest, [refusal.resident_code])
                 origin = NodeId.municipality(refusal.municipality)
                 self._record_notice_refusal(uow, refusal, sender=origin)
@@ -630,7 +681,7 @@ class Prefecture(UpperTier):
                     self._send(uow, origin, [raw])
             else:
                 raise Misaddressed(
-                    f"{self.node_id} takes no {kind!r} from the centre",
+                    f"{self.node_id} takes no {word!r} from the centre",
                     field="message",
                     expected="confirmed notices and refusals",
                 )
