@@ -617,7 +617,9 @@ def test_country_on_sqlite() -> None:
         stores: list[SQLiteStore] = []
 
         def factory(node: NodeId) -> Store:
-            store = SQLiteStore(Path(folder.name) / f"{str(node).replace(':', '_')}.db")
+            # a new file each time: a node that lost its storage starts on a new one
+            name = f"{str(node).replace(':', '_')}-{len(stores)}.db"
+            store = SQLiteStore(Path(folder.name) / name)
             store.create_schema()
             stores.append(store)
             return store
