@@ -1319,3 +1319,45 @@ def test_after_a_death_or_a_move_out_only_the_move_in_follows_elsewhere(
         assert current == MOVED_OUT
         assert claim.reason is R.DOMESTIC_MOVE_IN
         assert (claim.moved_from, claim.certificate) == (A, "c1")
+
+
+def test_an_arrival_held_since_before_the_departure_never_follows_it(scene: Scene) -> None:
+    """大阪市北区 registers an arrival from abroad under the code of 千代田区's resident
+    while he still lives there: the centre holds it. When he later leaves for abroad
+    (国外転出), the held arrival, dated before his departure, cannot be his return:
+    it is refused, and his real return, dated after, is applied (invariants 2, 3)."""
+    country, victim = scene.country, scene.victim
+    code = victim.resident_code
+    _arrival(country, OSAKA_KITA, code)
+    country.network.settle()
+    assert country.stores[CENTER].pending.count() == 1
+    country.clock.advance(days=10)
+    chiyoda = country.municipality(CHIYODA)
+    chiyoda.move_abroad(code, departed_on=country.clock.today(), destination="アメリカ合衆国")
+    country.network.settle()
+    _nothing_pending(country)
+    for node in (TOKYO, OSAKA, CENTER):
+        assert [r.reason for r in _history(country, node, code)] == (
+            ["birth", "move_abroad"] if node != OSAKA else []
+        )
+    (heard,) = country.municipality(OSAKA_KITA).cs.refused_notices()
+    assert (heard.resident_code, heard.reason) == (code.value, "move_in_from_abroad")
+    assert "before the departure" in heard.why
+    country.clock.advance(days=30)
+    record = chiyoda.resident(code)
+    chiyoda.register_arrival(
+        name=record.name,
+        birth_date=record.birth_date,
+        sex=record.sex,
+        household=record.household,
+        address="千代田2丁目2番2号",
+        arrived_on=country.clock.today(),
+        previous_address="アメリカ合衆国",
+        family_register=record.family_register,
+        resident_code=code,
+    )
+    country.network.settle()
+    _nothing_pending(country)
+    for node in (TOKYO, CENTER):
+        assert [r.reason for r in _history(country, node, code)][-1] == "move_in_from_abroad"
+    _agree(country, CHIYODA)

@@ -45,6 +45,7 @@ The rules (docs/tiers.md, the identity invariants):
 from __future__ import annotations
 
 import enum
+from datetime import date
 
 import attrs
 
@@ -83,6 +84,8 @@ class Standing:
     reason: ChangeReason
     removed: bool
     certificate: str | None = None
+    event_date: date | None = None
+    """The date of the event the current version records (None: not known here)."""
 
     @property
     def superseded(self) -> bool:
@@ -107,6 +110,8 @@ class Claim:
     previous_resident_code: str | None = None
     moved_from: str | None = None
     certificate: str | None = None
+    event_date: date | None = None
+    """The date of the event the notice records (its 異動日)."""
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -213,6 +218,18 @@ def _after_removal(claim: Claim, current: Standing) -> Judgement:
     municipality notified after it, such as a move abroad) may still be on its
     way. After any other removal (abroad, ex officio) any municipality registers
     the person."""
+    if (
+        current.reason is ChangeReason.MOVE_ABROAD
+        and claim.reason is ChangeReason.MOVE_IN_FROM_ABROAD
+        and claim.event_date is not None
+        and current.event_date is not None
+        and claim.event_date < current.event_date
+    ):
+        # an arrival held since before the person left cannot follow their leaving
+        return _refuse(
+            f"the arrival from abroad on {claim.event_date.isoformat()} is dated before the"
+            f" departure it would follow ({current.event_date.isoformat()})"
+        )
     if current.reason not in _REMOVALS_WITH_A_SUCCESSOR:
         return _accept("the person is registered nowhere")
     removed_by = current.municipality

@@ -385,6 +385,8 @@ _DDL = (
         seq INTEGER NOT NULL REFERENCES pending_notices (seq) ON DELETE CASCADE,
         PRIMARY KEY (resident_code, seq)
     ) WITHOUT ROWID""",
+    # removal by seq (and the cascade from pending_notices) without a full scan
+    "CREATE INDEX IF NOT EXISTS pending_codes_seq ON pending_codes (seq)",
 )
 
 _MISSING_SCHEMA = "call create_schema()"

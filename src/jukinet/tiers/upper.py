@@ -264,7 +264,10 @@ class _Batch:
             before = (previous, version - 1) if version > 1 else None
             self.current[previous] = (
                 custody.Standing(
-                    municipality=claim.municipality, reason=claim.reason, removed=True
+                    municipality=claim.municipality,
+                    reason=claim.reason,
+                    removed=True,
+                    event_date=claim.event_date,
                 ),
                 message.notice_bytes,
             )
@@ -277,6 +280,7 @@ class _Batch:
                 municipality=claim.municipality,
                 reason=claim.reason,
                 removed=bool(message.header["removed"]),
+                event_date=claim.event_date,
             ),
             message.notice_bytes,
         )
@@ -363,7 +367,10 @@ class _Batch:
 
 def _standing(row: IdentityRow) -> custody.Standing:
     return custody.Standing(
-        municipality=row.municipality, reason=ChangeReason(row.reason), removed=row.removed
+        municipality=row.municipality,
+        reason=ChangeReason(row.reason),
+        removed=row.removed,
+        event_date=row.event_date,
     )
 
 

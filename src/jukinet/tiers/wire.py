@@ -7,11 +7,12 @@ Each envelope payload is one message: a type line, then the body::
 
 An identity notice travels with an *index header*: the keys an upper tier stores
 and searches by (resident code, municipality, name key, reading key, birth date,
-sex, address key, reason, event date, removal, previous code). The first upper
-tier (the prefecture) decodes the notice in full, recomputes the header and
-refuses a message whose header does not match; the tiers above it trust the
-header of a message signed by a tier below them, so a notice is decoded once on
-its way up, not at every tier.
+sex, address key, reason, event date, removal, previous code). Each upper tier
+that receives a notice from the tier below (the prefecture, and the centre from
+the prefecture) decodes it in full, recomputes the header and refuses a message
+whose header does not match: a valid signature does not make a header true. A
+prefecture takes the centre's confirmation of a notice it referred without
+decoding it again (it decoded that notice when it came up).
 
 Every message has one canonical form, the bytes its ``encode_*`` function
 gives: a parser refuses anything else with an
@@ -288,6 +289,7 @@ class NoticeMessage:
             previous_resident_code=h["previous_resident_code"],
             moved_from=h["moved_from"],
             certificate=h["certificate"],
+            event_date=date.fromisoformat(h["event_date"]),
         )
 
     @property
@@ -312,8 +314,9 @@ def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
     """Parse an identity-notice message.
 
     The header is checked for shape and field types
-    (:class:`~jukinet.errors.InvalidFormat`). With ``verify`` (the first upper
-    tier, which stores and forwards the message as it came) the notice is decoded
+    (:class:`~jukinet.errors.InvalidFormat`). With ``verify`` (an upper tier
+    receiving from the tier below, which stores and forwards the message as it came)
+    the notice is decoded
     in full and both parts must be exactly what the content gives: the notice's
     bytes its canonical bytes (:func:`~jukinet.domain.codec.from_canonical`: a
     notice that validates only after normalisation, such as a resident code in
@@ -321,8 +324,9 @@ def parse_notice(raw: bytes, *, verify: bool) -> NoticeMessage:
     the one recomputed from the notice (else
     :class:`~jukinet.errors.TamperingDetected`), in canonical form (else
     :class:`~jukinet.errors.InvalidFormat`). Without, the tier trusts the header
-    of a tier below that verified it, and the row's own validation checks every
-    field it stores (the header's bytes are not kept).
+    of a message it verified before (a pending notice it kept, a confirmation of one
+    it referred), and the row's own validation checks every field it stores (the
+    header's bytes are not kept).
     """
     kind, sep, rest = _parts(raw)
     header_bytes, sep2, notice_bytes = rest.partition(_SEPARATOR)
