@@ -13,6 +13,7 @@ itself, by a table and by properties.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -1361,3 +1362,32 @@ def test_an_arrival_held_since_before_the_departure_never_follows_it(scene: Scen
     for node in (TOKYO, CENTER):
         assert [r.reason for r in _history(country, node, code)][-1] == "move_in_from_abroad"
     _agree(country, CHIYODA)
+
+
+class _Peek(Exception):
+    """Leaves a unit of work without committing it."""
+
+
+def test_an_arrival_with_a_code_of_the_towns_own_pool_uses_it_up(scene: Scene) -> None:
+    """The counter gives an arriving person a code from its own designation (30条の2):
+    the code is used up, so no later birth receives it (30条の2第2項) and births go
+    on with the other codes."""
+    country = scene.country
+    town = country.municipality(CHIYODA)
+    pool = town.store.code_pool
+    chosen: str | None = None
+    with contextlib.suppress(_Peek), town.store.unit_of_work() as uow:
+        chosen = pool.allocate(uow, CHIYODA)  # a code the counter picks from its pool …
+        raise _Peek  # … without using it yet (the unit of work rolls back)
+    assert chosen is not None
+    left = pool.available(CHIYODA)
+    _arrival(country, CHIYODA, ResidentCode(chosen))
+    assert pool.available(CHIYODA) == left - 1
+    births = [_birth(country, CHIYODA, given) for given in ("次郎", "三郎")]
+    assert chosen not in {b.resident_code.value for b in births}
+    country.network.settle()
+    _nothing_pending(country)
+    for code in (chosen, *(b.resident_code.value for b in births)):
+        row = country.stores[CENTER].identities.current(code)
+        assert row is not None
+        assert row.municipality == CHIYODA

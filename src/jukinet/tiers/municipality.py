@@ -410,6 +410,14 @@ class Municipality:
         confirmed = _codes_checked(distinct_from)
         with self.store.unit_of_work() as uow:
             history = self._returning(uow, resident_code) if resident_code else None
+            if (
+                resident_code is not None
+                and history is None
+                and self.store.code_pool.designated_to(resident_code.value, uow) == self.code.value
+            ):
+                # a code of this town's own pool, chosen by the counter: used up here,
+                # so no birth is given it again (30条の2第2項)
+                self.store.code_pool.mark_used(uow, resident_code.value)
             record = ResidentRecord(
                 internal_id=history.current.internal_id if history else self._new_internal_id(uow),
                 resident_code=resident_code or self._draw_code(uow),
