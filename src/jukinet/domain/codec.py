@@ -321,18 +321,35 @@ def from_data(cls: type[T], data: object) -> T:
         ) from None
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def canonical_json(data: object) -> bytes:
+    """The canonical bytes of JSON data: the one encoding of every byte string
+    jukinet signs or hashes (notices, envelope headers, wire messages, provision-log
+    entries, reconciliation hashes).
+
+    UTF-8, object keys sorted, no insignificant whitespace, strings escaped only
+    where JSON requires it: for jukinet's data (integers of magnitude below 2**53, no other
+    numbers, keys within the Basic Multilingual Plane, as field names are) this is
+    the JSON Canonicalization Scheme of RFC 8785, which the test suite checks
+    against an independent implementation. NaN and infinities are refused
+    (``ValueError``).
+
+    >>> canonical_json({"b": [1, "東京"], "a": None})
+    b'{"a":null,"b":[1,"\xe6\x9d\xb1\xe4\xba\xac"]}'
+    """
+    return _CANONICAL(data).encode("utf-8")
+
+
 def to_bytes(value: object) -> bytes:
-    """Canonical bytes of a domain value: UTF-8 JSON, sorted keys, compact.
+    """Canonical bytes of a domain value (:func:`canonical_json` of :func:`to_data`).
 
     The same value always gives the same bytes, so they can be signed.
     """
-    return json.dumps(
-        to_data(value),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
+    return canonical_json(to_data(value))
 
 
 def from_bytes(cls: type[T], raw: bytes) -> T:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
@@ -28,7 +27,7 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from jukinet.domain import lg_code, resident_code
+from jukinet.domain import codec, lg_code, resident_code
 from jukinet.errors import CorruptRecord, InvalidComponent, InvalidFormat, InvalidLength
 
 __all__ = [
@@ -609,9 +608,6 @@ def _check_hash(value: str, field: str) -> None:
         raise InvalidFormat("not a SHA-256 hex digest", field=field, expected="64 hex digits")
 
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
-
 def _digest(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
     body = {
         "agency": entry.agency,
@@ -625,7 +621,7 @@ def _digest(prev_hash: str, seq: int, entry: ProvisionEntry) -> str:
         "subject": entry.subject,
         "use": entry.use,
     }
-    return hashlib.sha256(_encode(body).encode()).hexdigest()
+    return hashlib.sha256(codec.canonical_json(body)).hexdigest()
 
 
 def chain(head: tuple[int, str], entries: Iterable[ProvisionEntry]) -> list[ProvisionRecord]:

@@ -269,7 +269,7 @@ def signing_bytes(
         "sender": str(sender),
         "sent_at": sent_at.isoformat(),
     }
-    return _SIGNING_CONTEXT + json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    return _SIGNING_CONTEXT + codec.canonical_json(header)
 
 
 @attrs.frozen

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import enum
 import heapq
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -1053,7 +1052,7 @@ def _read_log(
 
 
 def _json(data: Mapping[str, object]) -> bytes:
-    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return codec.canonical_json(data)
 
 
 def _valid(get: Callable[[], str]) -> str | None:

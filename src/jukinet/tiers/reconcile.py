@@ -128,7 +128,6 @@ def snapshot_of_store(store: Store, municipality: str) -> Snapshot:
             info = json.loads(row.payload)["info"]
             if info["resident_code"] != row.resident_code:  # pragma: no cover - removed anyway
                 continue
-            canonical = json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            hashes[row.resident_code] = _hash(canonical.encode("utf-8"))
+            hashes[row.resident_code] = _hash(codec.canonical_json(info))
         after = rows[-1].resident_code
     return Snapshot(municipality, hashes)

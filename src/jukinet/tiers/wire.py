@@ -26,7 +26,6 @@ forwards are always the content it checked. The JSON of a message is read with
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -96,7 +95,7 @@ _SEPARATOR = b"\n"
 
 
 def _dumps(data: object) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return codec.canonical_json(data)
 
 
 def _parts(raw: object) -> tuple[bytes, bytes, bytes]:
