@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -25,6 +25,7 @@ from jukinet.errors import (
     Misaddressed,
     NotFound,
     ReplayDetected,
+    RequestReplayed,
     UnknownSender,
 )
 from jukinet.storage import mapping
@@ -33,7 +34,7 @@ from jukinet.testing import conformance
 from jukinet.testing.country import Country, build_country
 from jukinet.tiers import reconcile, wire
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
-from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, check_fresh
 
 CHIYODA, CHUO, OSAKA_KITA = "131016", "131024", "271276"
 
@@ -563,3 +564,29 @@ def test_every_wire_message_is_taken_in_canonical_form_only(country: Country) ->
     kind, head, notice = wire.encode_identity_version(row).split(b"\n")
     with pytest.raises(InvalidFormat, match="canonical"):
         wire.parse_identity_version(b"\n".join((kind, head, _full_width_code(notice, value))))
+
+
+# --- one freshness rule (issue 11) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("offset", "fresh"),
+    [
+        (timedelta(days=-1), True),
+        (timedelta(days=-1, seconds=-1), False),
+        (timedelta(minutes=5), True),
+        (timedelta(minutes=5, seconds=1), False),
+    ],
+)
+def test_one_freshness_rule_for_envelopes_and_agency_requests(
+    offset: timedelta, fresh: bool
+) -> None:
+    # Nodes (envelopes) and the provision desk (agencies' requests) apply the same
+    # rule: no older than a day, no more than five minutes ahead of the clock.
+    now = datetime(2026, 4, 1, 9, tzinfo=UTC)
+    for error in (ReplayDetected, RequestReplayed):
+        if fresh:
+            check_fresh(now + offset, now, error=error)
+        else:
+            with pytest.raises(error, match=r"sent at|future"):
+                check_fresh(now + offset, now, error=error)

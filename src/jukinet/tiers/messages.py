@@ -38,7 +38,7 @@ import json
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -48,10 +48,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from jukinet.domain import codec
 from jukinet.domain.lg_code import LocalGovernmentCode
-from jukinet.errors import BadSignature, InvalidComponent, InvalidFormat, UnknownSender
+from jukinet.errors import (
+    BadSignature,
+    InvalidComponent,
+    InvalidFormat,
+    JukinetError,
+    ReplayDetected,
+    UnknownSender,
+)
 
 __all__ = [
     "CENTER",
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_SKEW",
     "MAX_ENVELOPE_BYTES",
     "MAX_PAYLOADS",
     "Envelope",
@@ -59,6 +68,7 @@ __all__ = [
     "NodeKey",
     "NodeKind",
     "TrustStore",
+    "check_fresh",
     "decode",
     "encode",
 ]
@@ -420,3 +430,44 @@ def decode(raw: bytes) -> Envelope:
         raise InvalidFormat(exc.message, field="envelope", expected=exc.expected) from None
     except (ValueError, TypeError, InvalidComponent) as exc:
         raise InvalidFormat(f"malformed envelope ({exc})", field="envelope") from None
+
+
+DEFAULT_MAX_AGE = timedelta(days=1)
+"""Signed messages (envelopes, agencies' requests) older than this are refused as replays."""
+DEFAULT_MAX_SKEW = timedelta(minutes=5)
+"""Signed messages dated further in the future than this are refused."""
+
+
+def check_fresh(
+    sent_at: datetime,
+    now: datetime,
+    *,
+    max_age: timedelta = DEFAULT_MAX_AGE,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    what: str = "the envelope",
+    error: type[JukinetError] = ReplayDetected,
+) -> None:
+    """The one freshness rule for signed messages: ``sent_at`` must lie between
+    ``max_age`` before ``now`` and ``max_skew`` after it, else ``error`` (a replay, or
+    a clock too far ahead) naming ``what``.
+
+    >>> from datetime import UTC
+    >>> now = datetime(2026, 4, 1, 9, tzinfo=UTC)
+    >>> check_fresh(now - timedelta(hours=23), now)
+    >>> check_fresh(now - timedelta(days=2), now)
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.ReplayDetected: sent_at: the envelope was sent at 2026-03-30T09:00:00+00:00, too long ago (expected within 1 day, 0:00:00 of 2026-04-01T09:00:00+00:00)
+    """
+    if sent_at < now - max_age:
+        raise error(
+            f"{what} was sent at {sent_at.isoformat()}, too long ago",
+            field="sent_at",
+            expected=f"within {max_age} of {now.isoformat()}",
+        )
+    if sent_at > now + max_skew:
+        raise error(
+            f"{what} is dated in the future ({sent_at.isoformat()})",
+            field="sent_at",
+            expected=f"no later than {(now + max_skew).isoformat()}",
+        )

@@ -30,7 +30,6 @@ from jukinet.errors import (
     IntegrityViolation,
     JukinetError,
     Misaddressed,
-    ReplayDetected,
     SequenceGap,
     ValidationError,
 )
@@ -38,21 +37,25 @@ from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, AuditRecord, OutboxEntry
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
-from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
+from jukinet.tiers.messages import DEFAULT_MAX_AGE as DEFAULT_MAX_AGE  # re-exported
+from jukinet.tiers.messages import DEFAULT_MAX_SKEW as DEFAULT_MAX_SKEW  # re-exported
+from jukinet.tiers.messages import (
+    Envelope,
+    NodeId,
+    NodeKey,
+    TrustStore,
+    check_fresh,
+)
 
 __all__ = ["FEED_PREFIX", "REFUSED", "Health", "LinkHealth", "Node", "Refusal"]
 
 DEFAULT_BATCH = 1000
 """Messages per envelope."""
-DEFAULT_MAX_AGE = timedelta(days=1)
-"""Envelopes older than this are refused as replays."""
 FEED_PREFIX = "feed:"
 """Outbox destinations with this prefix are *feeds*: a consumer reads them at its own
 pace (:meth:`Node.read_feed`) and confirms a position; they are never sent."""
 REFUSED = "receive.refused"
 """The audit action of a refused envelope (what :meth:`Node.health` lists)."""
-DEFAULT_MAX_SKEW = timedelta(minutes=5)
-"""Envelopes dated further in the future than this are refused."""
 
 
 @attrs.frozen
@@ -219,19 +222,7 @@ class Node:
                 expected=str(self._id),
             )
         self.trust.verify(envelope)
-        now = self.clock.now()
-        if envelope.sent_at < now - self._max_age:
-            raise ReplayDetected(
-                f"the envelope was sent at {envelope.sent_at.isoformat()}, too long ago",
-                field="sent_at",
-                expected=f"within {self._max_age} of {now.isoformat()}",
-            )
-        if envelope.sent_at > now + DEFAULT_MAX_SKEW:
-            raise ReplayDetected(
-                f"the envelope is dated in the future ({envelope.sent_at.isoformat()})",
-                field="sent_at",
-                expected=f"no later than {now.isoformat()}",
-            )
+        check_fresh(envelope.sent_at, self.clock.now(), max_age=self._max_age)
 
     def _apply_envelope(self, envelope: Envelope) -> wire.Ack:
         """Apply what is new in ``envelope`` in one unit of work; answer how it went.

@@ -88,7 +88,14 @@ from jukinet.storage.records import (
 )
 from jukinet.tiers import wire
 from jukinet.tiers.clock import Clock
-from jukinet.tiers.messages import Envelope, NodeId, NodeKey, NodeKind
+from jukinet.tiers.messages import (
+    DEFAULT_MAX_AGE,
+    Envelope,
+    NodeId,
+    NodeKey,
+    NodeKind,
+    check_fresh,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -121,8 +128,6 @@ about 35 MB, and 64 MiB leaves room for queries of twice that size.
 """
 RETENTION = timedelta(days=7 * 366)
 """How long provision records are kept (7 years, as prefectures publish; 30条の16)."""
-_MAX_AGE = timedelta(days=1)
-_MAX_SKEW = timedelta(minutes=5)
 _SEARCH_LIMIT = 1000
 
 
@@ -445,7 +450,7 @@ class ProvisionDesk:
         send: Callable[[UnitOfWork, NodeId, Sequence[bytes]], object],
         *,
         uses: AgencyUseTable | None = None,
-        max_age: timedelta = _MAX_AGE,
+        max_age: timedelta = DEFAULT_MAX_AGE,
     ) -> None:
         self.node_id = node_id
         self.store = store
@@ -619,13 +624,13 @@ class ProvisionDesk:
                 f"the signature is not {request.agency}'s registered key's",
                 field="signature",
             ) from None
-        now = self.clock.now()
-        if not now - self._max_age <= envelope.sent_at <= now + _MAX_SKEW:
-            raise RequestReplayed(
-                f"the request was sent at {envelope.sent_at.isoformat()}",
-                field="sent_at",
-                expected=f"within {self._max_age} of {now.isoformat()}",
-            )
+        check_fresh(
+            envelope.sent_at,
+            self.clock.now(),
+            max_age=self._max_age,
+            what="the request",
+            error=RequestReplayed,
+        )
         return agency
 
     def _permitted(self, agency: AgencyRow, request: ProvisionRequest) -> PermittedUse:
