@@ -127,6 +127,43 @@ class SubjectScope(enum.Enum):
     OWN_PREFECTURE = "own_prefecture"
     """Residents of the providing prefecture itself (住基法30条の15)."""
 
+    def refuses(self, locality: str | None, provider: str) -> str | None:
+        """Why a recipient whose seat is the local government ``locality`` (its code;
+        None: a national body) may not receive under this scope from ``provider``
+        (a prefecture's two-digit code, or the centre's node code), or None.
+
+        >>> SubjectScope.SAME_PREFECTURE.refuses(None, "jlis")
+        'the table is for local bodies, and the recipient has none'
+        >>> SubjectScope.OWN_PREFECTURE.refuses("271004", "13")
+        'the table serves bodies of prefecture 13 only'
+        >>> SubjectScope.OWN_PREFECTURE.refuses("131016", "13") is None
+        True
+        """
+        if self is not SubjectScope.NATIONWIDE and locality is None:
+            return "the table is for local bodies, and the recipient has none"
+        if self is SubjectScope.OWN_PREFECTURE and (locality or "")[:2] != provider:
+            return f"the table serves bodies of prefecture {provider} only"
+        return None
+
+    def covers(self, municipality: str, locality: str | None, provider: str) -> bool:
+        """Whether a resident of ``municipality`` is someone a recipient seated at
+        ``locality`` may receive information about from ``provider`` (see
+        :meth:`refuses` for the arguments).
+
+        >>> SubjectScope.SAME_PREFECTURE.covers("131016", "132012", "jlis")
+        True
+        >>> SubjectScope.OTHER_PREFECTURE.covers("131016", "132012", "jlis")
+        False
+        """
+        home = (locality or "")[:2]
+        if self is SubjectScope.SAME_PREFECTURE:
+            return municipality[:2] == home
+        if self is SubjectScope.OTHER_PREFECTURE:
+            return municipality[:2] != home
+        if self is SubjectScope.OWN_PREFECTURE:
+            return municipality[:2] == provider
+        return True
+
 
 class Table(enum.IntEnum):
     """One of the six appended tables (別表) of 住民基本台帳法.

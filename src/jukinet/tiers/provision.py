@@ -51,7 +51,6 @@ from jukinet.domain.agency import (
     Item,
     PermittedUse,
     Provider,
-    SubjectScope,
     Table,
 )
 from jukinet.domain.changes import ChangeKind, ChangeReason
@@ -649,19 +648,9 @@ class ProvisionDesk:
                 field="use",
                 expected="a row of " + "、".join(agency.recipients),
             )
-        scope = use.table.scope
-        if scope is not SubjectScope.NATIONWIDE and agency.locality is None:
-            raise UseNotPermitted(
-                f"{use.table.label_ja} is for local bodies; {agency.agency} has no locality",
-                field="use",
-            )
-        if scope is SubjectScope.OWN_PREFECTURE and (agency.locality or "")[:2] != (
-            self.node_id.code
-        ):
-            raise UseNotPermitted(
-                f"{use.table.label_ja} serves bodies of prefecture {self.node_id.code} only",
-                field="use",
-            )
+        why = use.table.scope.refuses(agency.locality, self.node_id.code)
+        if why is not None:
+            raise UseNotPermitted(f"{use.table.label_ja}: {why} ({agency.agency})", field="use")
         return use
 
     def _items(
@@ -694,15 +683,7 @@ class ProvisionDesk:
         return request.items
 
     def _in_scope(self, agency: AgencyRow, use: PermittedUse, municipality: str) -> bool:
-        scope = use.table.scope
-        home = (agency.locality or "")[:2]
-        if scope is SubjectScope.SAME_PREFECTURE:
-            return municipality[:2] == home
-        if scope is SubjectScope.OTHER_PREFECTURE:
-            return municipality[:2] != home
-        if scope is SubjectScope.OWN_PREFECTURE:
-            return municipality[:2] == self.node_id.code
-        return True
+        return use.table.scope.covers(municipality, agency.locality, self.node_id.code)
 
     def _answer(
         self,
