@@ -7,6 +7,9 @@
   interface a vendor's register implements.
 * :mod:`jukinet.tiers.municipality`: jukinet's own register on top of the CS.
 * :mod:`jukinet.tiers.upper`: the prefecture server and the national centre.
+* :mod:`jukinet.tiers.provision`: provision to agencies under the 別表, the
+  provision log, disclosure and correction requests.
+* :mod:`jukinet.tiers.restore`: restoring a municipality from the upper tiers.
 * :mod:`jukinet.tiers.reconcile`: comparing a tier's copy with the tier below.
 * :mod:`jukinet.tiers.clock`: injected time.
 
