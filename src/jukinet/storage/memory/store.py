@@ -1,0 +1,208 @@
+"""The in-memory store: :class:`MemoryStore`, which builds the ports.
+
+A handle onto a :class:`~jukinet.storage.memory.MemoryDatabase`: it creates and
+checks the schema, runs units of work (the write lock, then the staging applied
+at commit), and gives the ports what they need (:meth:`MemoryStore._read`,
+:meth:`MemoryStore._write`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TypeVar
+
+from jukinet.errors import InterfaceError, OperationalError
+from jukinet.storage.base import Store, UnitOfWork
+from jukinet.storage.memory._state import (
+    MemoryDatabase,
+    MemoryUnitOfWork,
+    _Pending,
+    _View,
+)
+from jukinet.storage.memory.agencies import MemoryAgencyRegistry
+from jukinet.storage.memory.audit import MemoryAuditLog
+from jukinet.storage.memory.codes import MemoryCodePool
+from jukinet.storage.memory.identity import MemoryIdentityStore
+from jukinet.storage.memory.links import MemoryOutbox, MemoryTracking
+from jukinet.storage.memory.pending import MemoryPendingNotices
+from jukinet.storage.memory.provision import MemoryProvisionLog
+from jukinet.storage.memory.register import MemoryRegister
+from jukinet.storage.memory.schedule import MemorySchedule
+
+__all__ = ["MemoryStore"]
+
+_T = TypeVar("_T")
+
+
+class MemoryStore(Store):
+    """A node's storage in memory: all ports, thread-safe, same rules as the databases.
+
+    ``MemoryStore()`` makes a new, empty :class:`MemoryDatabase`;
+    ``MemoryStore(other.database)`` opens another handle onto the same data
+    (as a second connection would). ``lock_timeout`` is how many seconds a unit
+    of work waits for another one to finish before raising
+    :class:`~jukinet.errors.OperationalError`.
+    """
+
+    def __init__(self, database: MemoryDatabase | None = None, *, lock_timeout: float = 30.0):
+        if database is not None and not isinstance(database, MemoryDatabase):
+            raise InterfaceError(
+                f"got {type(database).__name__}", field="database", expected="a MemoryDatabase"
+            )
+        self._database = database if database is not None else MemoryDatabase()
+        self._lock_timeout = lock_timeout
+        self._closed = False
+        self._register = MemoryRegister(self)
+        self._identities = MemoryIdentityStore(self)
+        self._outbox = MemoryOutbox(self)
+        self._tracking = MemoryTracking(self)
+        self._code_pool = MemoryCodePool(self)
+        self._audit = MemoryAuditLog(self)
+        self._agencies = MemoryAgencyRegistry(self)
+        self._provision_log = MemoryProvisionLog(self)
+        self._schedule = MemorySchedule(self)
+        self._pending = MemoryPendingNotices(self)
+
+    @property
+    def database(self) -> MemoryDatabase:
+        """The storage this handle is open on."""
+        return self._database
+
+    @property
+    def register(self) -> MemoryRegister:
+        """The resident register port."""
+        return self._register
+
+    @property
+    def identities(self) -> MemoryIdentityStore:
+        """The identity-information port."""
+        return self._identities
+
+    @property
+    def outbox(self) -> MemoryOutbox:
+        """The outbox port."""
+        return self._outbox
+
+    @property
+    def tracking(self) -> MemoryTracking:
+        """The tracking port."""
+        return self._tracking
+
+    @property
+    def code_pool(self) -> MemoryCodePool:
+        """The code-pool port."""
+        return self._code_pool
+
+    @property
+    def audit(self) -> MemoryAuditLog:
+        """The audit-log port."""
+        return self._audit
+
+    @property
+    def agencies(self) -> MemoryAgencyRegistry:
+        """The agency-registry port."""
+        return self._agencies
+
+    @property
+    def provision_log(self) -> MemoryProvisionLog:
+        """The provision-log port."""
+        return self._provision_log
+
+    @property
+    def schedule(self) -> MemorySchedule:
+        """The schedule port."""
+        return self._schedule
+
+    @property
+    def pending(self) -> MemoryPendingNotices:
+        """The pending-notices port."""
+        return self._pending
+
+    def create_schema(self) -> None:
+        """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`
+        (a version 2 schema is migrated: its identity versions' arrival day is unknown)."""
+        self._check_open()
+        self._database._create_schema()
+        self._database._checked_state()
+
+    def check_schema(self) -> None:
+        """Raise unless the schema exists at :data:`SCHEMA_VERSION`."""
+        self._check_open()
+        self._database._checked_state()
+
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
+        self.check_schema()
+        database = self._database
+        if database._writer == threading.get_ident():
+            raise OperationalError(
+                "this thread already holds a unit of work on this storage",
+                expected="one unit of work at a time per thread (it would wait for itself)",
+            )
+        if not database._write_lock.acquire(timeout=self._lock_timeout):
+            raise OperationalError(
+                f"the storage stayed locked by another unit of work for {self._lock_timeout} s",
+                expected="the other unit of work to finish",
+            )
+        database._writer = threading.get_ident()
+        uow = MemoryUnitOfWork(self)
+        try:
+            yield uow
+            with database._state_lock:
+                state = database._checked_state()
+                uow._active = False
+                state.apply(uow._pending)
+        finally:
+            uow._active = False
+            database._writer = None
+            database._write_lock.release()
+
+    def unit_of_work(self) -> AbstractContextManager[MemoryUnitOfWork]:
+        """Begin a unit of work: commit on normal exit, roll back on an exception."""
+        return self._unit_of_work()
+
+    def close(self) -> None:
+        """Close this handle: later calls raise InterfaceError; the data stays."""
+        self._closed = True
+
+    # -- used by the ports --
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("the store is closed", expected="an open store")
+
+    def _write(self, uow: object) -> tuple[_View, _Pending]:
+        """Check ``uow`` for a write; return the view to check against and its staging."""
+        self._check_open()
+        pending = self._own(uow)
+        return _View(self._database._checked_state(), pending), pending
+
+    def _own(self, uow: object) -> _Pending:
+        if not isinstance(uow, MemoryUnitOfWork):
+            raise InterfaceError(
+                f"got {type(uow).__name__}",
+                field="uow",
+                expected="a unit of work from this store's unit_of_work()",
+            )
+        if uow._store is not self:
+            raise InterfaceError(
+                "the unit of work belongs to another store", field="uow", expected="this store's"
+            )
+        if not uow._active:
+            raise InterfaceError(
+                "the unit of work has ended", field="uow", expected="an active unit of work"
+            )
+        return uow._pending
+
+    def _read(self, uow: UnitOfWork | None, read: Callable[[_View], _T]) -> _T:
+        """Run ``read`` on committed data, or on a unit of work's view of it."""
+        self._check_open()
+        pending = None if uow is None else self._own(uow)
+        database = self._database
+        if pending is None:
+            with database._state_lock:
+                return read(_View(database._checked_state(), None))
+        # the unit of work holds the write lock: the committed state cannot change
+        return read(_View(database._checked_state(), pending))
