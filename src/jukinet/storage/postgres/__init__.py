@@ -38,10 +38,11 @@ Design notes:
 * Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
   SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
   lock so two processes may race to create it). The version is the row
-  ``('schema_version', '3')`` of ``jukinet_meta``, checked on first use with
-  the presence of every table of that version. A version 2 schema is migrated
-  by ``create_schema()`` in the same transaction (``ALTER TABLE
-  identity_versions ADD COLUMN received_on``); any other version is refused.
+  ``('schema_version', '4')`` of ``jukinet_meta``, checked on first use with
+  the presence of every table of that version. A version 2 or 3 schema is
+  migrated by ``create_schema()`` in the same transaction (2 to 3: ``ALTER
+  TABLE identity_versions ADD COLUMN received_on``; 3 to 4: the DDL adds
+  ``pending_notices``); any other version is refused.
 * :meth:`PostgresIdentityStore.expire` is one statement: the codes with a
   version received before the cut-off (a partial index on
   ``identity_versions (received_on)``), per code how many of its oldest
