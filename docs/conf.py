@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
+from typing import Any
 
 project = "jukinet"
 author = "The jukinet developers"
@@ -51,3 +52,16 @@ autodoc_default_options = {
 
 html_theme = "furo"
 html_title = f"jukinet {release}"
+
+
+def _public_bases(
+    _app: object, _name: str, _obj: object, _options: object, bases: list[type]
+) -> None:
+    """Show only public base classes: the adapters' shared private machinery
+    (``_Port``, ``_Connections``) is not part of the API."""
+    bases[:] = [base for base in bases if not getattr(base, "__name__", "").startswith("_")]
+
+
+def setup(app: Any) -> None:
+    """Register the hooks above."""
+    app.connect("autodoc-process-bases", _public_bases)

@@ -12,6 +12,7 @@ from typing import Any
 from jukinet.errors import DataError
 from jukinet.storage.base import ProvisionLog, UnitOfWork
 from jukinet.storage.records import (
+    GENESIS,
     ProvisionEntry,
     ProvisionRecord,
     chain,
@@ -126,6 +127,15 @@ class SQLiteProvisionLog(_Port, ProvisionLog):
     """
 
     __slots__ = ()
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        """Write the head and anchor rows, ``(0, GENESIS)``, where missing (for
+        ``create_schema``, after the DDL, in its transaction)."""
+        conn.executemany(
+            "INSERT INTO provision_meta (name, seq, hash) VALUES (?, 0, ?)"
+            " ON CONFLICT (name) DO NOTHING",
+            [("head", GENESIS), ("anchor", GENESIS)],
+        )
 
     def append(self, uow: UnitOfWork, entries: Sequence[ProvisionEntry]) -> list[ProvisionRecord]:
         """Append entries after the head, each chained to the one before; returns the records."""

@@ -19,7 +19,6 @@ from jukinet.errors import (
     SchemaVersionMismatch,
 )
 from jukinet.storage.base import SCHEMA_VERSION, Store, UnitOfWork
-from jukinet.storage.records import GENESIS
 from jukinet.storage.sqlite import (
     agencies,
     audit,
@@ -255,11 +254,7 @@ class SQLiteStore(Store):
                     (str(SCHEMA_VERSION),),
                 )
                 self._verify(conn)
-                conn.executemany(
-                    "INSERT INTO provision_meta (name, seq, hash) VALUES (?, 0, ?)"
-                    " ON CONFLICT (name) DO NOTHING",
-                    [("head", GENESIS), ("anchor", GENESIS)],
-                )
+                self._provision_log._create(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 _rollback(conn)
