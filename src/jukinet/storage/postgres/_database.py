@@ -20,6 +20,7 @@ import json
 import re
 import threading
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
@@ -372,7 +373,7 @@ def _guard(connection: _Connection) -> _Guard:
         return guard
 
 
-class _Connections:
+class _Connections(ABC):
     """The connection half of :class:`~jukinet.storage.postgres.PostgresStore`.
 
     Holds the caller's connection or pool, lends connections to units of work
@@ -416,9 +417,9 @@ class _Connections:
             rendered.update(statements._named())
         return rendered
 
+    @abstractmethod
     def _verify_schema(self, cur: _Cursor) -> None:
         """Raise unless the schema is at this version with every table (the store's)."""
-        raise NotImplementedError
 
     def _render(self, conn: _Connection) -> None:
         """Render every statement to bytes with ``conn`` (once per store)."""
