@@ -561,3 +561,12 @@ def test_no_public_path_yields_the_key_or_the_pin(seed: int, pins: list[str]) ->
         for form in secret_forms(chip):
             assert form not in blob
             assert form not in image
+
+
+def test_chip_is_not_pickled_or_copied() -> None:
+    chip = issue(world())
+    assert repr(chip) == f"Chip(card_id={chip.card_id!r}, kind='juki')"
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy, lambda c: c.__getstate__()):
+        with pytest.raises(CardError, match="not pickled or copied"):
+            attempt(chip)
+    assert not hasattr(chip, "__dict__")

@@ -66,13 +66,7 @@ from cryptography.hazmat.primitives.serialization import (
 from jukinet.card import _image
 from jukinet.card.data import CardData, CardKind, ChipPublic
 from jukinet.card.keys import CardCertificate, IssuerCertificate, TerminalCertificate
-from jukinet.card.pin import (
-    DEFAULT_SCRYPT_COST,
-    PIN_TRIES,
-    ScryptCost,
-    check_pin,
-    hash_pin,
-)
+from jukinet.card.pin import DEFAULT_SCRYPT_COST, PIN_TRIES, ScryptCost, check_pin, hash_pin
 from jukinet.domain import codec
 from jukinet.errors import (
     AreaAccessDenied,
@@ -250,7 +244,7 @@ class Chip:
         *,
         scrypt_cost: ScryptCost | None = None,
     ) -> Chip:
-        """Issue a card (住基法30条の44第3項): generate the chip's key from ``rng`` on
+        """Issue a card (住基法30条の44): generate the chip's key from ``rng`` on
         the card, have ``issuer`` certify its public key, store ``data``, the
         certificates, the authority's public key and the PIN's scrypt hash
         (random salt; ``scrypt_cost`` defaults to :data:`DEFAULT_SCRYPT_COST`)."""
@@ -291,25 +285,12 @@ class Chip:
     def __repr__(self) -> str:
         return f"Chip(card_id={self._data.card_id!r}, kind={self._data.kind.value!r})"
 
-    def _refuse_copy(self) -> NoReturn:
+    def _refuse_copy(self, *_args: Any) -> NoReturn:
         raise CardError(
             "a chip is not pickled or copied", expected="Chip.seal and Chip.unseal to store it"
         )
 
-    def __reduce_ex__(self, protocol: Any) -> NoReturn:
-        self._refuse_copy()
-
-    def __reduce__(self) -> NoReturn:
-        self._refuse_copy()
-
-    def __getstate__(self) -> NoReturn:
-        self._refuse_copy()
-
-    def __copy__(self) -> NoReturn:
-        self._refuse_copy()
-
-    def __deepcopy__(self, memo: Any) -> NoReturn:
-        self._refuse_copy()
+    __reduce_ex__ = __reduce__ = __getstate__ = __copy__ = __deepcopy__ = _refuse_copy
 
     # --- public data ----------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """What a card carries in the open: its kind, data, printed items and public chain.
 
-:class:`CardData` is written on the chip at issue (住基法30条の44第3項; for the
+:class:`CardData` is written on the chip at issue (住基法30条の44; for the
 My Number card 番号法17条1項) and read by anyone with :meth:`Chip.read_public
 <jukinet.card.chip.Chip.read_public>`, which returns it with the card's
 certificate chain as a :class:`ChipPublic`. None of it is secret.
