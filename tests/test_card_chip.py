@@ -121,6 +121,10 @@ def test_card_data_rules() -> None:
         attrs.evolve(data, expires_on=data.issued_on)
     with pytest.raises(InvalidFormat, match="card id"):
         attrs.evolve(data, card_id="x" * 32)
+    with pytest.raises(InvalidFormat, match="card kind"):
+        CardData.from_data({**data.to_data(), "kind": "passport"})
+    with pytest.raises(InvalidFormat, match="wrong fields"):
+        CardData.from_data({"card_id": data.card_id})
 
 
 def test_issue_checks_issuer_and_pin() -> None:

@@ -114,6 +114,11 @@ def test_certificates_validate_their_fields() -> None:
         CardCertificate.from_data({"card_id": "x"})
     with pytest.raises(InvalidFormat, match="not a string"):
         IssuerCertificate.from_data({**issuer.certificate.to_data(), "issuer": 131016})
+    card = issuer.certify_card(**good).to_data()  # type: ignore[arg-type]
+    with pytest.raises(InvalidFormat, match="public_key: not hex"):
+        CardCertificate.from_data({**card, "public_key": "zz"})
+    with pytest.raises(InvalidFormat, match="issued_on: not a date"):
+        CardCertificate.from_data({**card, "issued_on": "2010-02-30"})
     with pytest.raises(InvalidFormat):
         CardAuthority.generate("JLIS", rng)
 

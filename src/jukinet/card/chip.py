@@ -55,6 +55,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -344,7 +345,7 @@ class Chip:
         )
         try:
             Ed25519PublicKey.from_public_bytes(terminal.public_key).verify(signature, signed)
-        except Exception:  # InvalidSignature, or a signature of the wrong length
+        except InvalidSignature:
             raise CardAuthenticationFailed(
                 "the terminal's answer does not match the card's challenge",
                 field="terminal",

@@ -169,9 +169,16 @@ class CardData:
             raise InvalidFormat(
                 "the card data has the wrong fields", expected=", ".join(sorted(_DATA_KEYS))
             )
-        kind = CardKind(data["kind"])
+        try:
+            kind = CardKind(data["kind"])
+            digest = None if data["photo_digest"] is None else bytes.fromhex(data["photo_digest"])
+        except (TypeError, ValueError):
+            raise InvalidFormat(
+                "the card kind or photo digest is malformed",
+                expected="'juki' or 'my_number', and hex digits or null",
+            ) from None
         code_type = ResidentCode if kind is CardKind.JUKI else IndividualNumber
-        digest, printed = data["photo_digest"], data["printed"]
+        printed = data["printed"]
         return cls(
             card_id=data["card_id"],
             kind=kind,
@@ -181,7 +188,7 @@ class CardData:
             expires_on=codec.from_data(date, data["expires_on"]),
             photo=data["photo"],
             printed=None if printed is None else codec.from_data(PrintedItems, printed),
-            photo_digest=None if digest is None else bytes.fromhex(digest),
+            photo_digest=digest,
         )
 
 

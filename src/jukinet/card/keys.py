@@ -125,6 +125,20 @@ def _fields(data: Any, what: str, keys: set[str], *, nested: str = "") -> dict[s
     return data
 
 
+def _hex(text: str, field: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise InvalidFormat("not hex digits", field=field, expected="hex digits") from None
+
+
+def _iso(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidFormat("not a date", field=field, expected="an ISO date YYYY-MM-DD") from None
+
+
 def _check(public_key: bytes, signature: bytes, data: bytes, what: str) -> None:
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
@@ -178,8 +192,8 @@ class IssuerCertificate:
         return cls(
             issuer=fields["issuer"],
             authority=fields["authority"],
-            public_key=bytes.fromhex(fields["public_key"]),
-            signature=bytes.fromhex(fields["signature"]),
+            public_key=_hex(fields["public_key"], "public_key"),
+            signature=_hex(fields["signature"], "signature"),
         )
 
     def verify(self, authority_key: bytes, *, authority: str) -> None:
@@ -242,9 +256,9 @@ class TerminalCertificate:
         return cls(
             terminal_id=fields["terminal_id"],
             municipality=fields["municipality"],
-            public_key=bytes.fromhex(fields["public_key"]),
+            public_key=_hex(fields["public_key"], "public_key"),
             issuer=IssuerCertificate.from_data(fields["issuer"]),
-            signature=bytes.fromhex(fields["signature"]),
+            signature=_hex(fields["signature"], "signature"),
         )
 
     def verify(self, authority_key: bytes, *, authority: str) -> None:
@@ -335,10 +349,10 @@ class CardCertificate:
             card_id=fields["card_id"],
             kind=fields["kind"],
             issuer=fields["issuer"],
-            issued_on=date.fromisoformat(fields["issued_on"]),
-            expires_on=date.fromisoformat(fields["expires_on"]),
-            public_key=bytes.fromhex(fields["public_key"]),
-            signature=bytes.fromhex(fields["signature"]),
+            issued_on=_iso(fields["issued_on"], "issued_on"),
+            expires_on=_iso(fields["expires_on"], "expires_on"),
+            public_key=_hex(fields["public_key"], "public_key"),
+            signature=_hex(fields["signature"], "signature"),
         )
 
     def verify(self, issuer: IssuerCertificate) -> None:
