@@ -28,10 +28,14 @@ This module imports nothing else of jukinet.
 from __future__ import annotations
 
 __all__ = [
+    "AreaAccessDenied",
     "BadSignature",
+    "CardAuthenticationFailed",
     "CardError",
     "CardExpired",
+    "CardImageInvalid",
     "CardLocked",
+    "CardMemoryFull",
     "CardRevoked",
     "CardSuspended",
     "CodePoolExhausted",
@@ -360,6 +364,35 @@ class CardRevoked(CardError):
     """The card lost its effect (廃止 / 失効)."""
 
     message = "the card is no longer valid"
+
+
+class CardAuthenticationFailed(CardError):
+    """Mutual authentication between card and terminal failed: a certificate not
+    chained to the trusted authority (an unknown issuer), a wrong or replayed
+    answer to a challenge, a card that is not the one presented, or a command that
+    needs an authenticated counter session without one."""
+
+    message = "card and terminal could not authenticate each other"
+
+
+class AreaAccessDenied(CardError):
+    """An application area does not open with the access key given: another
+    application's area, a wrong key, or no such area (条例利用, old 住基法30条の44第12項)."""
+
+    message = "the application area does not open with this key"
+
+
+class CardMemoryFull(CardError):
+    """The card's free memory (or an application area) is too small for what was asked."""
+
+    message = "not enough free memory on the card"
+
+
+class CardImageInvalid(CardError):
+    """A sealed chip image was changed, cut short, made for another card or sealed
+    with another key: it is refused whole."""
+
+    message = "the sealed chip image is not valid"
 
 
 # --- storage (PEP 249's names) ---------------------------------------------
