@@ -21,7 +21,6 @@ certificate chain as a :class:`ChipPublic`. None of it is secret.
 
 from __future__ import annotations
 
-import enum
 import random
 import re
 from datetime import date
@@ -30,6 +29,7 @@ from typing import Any
 import attrs
 
 from jukinet.card.keys import CardCertificate, IssuerCertificate, _municipality
+from jukinet.card.kinds import CardKind, ChipCode, rules_for
 from jukinet.domain import codec
 from jukinet.domain.address import Address
 from jukinet.domain.individual_number import IndividualNumber
@@ -42,12 +42,11 @@ from jukinet.errors import InvalidComponent, InvalidFormat
 __all__ = ["CardData", "CardKind", "ChipPublic", "PrintedItems", "new_card_id"]
 
 
-class CardKind(enum.Enum):
-    """Which card: the Juki card (住民基本台帳カード, 2003-08-25 to 2015-12-28) or
-    the My Number card (個人番号カード, from 2016-01)."""
-
-    JUKI = "juki"
-    MY_NUMBER = "my_number"
+def _code_type(kind: CardKind) -> type[ResidentCode] | type[IndividualNumber]:
+    """The number the chip of ``kind`` carries (:attr:`~jukinet.card.kinds.KindRules.chip_code`)."""
+    if rules_for(kind).chip_code is ChipCode.RESIDENT_CODE:
+        return ResidentCode
+    return IndividualNumber
 
 
 def _date(_i: Any, attribute: Any, value: Any) -> None:
@@ -107,7 +106,7 @@ class CardData:
             )
 
     def __attrs_post_init__(self) -> None:
-        wanted = ResidentCode if self.kind is CardKind.JUKI else IndividualNumber
+        wanted = _code_type(self.kind)
         if not isinstance(self.code, wanted):
             raise InvalidComponent(
                 f"a {self.kind.value} card carries a {type(self.code).__name__}",
@@ -120,9 +119,11 @@ class CardData:
                 field="expires_on",
                 expected="a day after the issue date",
             )
-        if self.kind is CardKind.MY_NUMBER and not self.photo:
+        if not self.photo and not rules_for(self.kind).photo_choice:
             raise InvalidComponent(
-                "a My Number card without a photo", field="photo", expected="photo=True"
+                f"a {rules_for(self.kind).name} without a photo",
+                field="photo",
+                expected="photo=True",
             )
         if self.photo:
             if self.printed is None:
@@ -177,7 +178,7 @@ class CardData:
                 "the card kind or photo digest is malformed",
                 expected="'juki' or 'my_number', and hex digits or null",
             ) from None
-        code_type = ResidentCode if kind is CardKind.JUKI else IndividualNumber
+        code_type = _code_type(kind)
         printed = data["printed"]
         return cls(
             card_id=data["card_id"],
