@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from jukinet.card.chip import AREA_MEMORY, CHALLENGE_BYTES, Chip
 from jukinet.card.data import CardData, ChipPublic, PrintedItems, new_card_id
-from jukinet.card.kinds import CardKind, ChipCode, KindRules, PrintedItem, rules_for
 from jukinet.card.keys import (
     CardAuthority,
     CardCertificate,
@@ -36,6 +35,7 @@ from jukinet.card.keys import (
     TerminalCertificate,
     TerminalKey,
 )
+from jukinet.card.kinds import CardKind, ChipCode, KindRules, PrintedItem, rules_for
 from jukinet.card.lifecycle import (
     CONTINUED_USE_DAYS,
     CardEvent,
