@@ -393,3 +393,38 @@ class CardStatus:
         """The PIN was reset at the counter (which unlocks the chip)."""
         self._require(on, CardState.IN_EFFECT)
         return self._step(CardEvent.PIN_RESET, on=on, at=at)
+
+    def replay(self, entry: CardHistoryEntry) -> Transition:
+        """The step ``entry`` records, taken from this status: what a tier that keeps
+        the card's state checks a reported step against (it must give the reported
+        status). An ``issued`` entry or one that does not follow this status's version
+        is refused (:class:`~jukinet.errors.InvalidState`), as is a step the rules do not allow."""
+        if entry.version != self.version + 1:
+            raise InvalidState(
+                f"entry {entry.version} does not follow version {self.version}",
+                field="version",
+                expected=str(self.version + 1),
+            )
+        on, at = entry.on, entry.municipality
+        event = entry.event
+        if event is CardEvent.LAPSED:
+            assert entry.reason is not None
+            return self.lapse(entry.reason, on=on, at=at)
+        steps = {
+            CardEvent.SUSPENDED: self.suspend,
+            CardEvent.RESUMED: self.resume,
+            CardEvent.RETURNED: self.give_back,
+            CardEvent.MOVED_IN: self.moved_in,
+            CardEvent.CONTINUED: self.continue_use,
+            CardEvent.PIN_RESET: self.pin_reset,
+        }
+        if event not in steps:
+            raise InvalidState("a card is issued once", field="event", expected="a later step")
+        done = steps[event](on=on, at=at)
+        if done.entry != entry:
+            raise InvalidState(
+                f"{event.value} on {on.isoformat()} leads elsewhere",
+                field="event",
+                expected=f"the entry the rules give ({done.entry.event.value})",
+            )
+        return done

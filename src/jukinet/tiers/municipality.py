@@ -51,7 +51,7 @@ from jukinet.errors import (
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, IdentityRow
-from jukinet.tiers import restore
+from jukinet.tiers import card_desk, restore
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
@@ -877,6 +877,17 @@ class Municipality:
             )
             before = history.current
         self.store.register.append(uow, [mapping.register_row(new_history.latest)])
+        card_desk.follow(
+            self.store,
+            self.cs.queue,
+            self.cs.prefecture,
+            self.clock,
+            uow,
+            before=before,
+            reason=reason,
+            event_date=event_date,
+            at=self.code,
+        )
         if reason.notifiable:
             notice = IdentityNotice.for_change(
                 record, reason=reason, event_date=event_date, before=before

@@ -177,6 +177,38 @@ class Node:
         with self.store.unit_of_work() as uow:
             self.store.outbox.acknowledge(uow, FEED_PREFIX + name, position)
 
+    def seal_message(self, recipient: NodeId, payload_type: str, payload: bytes) -> Envelope:
+        """Sign one unsequenced message to ``recipient``, sent now: a request or an
+        answer that travels outside the links (e.g. a card check)."""
+        return self._key.seal(
+            recipient,
+            first_seq=1,
+            payload_type=payload_type,
+            payloads=[payload],
+            sent_at=self.clock.now(),
+        )
+
+    def open_message(self, envelope: Envelope, payload_type: str) -> bytes:
+        """The payload of an unsequenced message to this node, once its recipient,
+        signature (the trust store's key of its sender), freshness
+        (:func:`~jukinet.tiers.messages.check_fresh`), type and single payload are
+        checked; else a :class:`~jukinet.errors.IntegrityViolation`."""
+        if not isinstance(envelope, Envelope):
+            raise TypeError(f"expected an Envelope, got {type(envelope).__name__}")
+        self._check_envelope(envelope)
+        if envelope.payload_type != payload_type or len(envelope.payloads) != 1:
+            raise Misaddressed(
+                f"a {envelope.payload_type!r} envelope of {len(envelope.payloads)} payloads",
+                field="payload_type",
+                expected=f"one {payload_type!r} message",
+            )
+        return envelope.payloads[0]
+
+    def queue(self, uow: UnitOfWork, destination: NodeId, messages: Sequence[bytes]) -> range:
+        """Queue messages for ``destination`` in the caller's unit of work (for the
+        desks that share this node's links, e.g. the card desk)."""
+        return self._send(uow, destination, messages)
+
     def _send(self, uow: UnitOfWork, destination: NodeId, messages: Sequence[bytes]) -> range:
         """Queue messages for ``destination`` in the caller's unit of work."""
         return self.store.outbox.append(uow, str(destination), messages)

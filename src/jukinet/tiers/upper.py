@@ -45,7 +45,8 @@ from jukinet.storage.records import (
     PendingRecord,
     ScheduledItem,
 )
-from jukinet.tiers import restore, wire
+from jukinet.tiers import card_messages, restore, wire
+from jukinet.tiers.card_office import CardOffice
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, FEED_PREFIX, Node
@@ -407,6 +408,7 @@ class UpperTier(Node, ABC):
     ) -> None:
         super().__init__(node_id, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
         self.provision = ProvisionDesk(node_id, store, clock, self._send, uses=uses)
+        self.cards = CardOffice(self)
 
     national: ClassVar[bool] = False
     """Whether this tier sees every municipality and every code designation (the
@@ -419,9 +421,12 @@ class UpperTier(Node, ABC):
     def _apply(self, uow: UnitOfWork, sender: NodeId, messages: Sequence[bytes]) -> None:
         batch = _Batch(self, uow)
         parsed: list[tuple[wire.NoticeMessage, bool] | bytes] = []
+        card_steps: list[bytes] = []
         for raw in messages:
             kind = wire.message_type(raw)
-            if kind == wire.CORRECTION:
+            if kind == card_messages.CARD_STATUS:
+                card_steps.append(raw)
+            elif kind == wire.CORRECTION:
                 parsed.append(raw)
             elif kind == wire.IDENTITY_NOTICE:
                 parsed.append((wire.parse_notice(raw, verify=True), False))
@@ -431,7 +436,7 @@ class UpperTier(Node, ABC):
                 raise Misaddressed(
                     f"{self.node_id} takes no {kind!r} from {sender}",
                     field="message",
-                    expected="identity notices and correction outcomes",
+                    expected="identity notices, card steps and correction outcomes",
                 )
         # one bulk read of every code the envelope is about, not one per notice
         batch.load(
@@ -446,6 +451,8 @@ class UpperTier(Node, ABC):
                 batch.take(sender, message, referred=referred)
         batch.release()
         batch.commit()
+        # card steps after the notices of the same envelope (a card follows its record)
+        batch.forward.extend(self.cards.take(uow, sender, card_steps))
         if batch.forward:
             self._forward(uow, batch.forward)
 
@@ -744,6 +751,11 @@ class NationalCenter(UpperTier):
         self._rng = rng
 
     national = True
+
+    def answer_card_check(self, envelope: Envelope) -> Envelope:
+        """Answer a municipality counter's check of a presented card (see
+        :meth:`CardOffice.answer <jukinet.tiers.card_office.CardOffice.answer>`)."""
+        return self.cards.answer(envelope)
 
     def _confirmed(self, uow: UnitOfWork, message: wire.NoticeMessage, referred: bool) -> None:
         """Send a referred notice, now applied, back to the prefecture that referred it."""
