@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import attrs
@@ -130,7 +131,7 @@ class CardConformance(ConformanceHooks):
         first = card_row(1)
         self._issue(store, first)
         second = card_row(2, holder=1, kind="juki", photo=False)
-        seen = {"cards": [first.card_id, second.card_id], "codes": [first.holder]}
+        seen: dict[str, Any] = {"cards": [first.card_id, second.card_id], "codes": [first.holder]}
         self._refused(store, lambda uow: store.cards.issue(uow, second, event_of(second)), **seen)
         suspended = self._update(store, first, "suspended", state="suspended")
         self._refused(store, lambda uow: store.cards.issue(uow, second, event_of(second)), **seen)
@@ -149,7 +150,7 @@ class CardConformance(ConformanceHooks):
         first = card_row(1)
         self._issue(store, first)
         again = card_row(1, holder=2)  # the same serial for another person
-        seen = {"cards": [first.card_id], "codes": [first.holder, again.holder]}
+        seen: dict[str, Any] = {"cards": [first.card_id], "codes": [first.holder, again.holder]}
         self._refused(store, lambda uow: store.cards.issue(uow, again, event_of(again)), **seen)
         lapsed = self._update(store, first, "lapsed", state="lapsed", reason="removed")
         self._refused(store, lambda uow: store.cards.issue(uow, first, event_of(first)), **seen)
@@ -159,13 +160,11 @@ class CardConformance(ConformanceHooks):
         card = card_row(1)
         self._issue(store, card)
         now = self._update(store, card, "moved_in", moved_in_on=_ISSUED, municipality="131024")
-        seen = {"cards": [card.card_id], "codes": [card.holder]}
+        seen: dict[str, Any] = {"cards": [card.card_id], "codes": [card.holder]}
         for version in (1, 2, 4, 9):  # stale, equal, skipping
             later = attrs.evolve(now, version=version, state="suspended")
             event = event_of(later, "suspended")
-            self._refused(
-                store, lambda uow, c=later, e=event: store.cards.update(uow, c, e), **seen
-            )
+            self._refused(store, partial(store.cards.update, card=later, event=event), **seen)
         unknown = attrs.evolve(card_row(5), version=2, state="suspended")
         self._refused(
             store,
@@ -178,7 +177,7 @@ class CardConformance(ConformanceHooks):
     def test_cards_the_columns_of_the_issue_never_change(self, store: Store) -> None:
         card = card_row(1)
         self._issue(store, card)
-        seen = {"cards": [card.card_id], "codes": [card.holder, self.rows.code(2)]}
+        seen: dict[str, Any] = {"cards": [card.card_id], "codes": [card.holder, self.rows.code(2)]}
         changes: list[dict[str, Any]] = [
             {"holder": self.rows.code(2)},
             {"kind": "juki"},
@@ -188,9 +187,7 @@ class CardConformance(ConformanceHooks):
         ]
         for change in changes:
             later, event = step(card, "continued", **change)
-            self._refused(
-                store, lambda uow, c=later, e=event: store.cards.update(uow, c, e), **seen
-            )
+            self._refused(store, partial(store.cards.update, card=later, event=event), **seen)
         # what may change: the state, the municipality, a move-in, the expiry
         moved = self._update(
             store, card, "moved_in", municipality=MUNICIPALITIES[2], moved_in_on=_ISSUED
@@ -205,7 +202,7 @@ class CardConformance(ConformanceHooks):
         self._issue(store, returned, lapsed)
         returned = self._update(store, returned, "returned", state="returned")
         lapsed = self._update(store, lapsed, "lapsed", state="lapsed", reason="not_continued")
-        seen = {"cards": [returned.card_id, lapsed.card_id]}
+        seen: dict[str, Any] = {"cards": [returned.card_id, lapsed.card_id]}
         for final in (returned, lapsed):
             for event, state in (
                 ("resumed", "in_effect"),
@@ -214,7 +211,7 @@ class CardConformance(ConformanceHooks):
             ):
                 later, happened = step(final, event, state=state)
                 self._refused(
-                    store, lambda uow, c=later, e=happened: store.cards.update(uow, c, e), **seen
+                    store, partial(store.cards.update, card=later, event=happened), **seen
                 )
             assert store.cards.get(final.card_id) == final
             assert len(store.cards.history(final.card_id)) == 2
@@ -223,7 +220,10 @@ class CardConformance(ConformanceHooks):
         kept = card_row(1)
         self._issue(store, kept)
         fresh = card_row(2)
-        seen = {"cards": [kept.card_id, fresh.card_id], "codes": [kept.holder, fresh.holder]}
+        seen: dict[str, Any] = {
+            "cards": [kept.card_id, fresh.card_id],
+            "codes": [kept.holder, fresh.holder],
+        }
         before = snapshot(store, **seen)
         with pytest.raises(InjectedCrash), store.unit_of_work() as uow:  # noqa: PT012
             store.cards.issue(uow, fresh, event_of(fresh))
@@ -345,7 +345,7 @@ class CardConformance(ConformanceHooks):
         assert list(found) == [c.card_id for c in cards]  # in the order asked
         assert store.cards.get_many(ids[2:499]) == {}
 
-    def test_racing_issuers_for_one_holder_exactly_one_wins(self, store: Store) -> None:
+    def test_racing_card_issuers_for_one_holder_exactly_one_wins(self, store: Store) -> None:
         writers = [self.handle(store), self.handle(store)]
         rounds = self.racing_rounds
         won: dict[int, list[int]] = {0: [], 1: []}
@@ -372,7 +372,7 @@ class CardConformance(ConformanceHooks):
                 assert store.cards.get(loser.card_id) is None
                 assert store.cards.history(loser.card_id) == []
 
-    def test_racing_updaters_of_one_card_exactly_one_wins(self, store: Store) -> None:
+    def test_racing_card_updaters_of_one_card_exactly_one_wins(self, store: Store) -> None:
         cards = [card_row(n) for n in range(1, self.racing_rounds + 1)]
         self._issue(store, *cards)
         writers = [self.handle(store), self.handle(store)]
@@ -408,7 +408,10 @@ class CardConformance(ConformanceHooks):
         self._issue(store, card)
         other = card_row(2)
         later, event = step(card, "suspended", state="suspended")
-        seen = {"cards": [card.card_id, other.card_id], "codes": [card.holder, other.holder]}
+        seen: dict[str, Any] = {
+            "cards": [card.card_id, other.card_id],
+            "codes": [card.holder, other.holder],
+        }
         before = snapshot(store, **seen)
         writes: list[tuple[type[JukinetError], Callable[[UnitOfWork], object]]] = [
             (InterfaceError, lambda uow: store.cards.issue(uow, [other], event_of(other))),  # type: ignore[arg-type]
@@ -485,9 +488,16 @@ class CardConformance(ConformanceHooks):
             with pytest.raises(ValidationError):
                 attrs.evolve(good, **changes)
         event = event_of(card_row(1))
-        for field, value in (("event", "lost"), ("version", 0), ("on", None), ("reason", "x")):
+        bad_events: list[dict[str, Any]] = [
+            {"event": "lost"},
+            {"version": 0},
+            {"on": None},
+            {"reason": "x"},
+            {"municipality": "13101"},
+        ]
+        for changes in bad_events:
             with pytest.raises(ValidationError):
-                attrs.evolve(event, **{field: value})
+                attrs.evolve(event, **changes)
 
     @SETTINGS
     @given(
