@@ -27,6 +27,7 @@ CONCERNS = (
     "provision",
     "schedule",
     "pending",
+    "cards",
 )
 MAX_LINES = 600
 

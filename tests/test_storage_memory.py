@@ -16,6 +16,7 @@ from jukinet.storage.base import Store
 from jukinet.storage.memory import (
     MemoryAgencyRegistry,
     MemoryAuditLog,
+    MemoryCardRegistry,
     MemoryCodePool,
     MemoryDatabase,
     MemoryIdentityStore,
@@ -40,6 +41,15 @@ def _forget_pending(state: Any) -> None:
     state.pending.clear()
     state.pending_codes.clear()
     state.pending_last = 0
+
+
+def _forget_cards(state: Any) -> None:
+    """No cards, as before schema version 5."""
+    state.cards.clear()
+    state.card_events.clear()
+    state.card_live.clear()
+    state.card_move_ins.clear()
+    state.card_expiries.clear()
 
 
 def _store() -> MemoryStore:
@@ -84,6 +94,7 @@ class TestMemoryStore(StoreConformance):
                 state.id_current[code] = bare(state.id_current[code])
             state.id_dated.clear()
             _forget_pending(state)
+            _forget_cards(state)
             database.meta["schema_version"] = "2"
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
@@ -96,13 +107,23 @@ class TestMemoryStore(StoreConformance):
             database._state.pending[seq] = cast(PendingRecord, "garbled")
 
     def downgrade_to_schema_3(self, store: Store) -> None:
-        # What a version 3 store held: everything but pending notices.
+        # What a version 3 store held: everything but pending notices and cards.
         assert isinstance(store, MemoryStore)
         database = store.database
         with database._state_lock:
             assert database._state is not None
             _forget_pending(database._state)
+            _forget_cards(database._state)
             database.meta["schema_version"] = "3"
+
+    def downgrade_to_schema_4(self, store: Store) -> None:
+        # What a version 4 store held: everything but cards.
+        assert isinstance(store, MemoryStore)
+        database = store.database
+        with database._state_lock:
+            assert database._state is not None
+            _forget_cards(database._state)
+            database.meta["schema_version"] = "4"
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         # The committed records, changed in place; the head and anchor are left
@@ -245,6 +266,7 @@ def test_the_ports_are_the_memory_classes() -> None:
         store.agencies,
         store.provision_log,
         store.schedule,
+        store.cards,
     )
     classes = (
         MemoryRegister,
@@ -256,6 +278,7 @@ def test_the_ports_are_the_memory_classes() -> None:
         MemoryAgencyRegistry,
         MemoryProvisionLog,
         MemorySchedule,
+        MemoryCardRegistry,
     )
     assert all(isinstance(port, cls) for port, cls in zip(ports, classes, strict=True))
 

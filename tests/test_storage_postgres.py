@@ -174,6 +174,7 @@ class _PostgresConformance(StoreConformance):
                 sql.SQL("ALTER TABLE {}.identity_versions DROP COLUMN received_on").format(schema)
             )
             admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
+            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
             admin.execute(
                 sql.SQL(
                     "UPDATE {}.jukinet_meta SET value = '2' WHERE key = 'schema_version'"
@@ -193,7 +194,8 @@ class _PostgresConformance(StoreConformance):
             assert cursor.rowcount == 1
 
     def downgrade_to_schema_3(self, store: Store) -> None:
-        # What schema version 3 was: no pending_notices (its index goes with it).
+        # What schema version 3 was: no pending_notices (its index goes with it), no
+        # card tables.
         assert isinstance(store, PostgresStore)
         schema = sql.Identifier(store.schema)
         with (
@@ -201,9 +203,25 @@ class _PostgresConformance(StoreConformance):
             admin.transaction(),
         ):
             admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
+            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
             admin.execute(
                 sql.SQL(
                     "UPDATE {}.jukinet_meta SET value = '3' WHERE key = 'schema_version'"
+                ).format(schema)
+            )
+
+    def downgrade_to_schema_4(self, store: Store) -> None:
+        # What schema version 4 was: no cards, no card_events (their indexes go too).
+        assert isinstance(store, PostgresStore)
+        schema = sql.Identifier(store.schema)
+        with (
+            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
+            admin.transaction(),
+        ):
+            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
+            admin.execute(
+                sql.SQL(
+                    "UPDATE {}.jukinet_meta SET value = '4' WHERE key = 'schema_version'"
                 ).format(schema)
             )
 

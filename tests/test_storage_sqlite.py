@@ -55,18 +55,33 @@ def _downgrade_to_schema_2(store: Store) -> None:
         conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
         conn.execute("DROP TABLE pending_codes")
         conn.execute("DROP TABLE pending_notices")
+        conn.execute("DROP TABLE card_events")
+        conn.execute("DROP TABLE cards")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
         conn.execute("COMMIT")
 
 
 def _downgrade_to_schema_3(store: Store) -> None:
-    """What schema version 3 was: no pending-notice tables."""
+    """What schema version 3 was: no pending-notice tables, no card tables."""
     assert isinstance(store, SQLiteStore)
     with store._conns.writing() as conn:
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("DROP TABLE pending_codes")
         conn.execute("DROP TABLE pending_notices")
+        conn.execute("DROP TABLE card_events")
+        conn.execute("DROP TABLE cards")
         conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("COMMIT")
+
+
+def _downgrade_to_schema_4(store: Store) -> None:
+    """What schema version 4 was: no card tables (their indexes go with them)."""
+    assert isinstance(store, SQLiteStore)
+    with store._conns.writing() as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("DROP TABLE card_events")
+        conn.execute("DROP TABLE cards")
+        conn.execute("UPDATE jukinet_meta SET value = '4' WHERE key = 'schema_version'")
         conn.execute("COMMIT")
 
 
@@ -168,6 +183,9 @@ class TestSQLiteFileStore(StoreConformance):
     def downgrade_to_schema_3(self, store: Store) -> None:
         _downgrade_to_schema_3(store)
 
+    def downgrade_to_schema_4(self, store: Store) -> None:
+        _downgrade_to_schema_4(store)
+
     def garble_pending_notice(self, store: Store, seq: int) -> None:
         _garble_pending_notice(store, seq)
 
@@ -206,6 +224,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         _downgrade_to_schema_3(store)
+
+    def downgrade_to_schema_4(self, store: Store) -> None:
+        _downgrade_to_schema_4(store)
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
         _garble_pending_notice(store, seq)

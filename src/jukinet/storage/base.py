@@ -3,7 +3,7 @@
 A node (municipality, prefecture, national centre) owns one :class:`Store`. The
 store hands out its ports (:attr:`Store.register`, :attr:`Store.identities`,
 :attr:`Store.outbox`, :attr:`Store.tracking`, :attr:`Store.code_pool`,
-:attr:`Store.audit`) and
+:attr:`Store.audit`, :attr:`Store.cards` …) and
 :meth:`Store.unit_of_work`. Every write takes the unit of work it belongs to,
 so several writes across ports commit together or not at all::
 
@@ -16,7 +16,8 @@ Reads take an optional unit of work: inside one they see its uncommitted
 writes; outside they see committed data only.
 
 The ports: :class:`Register`, :class:`IdentityStore`, :class:`Outbox`,
-:class:`Tracking`, :class:`CodePool`, :class:`AuditLog`.
+:class:`Tracking`, :class:`CodePool`, :class:`AuditLog`, :class:`AgencyRegistry`,
+:class:`ProvisionLog`, :class:`Schedule`, :class:`PendingNotices`, :class:`CardRegistry`.
 
 Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
 
@@ -45,11 +46,13 @@ from datetime import date, datetime
 
 import attrs
 
-from jukinet.errors import CorruptRecord
+from jukinet.errors import CorruptRecord, IntegrityError, InterfaceError, InvalidComponent
 from jukinet.storage.records import (
     AgencyRow,
     AuditEntry,
     AuditRecord,
+    CardEventRow,
+    CardRow,
     ChainFault,
     IdentityQuery,
     IdentityRow,
@@ -67,6 +70,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "AgencyRegistry",
     "AuditLog",
+    "CardRegistry",
     "CodePool",
     "IdentityStore",
     "Outbox",
@@ -79,16 +83,17 @@ __all__ = [
     "UnitOfWork",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of the database schema this code reads and writes.
 
 Version 2 added the provision ports (agencies, provision log, schedule); version 3
 the day each identity version was received (``identity_versions.received_on``,
 :attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`);
-version 4 the notices an upper tier holds pending (:class:`PendingNotices`).
-:meth:`Store.create_schema` migrates a version 2 or 3 store to 4 in one
+version 4 the notices an upper tier holds pending (:class:`PendingNotices`);
+version 5 the resident IC cards a municipality issued (:class:`CardRegistry`).
+:meth:`Store.create_schema` migrates a version 2, 3 or 4 store to 5 in one
 transaction (identity versions already stored get an unknown day, ``NULL``; the
-pending tables start empty); any other version is refused.
+pending and card tables start empty); any other version is refused.
 """
 
 
@@ -641,6 +646,197 @@ class PendingNotices(ABC):
         """How many notices are pending."""
 
 
+class CardRegistry(ABC):
+    """The resident IC cards a municipality issued, each with its state and its history
+    (旧住基法30条の44: 住民基本台帳カード; 番号法17条: 個人番号カード).
+
+    A person has at most one card in effect: a card is *live* while it is in effect
+    or suspended, and a holder with a live card is issued no other one until it is
+    returned or lapses (旧住基法30条の44; 番号法17条: a new card is issued only
+    against the return of the old one). A card's state is kept with every event
+    that led to it: versions 1, 2, … per card, gap-free, appended, never rewritten.
+    A returned or lapsed card never changes again.
+    """
+
+    @abstractmethod
+    def issue(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Store a newly issued card with its first event.
+
+        ``card.version`` and ``event.version`` must be 1, ``event.event``
+        ``"issued"`` for ``card.card_id``, and ``card.state`` ``"in_effect"``
+        (else :class:`~jukinet.errors.InvalidComponent`). A ``card_id`` already
+        stored, or a holder who already has a live card (in effect or suspended:
+        one card per person), is an :class:`~jukinet.errors.IntegrityError`;
+        nothing is written then.
+        """
+
+    @abstractmethod
+    def update(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Store the new state of a stored card with the event that led to it.
+
+        ``event`` must be about ``card.card_id`` with ``event.version ==
+        card.version`` and not ``"issued"`` (else
+        :class:`~jukinet.errors.InvalidComponent`). An
+        :class:`~jukinet.errors.IntegrityError`, nothing written, when the card is
+        not stored, when ``card.version`` is not the stored version + 1 (a stale,
+        repeated or skipping update), when ``holder``, ``kind``, ``issuer``,
+        ``issued_on`` or ``public_key`` differ from the stored card, or when the
+        stored card is returned or lapsed (a final state never changes).
+        """
+
+    IMMUTABLE = ("holder", "kind", "issuer", "issued_on", "public_key")
+    """The columns of a card that no :meth:`update` may change (besides ``card_id``)."""
+
+    @staticmethod
+    def check_issue(card: object, event: object) -> tuple[CardRow, CardEventRow]:
+        """Check the arguments of :meth:`issue` on their own (what every adapter checks
+        before it reads the store) and return them.
+
+        >>> from datetime import date
+        >>> card = CardRow(card_id="0" * 32, holder="00000000019", kind="juki", photo=False,
+        ...     issuer="131016", issued_on=date(2014, 4, 1), expires_on=date(2024, 4, 1),
+        ...     public_key=bytes(32), state="in_effect", reason="", municipality="131016",
+        ...     moved_in_on=None, version=1)
+        >>> event = CardEventRow(card_id="0" * 32, version=1, event="suspended",
+        ...     on=date(2014, 4, 1), municipality="131016", reason="")
+        >>> CardRegistry.check_issue(card, event)
+        Traceback (most recent call last):
+            ...
+        jukinet.errors.InvalidComponent: event: a new card's first event is 'suspended' (expected 'issued')
+        """
+        row, first = _card_pair(card, event)
+        if row.version != 1:
+            raise InvalidComponent(
+                f"a new card has version {row.version}", field="version", expected="version 1"
+            )
+        if first.event != "issued":
+            raise InvalidComponent(
+                f"a new card's first event is {first.event!r}", field="event", expected="'issued'"
+            )
+        if row.state != "in_effect":
+            raise InvalidComponent(
+                f"a new card is {row.state!r}", field="state", expected="'in_effect'"
+            )
+        return row, first
+
+    @staticmethod
+    def check_update(card: object, event: object) -> tuple[CardRow, CardEventRow]:
+        """Check the arguments of :meth:`update` on their own (the event is about the
+        card, has its version and is no issue) and return them."""
+        row, later = _card_pair(card, event)
+        if later.event == "issued":
+            raise InvalidComponent(
+                f"card {row.card_id}: an update cannot record an issue",
+                field="event",
+                expected="an event after the issue (issue() stores the first)",
+            )
+        return row, later
+
+    @classmethod
+    def check_change(cls, stored: CardRow | None, card: CardRow) -> None:
+        """Raise the :class:`~jukinet.errors.IntegrityError` of :meth:`update` unless
+        ``card`` may follow ``stored`` (the stored state, None if not stored)."""
+        if stored is None:
+            raise IntegrityError(
+                f"card {card.card_id} is not stored",
+                field="card_id",
+                expected="a card issued before (issue() stores a new one)",
+            )
+        if not stored.live:
+            raise IntegrityError(
+                f"card {card.card_id} is {stored.state}: it never changes again",
+                field="state",
+                expected="a card in effect or suspended",
+            )
+        if card.version != stored.version + 1:
+            problem = "is stored already" if card.version <= stored.version else "skips a version"
+            raise IntegrityError(
+                f"card {card.card_id}: version {card.version} {problem}",
+                field="version",
+                expected=f"version {stored.version + 1}",
+            )
+        for name in cls.IMMUTABLE:
+            if getattr(stored, name) != getattr(card, name):
+                raise IntegrityError(
+                    f"card {card.card_id}: {name} differs from the stored card",
+                    field=name,
+                    expected=f"the {name} the card was issued with (it never changes)",
+                )
+
+    @staticmethod
+    def duplicate_card(card: CardRow) -> IntegrityError:
+        """The error of :meth:`issue` for a card id already stored."""
+        return IntegrityError(
+            f"card {card.card_id} is already stored",
+            field="card_id",
+            expected="a card id never issued before",
+        )
+
+    @staticmethod
+    def second_live_card(card: CardRow) -> IntegrityError:
+        """The error of :meth:`issue` for a holder who has a live card already."""
+        return IntegrityError(
+            f"the holder already has a card in effect or suspended (issuing {card.card_id})",
+            field="holder",
+            expected="one card per person: the live card returned or lapsed first",
+        )
+
+    @abstractmethod
+    def get(self, card_id: str, uow: UnitOfWork | None = None) -> CardRow | None:
+        """The card's current state, or None."""
+
+    @abstractmethod
+    def get_many(
+        self, card_ids: Sequence[str], uow: UnitOfWork | None = None
+    ) -> dict[str, CardRow]:
+        """Bulk :meth:`get`: card id → current state, for the ids found."""
+
+    @abstractmethod
+    def live_for(self, holder: str, uow: UnitOfWork | None = None) -> CardRow | None:
+        """The holder's live card (in effect or suspended), or None."""
+
+    @abstractmethod
+    def history(self, card_id: str, uow: UnitOfWork | None = None) -> list[CardEventRow]:
+        """Every event of the card in version order (empty if unknown)."""
+
+    @abstractmethod
+    def awaiting_continued_use(
+        self, *, moved_in_before: date, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[CardRow]:
+        """Live cards whose move-in (``moved_in_on``) is before ``moved_in_before`` and
+        still awaits continued use: oldest move-in first (then by card id), at most
+        ``limit``."""
+
+    @abstractmethod
+    def expiring(
+        self, *, before: date, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[CardRow]:
+        """Live cards whose last day in effect (``expires_on``) is before ``before``:
+        earliest first (then by card id), at most ``limit``."""
+
+
+def _card_pair(card: object, event: object) -> tuple[CardRow, CardEventRow]:
+    if not isinstance(card, CardRow):
+        raise InterfaceError(f"got {type(card).__name__}", field="card", expected="a CardRow")
+    if not isinstance(event, CardEventRow):
+        raise InterfaceError(
+            f"got {type(event).__name__}", field="event", expected="a CardEventRow"
+        )
+    if event.card_id != card.card_id:
+        raise InvalidComponent(
+            f"the event is about card {event.card_id}, the state about {card.card_id}",
+            field="event",
+            expected="an event about the card it records",
+        )
+    if event.version != card.version:
+        raise InvalidComponent(
+            f"the event has version {event.version}, the card {card.version}",
+            field="version",
+            expected="the same version on the card and its event",
+        )
+    return card, event
+
+
 class Store(ABC):
     """A node's storage: its ports and its units of work.
 
@@ -700,18 +896,23 @@ class Store(ABC):
     def pending(self) -> PendingNotices:
         """Notices received and not yet applied (upper tiers)."""
 
+    @property
+    @abstractmethod
+    def cards(self) -> CardRegistry:
+        """The resident IC cards a municipality issued."""
+
     @abstractmethod
     def create_schema(self) -> None:
         """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`.
 
-        A store at schema version 2 is migrated to 3 in one transaction, its data
-        kept (see :data:`SCHEMA_VERSION`); another version raises
+        A store at schema version 2, 3 or 4 is migrated to :data:`SCHEMA_VERSION` in
+        one transaction, its data kept (see :data:`SCHEMA_VERSION`); another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and changes nothing.
         """
 
     @abstractmethod
     def check_schema(self) -> None:
-        """Raise unless the schema exists at :data:`SCHEMA_VERSION` (a version 2 store:
+        """Raise unless the schema exists at :data:`SCHEMA_VERSION` (an older store:
         :class:`~jukinet.errors.SchemaVersionMismatch` saying to run
         :meth:`create_schema` to migrate it)."""
 

@@ -77,6 +77,9 @@ How it works, in database terms:
   numbers of its notices; like a provision record, a kept value changed in
   place is read as a :class:`~jukinet.errors.CorruptRecord` naming its ``seq``,
   and can still be removed.
+* Cards are kept by card id with their events, with an index from each holder
+  to their live card (one per person, the SQL adapters' partial unique index) and
+  the live cards ordered by (move-in day, card id) and (expiry day, card id).
 * :meth:`MemoryStore.close` releases nothing (the memory belongs to the
   database object) but makes that handle refuse every later call with
   :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
@@ -105,6 +108,7 @@ The modules, one room per concern (the same names as the SQL adapters'):
 * ``schedule``: :class:`MemorySchedule` and the schedule's part.
 * ``pending``: :class:`MemoryPendingNotices`, the pending notices' part and the
   reading of a kept notice.
+* ``cards``: :class:`MemoryCardRegistry` and the cards' part.
 
 Each concern module's part is three small classes: its committed data
 (``_RegisterState``, with ``_apply_register``), its staging (``_RegisterPending``)
@@ -116,6 +120,7 @@ from __future__ import annotations
 from jukinet.storage.memory._state import MemoryDatabase, MemoryUnitOfWork
 from jukinet.storage.memory.agencies import MemoryAgencyRegistry
 from jukinet.storage.memory.audit import MemoryAuditLog
+from jukinet.storage.memory.cards import MemoryCardRegistry
 from jukinet.storage.memory.codes import MemoryCodePool
 from jukinet.storage.memory.identity import MemoryIdentityStore
 from jukinet.storage.memory.links import MemoryOutbox, MemoryTracking
@@ -128,6 +133,7 @@ from jukinet.storage.memory.store import MemoryStore
 __all__ = [
     "MemoryAgencyRegistry",
     "MemoryAuditLog",
+    "MemoryCardRegistry",
     "MemoryCodePool",
     "MemoryDatabase",
     "MemoryIdentityStore",

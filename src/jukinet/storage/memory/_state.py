@@ -20,6 +20,7 @@ from jukinet.errors import ProgrammingError, SchemaVersionMismatch
 from jukinet.storage.base import SCHEMA_VERSION, UnitOfWork
 from jukinet.storage.memory.agencies import _AgenciesPending, _AgenciesState, _AgenciesView
 from jukinet.storage.memory.audit import _AuditPending, _AuditState, _AuditView
+from jukinet.storage.memory.cards import _CardsPending, _CardsState, _CardsView
 from jukinet.storage.memory.codes import _CodesPending, _CodesState, _CodesView
 from jukinet.storage.memory.identity import _IdentityPending, _IdentityState, _IdentityView
 from jukinet.storage.memory.links import _LinksPending, _LinksState, _LinksView
@@ -49,6 +50,7 @@ class _State(
     _ProvisionState,
     _ScheduleState,
     _NoticesState,
+    _CardsState,
 ):
     """Committed data with its indexes; changed only by :meth:`apply`."""
 
@@ -63,6 +65,7 @@ class _State(
         self._apply_provision(pending)
         self._apply_schedule(pending)
         self._apply_notices(pending)
+        self._apply_cards(pending)
 
 
 @attrs.define(slots=False)
@@ -76,6 +79,7 @@ class _Pending(
     _ProvisionPending,
     _SchedulePending,
     _NoticesPending,
+    _CardsPending,
 ):
     """What a unit of work has written and not yet committed."""
 
@@ -94,6 +98,7 @@ class _View(
     _ProvisionView,
     _ScheduleView,
     _NoticesView,
+    _CardsView,
 ):
     """Committed state, seen through a unit of work's staged changes (if any)."""
 
@@ -108,7 +113,7 @@ class _View(
 # --- the database and the unit of work ---------------------------------------------
 
 
-_MIGRATES_FROM = ("2", "3")
+_MIGRATES_FROM = ("2", "3", "4")
 """The earlier schema versions that :meth:`MemoryStore.create_schema` migrates."""
 
 
@@ -135,7 +140,7 @@ class MemoryDatabase:
             elif self.meta.get("schema_version") in _MIGRATES_FROM:
                 # 2 -> 3: identity versions gained received_on; those a version 2
                 # store holds have none (None: the day is unknown), nothing to change.
-                # 3 -> 4: pending notices, none yet.
+                # 3 -> 4: pending notices, none yet. 4 -> 5: cards, none yet.
                 self.meta["schema_version"] = str(SCHEMA_VERSION)
 
     def _checked_state(self) -> _State:

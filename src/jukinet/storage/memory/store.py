@@ -23,6 +23,7 @@ from jukinet.storage.memory._state import (
 )
 from jukinet.storage.memory.agencies import MemoryAgencyRegistry
 from jukinet.storage.memory.audit import MemoryAuditLog
+from jukinet.storage.memory.cards import MemoryCardRegistry
 from jukinet.storage.memory.codes import MemoryCodePool
 from jukinet.storage.memory.identity import MemoryIdentityStore
 from jukinet.storage.memory.links import MemoryOutbox, MemoryTracking
@@ -64,6 +65,7 @@ class MemoryStore(Store):
         self._provision_log = MemoryProvisionLog(self)
         self._schedule = MemorySchedule(self)
         self._pending = MemoryPendingNotices(self)
+        self._cards = MemoryCardRegistry(self)
 
     @property
     def database(self) -> MemoryDatabase:
@@ -120,9 +122,15 @@ class MemoryStore(Store):
         """The pending-notices port."""
         return self._pending
 
+    @property
+    def cards(self) -> MemoryCardRegistry:
+        """The card-registry port."""
+        return self._cards
+
     def create_schema(self) -> None:
         """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`
-        (a version 2 schema is migrated: its identity versions' arrival day is unknown)."""
+        (a version 2, 3 or 4 schema is migrated: identity versions of a version 2 one
+        have an unknown arrival day; pending notices and cards start empty)."""
         self._check_open()
         self._database._create_schema()
         self._database._checked_state()

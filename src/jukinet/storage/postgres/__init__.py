@@ -38,11 +38,15 @@ Design notes:
 * Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
   SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
   lock so two processes may race to create it). The version is the row
-  ``('schema_version', '4')`` of ``jukinet_meta``, checked on first use with
-  the presence of every table of that version. A version 2 or 3 schema is
+  ``('schema_version', '5')`` of ``jukinet_meta``, checked on first use with
+  the presence of every table of that version. A version 2, 3 or 4 schema is
   migrated by ``create_schema()`` in the same transaction (2 to 3: ``ALTER
   TABLE identity_versions ADD COLUMN received_on``; 3 to 4: the DDL adds
-  ``pending_notices``); any other version is refused.
+  ``pending_notices``; 4 to 5: the DDL adds ``cards`` and ``card_events``);
+  any other version is refused.
+* One live card per person (旧住基法30条の44, 番号法17条) is a partial unique
+  index on ``cards (holder)`` over the cards in effect or suspended, so two
+  units of work issuing to one holder at once cannot both commit.
 * :meth:`PostgresIdentityStore.expire` is one statement: the codes with a
   version received before the cut-off (a partial index on
   ``identity_versions (received_on)``), per code how many of its oldest
@@ -82,8 +86,9 @@ Modules of this package:
   ``links`` (:class:`PostgresOutbox`, :class:`PostgresTracking`), ``codes``
   (:class:`PostgresCodePool`), ``audit`` (:class:`PostgresAuditLog`),
   ``agencies`` (:class:`PostgresAgencyRegistry`), ``provision``
-  (:class:`PostgresProvisionLog`), ``schedule`` (:class:`PostgresSchedule`) and
-  ``pending`` (:class:`PostgresPendingNotices`).
+  (:class:`PostgresProvisionLog`), ``schedule`` (:class:`PostgresSchedule`),
+  ``pending`` (:class:`PostgresPendingNotices`) and ``cards``
+  (:class:`PostgresCardRegistry`).
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ from jukinet.storage.postgres._database import PostgresUnitOfWork
 from jukinet.storage.postgres._database import _translated as _translated  # tests use it
 from jukinet.storage.postgres.agencies import PostgresAgencyRegistry
 from jukinet.storage.postgres.audit import PostgresAuditLog
+from jukinet.storage.postgres.cards import PostgresCardRegistry
 from jukinet.storage.postgres.codes import PostgresCodePool
 from jukinet.storage.postgres.identity import PostgresIdentityStore
 from jukinet.storage.postgres.links import PostgresOutbox, PostgresTracking
@@ -113,6 +119,7 @@ __all__ = [
     "ANALYZE_AFTER",
     "PostgresAgencyRegistry",
     "PostgresAuditLog",
+    "PostgresCardRegistry",
     "PostgresCodePool",
     "PostgresIdentityStore",
     "PostgresOutbox",

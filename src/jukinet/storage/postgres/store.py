@@ -18,6 +18,7 @@ from jukinet.storage.base import SCHEMA_VERSION, Store
 from jukinet.storage.postgres import (
     agencies,
     audit,
+    cards,
     codes,
     identity,
     links,
@@ -36,6 +37,7 @@ from jukinet.storage.postgres._database import (
 )
 from jukinet.storage.postgres.agencies import PostgresAgencyRegistry
 from jukinet.storage.postgres.audit import PostgresAuditLog
+from jukinet.storage.postgres.cards import PostgresCardRegistry
 from jukinet.storage.postgres.codes import PostgresCodePool
 from jukinet.storage.postgres.identity import PostgresIdentityStore
 from jukinet.storage.postgres.links import PostgresOutbox, PostgresTracking
@@ -53,14 +55,25 @@ DDL: tuple[LiteralString, ...] = (
         key TEXT COLLATE "C" PRIMARY KEY,
         value TEXT NOT NULL)""",
 )
-_MODULES = (register, identity, links, codes, audit, agencies, provision, schedule, pending)
+_MODULES = (
+    register,
+    identity,
+    links,
+    codes,
+    audit,
+    agencies,
+    provision,
+    schedule,
+    pending,
+    cards,
+)
 _DDL: tuple[LiteralString, ...] = DDL + tuple(
     statement for module in _MODULES for statement in module.DDL
 )
 
-_MIGRATES_FROM = ("2", "3")
+_MIGRATES_FROM = ("2", "3", "4")
 """The earlier schema versions :meth:`PostgresStore.create_schema` migrates from (3 -> 4
-adds ``pending_notices``, which the DDL creates)."""
+adds ``pending_notices``, 4 -> 5 ``cards`` and ``card_events``, which the DDL creates)."""
 # Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
 _MIGRATION: tuple[LiteralString, ...] = (
     "ALTER TABLE {s}.identity_versions ADD COLUMN IF NOT EXISTS received_on DATE",
@@ -128,6 +141,7 @@ class PostgresStore(_Connections, Store):
         self._provision_log = PostgresProvisionLog(self)
         self._schedule = PostgresSchedule(self)
         self._pending = PostgresPendingNotices(self)
+        self._cards = PostgresCardRegistry(self)
         self._statement_sets = (
             self._meta,
             self._register._sql,
@@ -140,6 +154,7 @@ class PostgresStore(_Connections, Store):
             self._provision_log._sql,
             self._schedule._sql,
             self._pending._sql,
+            self._cards._sql,
         )
 
     def __repr__(self) -> str:
@@ -201,14 +216,20 @@ class PostgresStore(_Connections, Store):
         """The pending-notices port."""
         return self._pending
 
+    @property
+    def cards(self) -> PostgresCardRegistry:
+        """The card-registry port."""
+        return self._cards
+
     # -- schema ---------------------------------------------------------------------
 
     def create_schema(self) -> None:
         """Create the schema and its tables if missing and record the schema version.
 
         Idempotent; an advisory lock lets several processes call it at once. A
-        version 2 schema is migrated to this version in the same transaction (its
-        identity versions get ``received_on`` ``NULL``: the day is unknown). An
+        version 2, 3 or 4 schema is migrated to this version in the same transaction
+        (a version 2 one's identity versions get ``received_on`` ``NULL``: the day is
+        unknown; the pending-notice and card tables start empty). An
         existing schema of another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and is left as it is.
         """
@@ -242,7 +263,7 @@ class PostgresStore(_Connections, Store):
         self._schema_checked = True
 
     def _migrate(self, cur: _Cursor, s: sql.Identifier) -> None:
-        """Bring a version 2 schema to this version (inside the caller's transaction);
+        """Bring a version 2, 3 or 4 schema to this version (inside the caller's transaction);
         refuse any other recorded version before the DDL touches it."""
         cur.execute(
             "SELECT 1 FROM pg_catalog.pg_class c"

@@ -87,10 +87,17 @@ Identities
     ``identity_current`` rows that were among them.
 
 Schema versions
-    :meth:`SQLiteStore.create_schema` migrates a version 2 database to 3 in
-    its ``BEGIN IMMEDIATE`` transaction (``ALTER TABLE identity_versions ADD
-    COLUMN received_on``, the index, the recorded version); a database of any
+    The schema version is 5. :meth:`SQLiteStore.create_schema` migrates a
+    version 2, 3 or 4 database to 5 in its ``BEGIN IMMEDIATE`` transaction
+    (from 2, ``ALTER TABLE identity_versions ADD COLUMN received_on`` and its
+    index; the pending-notice tables of version 4 and the card tables of
+    version 5 are created empty; then the recorded version); a database of any
     other version is refused unchanged.
+
+Cards
+    ``cards`` holds each card's current state and ``card_events`` every event;
+    a partial unique index on the holder of the live cards keeps one card in
+    effect or suspended per person (旧住基法30条の44, 番号法17条).
 
 Provision log
     ``provision_log`` holds the hash-chained records (提供記録) as written;
@@ -121,7 +128,7 @@ Modules
     ``store``
         :class:`SQLiteStore`: builds the ports; ``create_schema`` runs each
         concern module's ``DDL`` in order, checks and migrates schema versions.
-    ``register``, ``identity``, ``links`` (outbox, tracking), ``codes``, ``audit``, ``agencies``, ``provision``, ``schedule``, ``pending``
+    ``register``, ``identity``, ``links`` (outbox, tracking), ``codes``, ``audit``, ``agencies``, ``provision``, ``schedule``, ``pending``, ``cards``
         one concern each: its tables (``DDL``, ``TABLES``), its statements, its
         row codec and its port class.
 """
@@ -133,6 +140,7 @@ from jukinet.storage.sqlite._database import (
 )
 from jukinet.storage.sqlite.agencies import SQLiteAgencyRegistry
 from jukinet.storage.sqlite.audit import SQLiteAuditLog
+from jukinet.storage.sqlite.cards import SQLiteCardRegistry
 from jukinet.storage.sqlite.codes import SQLiteCodePool
 from jukinet.storage.sqlite.identity import SQLiteIdentityStore
 from jukinet.storage.sqlite.links import SQLiteOutbox, SQLiteTracking
@@ -154,6 +162,7 @@ __all__ = [
     "DEFAULT_BUSY_TIMEOUT",
     "SQLiteAgencyRegistry",
     "SQLiteAuditLog",
+    "SQLiteCardRegistry",
     "SQLiteCodePool",
     "SQLiteIdentityStore",
     "SQLiteOutbox",

@@ -68,6 +68,12 @@ _UNIQUE_MESSAGES = {
     "agencies.agency": "the agency is already registered; its key is never replaced",
     "provision_log.seq": "that provision-log sequence number is already taken",
     "schedule.key": "the key is already scheduled",
+    "cards.card_id": "the card is already stored",
+    "cards.holder": (
+        "the holder already has a card in effect or suspended; one card per person"
+        " (旧住基法30条の44, 番号法17条)"
+    ),
+    "card_events.card_id, card_events.version": "that version of the card is already stored",
 }
 
 

@@ -33,6 +33,9 @@ in a test module and implement its hooks::
         def downgrade_to_schema_3(self, store: Store) -> None:
             ...  # make the storage what schema version 3 was (see the method)
 
+        def downgrade_to_schema_4(self, store: Store) -> None:
+            ...  # make the storage what schema version 4 was (see the method)
+
         def garble_pending_notice(self, store: Store, seq: int) -> None:
             ...  # make a stored pending notice unreadable (see the method)
 
@@ -58,7 +61,8 @@ are over, from each code's oldest end (``IdentityStore.expire``). A person who
 moves is notified by two municipalities over two independent links
 (30条の6第1項), so an upper tier keeps each municipality's newest word on a
 person: a removal that arrives late from the municipality they left never
-hides their entry in the new one.
+hides their entry in the new one. A person holds at most one resident IC card in
+effect (旧住基法30条の44, 番号法17条), and a card's events are kept.
 
 The package holds one module per concern, each a mixin class of tests over
 :class:`~jukinet.testing.conformance.hooks.ConformanceHooks`:
@@ -71,8 +75,8 @@ The package holds one module per concern, each a mixin class of tests over
 * ``schema`` (fresh, closed, migrated stores), ``register``, ``identity``,
   ``retention`` (expiry of identity versions), ``links`` (outbox, tracking),
   ``codes`` (code pool), ``audit``, ``agencies``, ``provision`` (provision log),
-  ``provision_chain`` (its hash chain against tampering), ``schedule``, ``pending``
-  and ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
+  ``provision_chain`` (its hash chain against tampering), ``schedule``, ``pending``,
+  ``cards`` (resident IC cards) and ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
 * ``stateful``: :func:`make_stateful_test`, over ``_model`` (the plain-dict model),
   ``_machine`` (building rows, register and identity rules) and ``_machine_ports``
   (the other ports' rules).
@@ -94,6 +98,7 @@ from jukinet.testing.conformance._rows import (
 )
 from jukinet.testing.conformance.agencies import AgencyConformance
 from jukinet.testing.conformance.audit import AuditConformance
+from jukinet.testing.conformance.cards import CardConformance
 from jukinet.testing.conformance.codes import CodePoolConformance
 from jukinet.testing.conformance.hooks import (
     OPTIONAL_HOOKS,
@@ -121,6 +126,7 @@ __all__ = [
     "SETTINGS",
     "AgencyConformance",
     "AuditConformance",
+    "CardConformance",
     "CodePoolConformance",
     "ConformanceHooks",
     "IdentityConformance",
@@ -161,6 +167,7 @@ class StoreConformance(
     ProvisionChainConformance,
     ScheduleConformance,
     PendingConformance,
+    CardConformance,
     UnitOfWorkConformance,
 ):
     """Tests every :class:`~jukinet.storage.base.Store` must pass; subclass per adapter.
@@ -180,11 +187,13 @@ class StoreConformance(
     * :meth:`set_schema_version`: overwrite the schema version recorded in
       ``store``'s storage.
     * :meth:`downgrade_to_schema_2`: make ``store``'s storage what schema
-      version 2 was (no arrival day on identity versions, no pending notices,
-      version 2 recorded), so that the tests can check the migration of
+      version 2 was (no arrival day on identity versions, no pending notices, no
+      cards, version 2 recorded), so that the tests can check the migration of
       :meth:`Store.create_schema <jukinet.storage.base.Store.create_schema>`.
     * :meth:`downgrade_to_schema_3`: make ``store``'s storage what schema
-      version 3 was (no pending notices, version 3 recorded), for the same.
+      version 3 was (no pending notices, no cards, version 3 recorded), for the same.
+    * :meth:`downgrade_to_schema_4`: make ``store``'s storage what schema
+      version 4 was (no cards, version 4 recorded), for the same.
     * :meth:`garble_pending_notice`: make one stored pending notice unreadable,
       so that the tests can check it is read as a
       :class:`~jukinet.errors.CorruptRecord`.

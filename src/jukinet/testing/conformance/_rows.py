@@ -420,6 +420,7 @@ def snapshot(
     municipalities: Sequence[str] = MUNICIPALITIES,
     codes: Sequence[str] = (),
     audit: bool = True,
+    cards: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything the ports can tell about a store, as comparable plain data.
 
@@ -430,8 +431,10 @@ def snapshot(
     for ``municipalities`` and designation of ``codes`` (and the municipality each
     was designated to), every registered agency, the provision log (head, anchor
     and every kept record), every scheduled item, and the pending notices: how
-    many, and every one about any of ``codes`` (the port is read by code). Two
-    equal snapshots mean nothing observable changed.
+    many, and every one about any of ``codes`` (the port is read by code), and
+    the cards: every live card (by expiry), each of ``codes``' live card, and the
+    state and history of each of ``cards`` (card ids). Two equal snapshots mean
+    nothing observable changed.
     """
     people = _scan_register(store)
     identities = _scan_identities(store)
@@ -470,6 +473,9 @@ def snapshot(
         ),
         "schedule": read_all_scheduled(store),
         "pending": (store.pending.count(), store.pending.find(list(codes))),
+        "cards.live": store.cards.expiring(before=date.max, limit=_ALL_SCHEDULED),
+        "cards.live_for": {c: store.cards.live_for(c) for c in codes},
+        "cards": {c: (store.cards.get(c), store.cards.history(c)) for c in cards},
     }
 
 

@@ -42,6 +42,7 @@ OPTIONAL_HOOKS = (
     "set_schema_version",
     "downgrade_to_schema_2",
     "downgrade_to_schema_3",
+    "downgrade_to_schema_4",
     "garble_pending_notice",
     "tamper_provision_log",
 )
@@ -100,8 +101,8 @@ class ConformanceHooks:
     def downgrade_to_schema_2(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 2 left, with raw access:
         identity versions without ``received_on`` (the SQL adapters drop the column
-        and its index), no pending notices (the SQL adapters drop their tables) and
-        ``'2'`` recorded as the schema version."""
+        and its index), no pending notices and no cards (the SQL adapters drop their
+        tables) and ``'2'`` recorded as the schema version."""
         missing_hook("downgrade_to_schema_2")
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
@@ -114,9 +115,16 @@ class ConformanceHooks:
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 3 left, with raw access:
-        no pending notices (the SQL adapters drop their tables; the store holds
-        none when this is called) and ``'3'`` recorded as the schema version."""
+        no pending notices and no cards (the SQL adapters drop their tables; the
+        store holds none when this is called) and ``'3'`` recorded as the schema
+        version."""
         missing_hook("downgrade_to_schema_3")
+
+    def downgrade_to_schema_4(self, store: Store) -> None:
+        """Turn ``store``'s storage into what schema version 4 left, with raw access:
+        no cards (the SQL adapters drop ``card_events`` and ``cards``; the store
+        holds none when this is called) and ``'4'`` recorded as the schema version."""
+        missing_hook("downgrade_to_schema_4")
 
     def dispose(self, store: Store) -> None:
         """Release a store made by :meth:`create_store` (default: close it)."""

@@ -1,5 +1,5 @@
 """Conformance tests of a fresh store, ``create_schema`` (idempotent, migrations of
-schema versions 2 and 3), a store without schema and a closed store.
+schema versions 2, 3 and 4), a store without schema and a closed store.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from jukinet.testing.conformance._rows import (
     MUNICIPALITIES,
     _on,
 )
+from jukinet.testing.conformance.cards import card_row, event_of, step
 from jukinet.testing.conformance.hooks import ConformanceHooks
 
 
 class SchemaConformance(ConformanceHooks):
     """Conformance tests of a fresh store, ``create_schema`` (idempotent, migrations of
-    schema versions 2 and 3), a store without schema and a closed store."""
+    schema versions 2, 3 and 4), a store without schema and a closed store."""
 
     # =============================================================================
     # schema and lifecycle
@@ -56,6 +57,12 @@ class SchemaConformance(ConformanceHooks):
         assert store.pending.count() == 0
         assert store.pending.find([self.rows.code(1)]) == []
         assert store.code_pool.designated_to(self.rows.code(1)) is None
+        assert store.cards.get(card_row(1).card_id) is None
+        assert store.cards.get_many([card_row(1).card_id]) == {}
+        assert store.cards.live_for(self.rows.code(1)) is None
+        assert store.cards.history(card_row(1).card_id) == []
+        assert store.cards.expiring(before=date.max) == []
+        assert store.cards.awaiting_continued_use(moved_in_before=date.max) == []
         store.check_schema()
 
     def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
@@ -101,6 +108,9 @@ class SchemaConformance(ConformanceHooks):
                 lambda: bare.pending.count(),
                 lambda: bare.pending.find([self.rows.code(1)]),
                 lambda: bare.code_pool.designated_to(self.rows.code(1)),
+                lambda: bare.cards.get(card_row(1).card_id),
+                lambda: bare.cards.live_for(self.rows.code(1)),
+                lambda: bare.cards.expiring(before=date.max),
             ]
             for call in calls:
                 with pytest.raises(ProgrammingError, match="create_schema"):
@@ -120,9 +130,15 @@ class SchemaConformance(ConformanceHooks):
                 bare.unit_of_work() as uow,
             ):
                 bare.pending.add(uow, [self.rows.pending_notice(1)])
+            with (
+                pytest.raises(ProgrammingError, match="create_schema"),
+                bare.unit_of_work() as uow,
+            ):
+                bare.cards.issue(uow, card_row(1), event_of(card_row(1)))
             bare.create_schema()
             bare.check_schema()
             assert bare.register.count() == 0
+            assert bare.cards.get(card_row(1).card_id) is None
             assert bare.provision_log.head() == (0, GENESIS)
             assert bare.pending.count() == 0
         finally:
@@ -186,7 +202,8 @@ class SchemaConformance(ConformanceHooks):
         self._pending_port_works(fresh, self.handle(store))
 
     def _pending_port_works(self, store: Store, reader: Store) -> None:
-        """A migrated store keeps pending notices as a version 4 store does."""
+        """A migrated store keeps pending notices as a version 4 store does, and cards
+        as a version 5 store does."""
         assert store.pending.count() == 0
         notice = self.rows.pending_notice(7, codes=[self.rows.code(7), self.rows.code(8)])
         with store.unit_of_work() as uow:
@@ -200,6 +217,22 @@ class SchemaConformance(ConformanceHooks):
         with store.unit_of_work() as uow:
             assert store.pending.remove(uow, [seq]) == 1
         assert reader.pending.count() == 0
+        self._cards_port_works(store, reader)
+
+    def _cards_port_works(self, store: Store, reader: Store) -> None:
+        """A migrated store keeps cards as a version 5 store does: none yet, then one
+        per holder, updated with its events kept."""
+        card = card_row(7)
+        assert reader.cards.live_for(card.holder) is None
+        assert reader.cards.expiring(before=date.max) == []
+        with store.unit_of_work() as uow:
+            store.cards.issue(uow, card, event_of(card))
+        later, event = step(card, "suspended", state="suspended")
+        with store.unit_of_work() as uow:
+            store.cards.update(uow, later, event)
+        for handle in (store, reader):
+            assert handle.cards.live_for(card.holder) == later
+            assert handle.cards.history(card.card_id) == [event_of(card), event]
 
     def test_a_version_3_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
         # Version 4 keeps the notices an upper tier holds pending (docs/tiers.md); a
@@ -237,6 +270,48 @@ class SchemaConformance(ConformanceHooks):
         fresh.create_schema()  # idempotent once migrated
         assert fresh.identities.history(code) == rows
 
+    def test_a_version_4_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
+        # Version 5 keeps the resident IC cards a municipality issued (旧住基法30条の44,
+        # 番号法17条); a version 4 store had none, and keeps everything else.
+        code = self.rows.code(1)
+        rows = [
+            self.rows.identity_row(code, 1, received_on=_on(0)),
+            self.rows.identity_row(code, 2, rest="2番地", received_on=_on(1)),
+        ]
+        notice = self.rows.pending_notice(3)
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+            store.outbox.append(uow, "pref13", [b"kept"])
+            store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(9)])
+            store.schedule.add(uow, [self.rows.scheduled_item(1)])
+            (seq,) = store.pending.add(uow, [notice])
+        self.person(store, 1)
+        self.downgrade_to_schema_4(store)
+        old = self.handle(store)
+        with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
+            old.check_schema()
+        assert "version 4" in str(info.value)
+        assert str(SCHEMA_VERSION) in str(info.value)
+        with pytest.raises(SchemaVersionMismatch):
+            old.cards.live_for(code)
+        with pytest.raises(SchemaVersionMismatch):
+            old.pending.count()
+        old.create_schema()
+        old.check_schema()
+        fresh = self.handle(store)
+        fresh.check_schema()
+        for reader in (old, fresh):
+            assert reader.identities.history(code) == rows
+            assert reader.register.count() == 1
+            assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
+            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
+            assert reader.schedule.due(date.max) == [self.rows.scheduled_item(1)]
+            assert reader.pending.find([notice.codes[0]]) == [PendingRecord(seq=seq, entry=notice)]
+        self._cards_port_works(old, fresh)
+        fresh.create_schema()  # idempotent once migrated
+        assert fresh.cards.live_for(card_row(7).holder) is not None
+        assert fresh.pending.count() == 1
+
     def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
         closed = self.handle(store)
         closed.close()
@@ -267,4 +342,8 @@ class SchemaConformance(ConformanceHooks):
             closed.code_pool.designated_to(self.rows.code(1))
         with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
             closed.pending.add(uow, [self.rows.pending_notice(1)])
+        with pytest.raises(InterfaceError):
+            closed.cards.live_for(self.rows.code(1))
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.cards.issue(uow, card_row(1), event_of(card_row(1)))
         assert store.outbox.destinations() == []  # the storage itself is still there
