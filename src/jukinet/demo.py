@@ -99,8 +99,8 @@ def _run_in(folder: Path, args: argparse.Namespace, out: TextIO) -> int:
         stores.append(store)
         return store
 
-    faults = (
-        {}
+    faults: dict[str, float] = (
+        dict.fromkeys(("drop", "duplicate", "reorder", "delay"), 0.0)
         if args.quiet_network
         else {"drop": 0.05, "duplicate": 0.05, "reorder": 0.1, "delay": 0.1}
     )
@@ -119,7 +119,10 @@ def _run_in(folder: Path, args: argparse.Namespace, out: TextIO) -> int:
         seed=args.seed,
         start=datetime(2026, 4, 1, tzinfo=UTC),
         codes_per_municipality=codes_each,
-        **faults,
+        drop=faults["drop"],
+        duplicate=faults["duplicate"],
+        reorder=faults["reorder"],
+        delay=faults["delay"],
     )
     try:
         return _story(country, towns, args, out, started)

@@ -867,6 +867,7 @@ CARD_REASONS = frozenset(
         "expired",
         "replaced",
         "late_move_in",
+        "moved_out",
     }
 )
 """Why a card lapsed (``""``: it has not, or no reason applies)."""

@@ -27,9 +27,13 @@ from datetime import UTC, datetime
 
 import attrs
 
+from jukinet.card.keys import CardAuthority
+from jukinet.card.pin import ScryptCost
+from jukinet.card.terminal import CounterTerminal
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.storage.base import Store
 from jukinet.testing.network import FaultyNetwork
+from jukinet.tiers.card_desk import CardDesk
 from jukinet.tiers.clock import ManualClock
 from jukinet.tiers.messages import CENTER, NodeId, NodeKey, TrustStore
 from jukinet.tiers.municipality import Municipality
@@ -53,10 +57,17 @@ class Country:
     center: NationalCenter
     prefectures: dict[str, Prefecture]
     municipalities: dict[str, Municipality]
+    card_authority: CardAuthority
+    desks: dict[str, CardDesk]
+    """Each municipality's card desk (issuer key certified by :attr:`card_authority`)."""
 
     def municipality(self, code: str) -> Municipality:
         """The municipality with this 6-digit code."""
         return self.municipalities[code]
+
+    def desk(self, code: str) -> CardDesk:
+        """The card desk of the municipality with this 6-digit code."""
+        return self.desks[code]
 
     def prefecture(self, code: str) -> Prefecture:
         """The prefecture with this 2-digit code."""
@@ -85,6 +96,7 @@ class Country:
                 random.Random(self.rng.random()),
             )
             self.network.restart(self.municipalities[node.code])
+            self.desks[node.code] = self.desks[node.code].reopen(self.municipalities[node.code])
 
 
 def build_country(
@@ -98,12 +110,15 @@ def build_country(
     duplicate: float = 0.0,
     reorder: float = 0.0,
     delay: float = 0.0,
+    card_scrypt_cost: ScryptCost | None = None,
 ) -> Country:
     """Build a country: each municipality, its prefecture, and the centre.
 
     ``store_factory`` makes an empty store with its schema created, one per node.
     The centre designates ``codes_per_municipality`` codes to each municipality;
-    call ``country.network.settle()`` to deliver them.
+    call ``country.network.settle()`` to deliver them. Each municipality has a card
+    desk whose cards hash PINs at ``card_scrypt_cost`` (``None``: the chip's default;
+    tests pass a cheap one).
     """
     rng = random.Random(seed)
     clock = ManualClock(start or datetime(2026, 4, 1, 0, 0, tzinfo=UTC))
@@ -128,6 +143,8 @@ def build_country(
             prefectures[node.code] = Prefecture(node.code, stores[node], keys[node], trust, clock)
             network.add(prefectures[node.code])
     towns: dict[str, Municipality] = {}
+    authority = CardAuthority.generate("jlis", random.Random(rng.random()))
+    desks: dict[str, CardDesk] = {}
     for code in codes:
         node = NodeId.municipality(code)
         towns[code.value] = Municipality(
@@ -135,4 +152,17 @@ def build_country(
         )
         network.add(towns[code.value])
         center.designate_codes(code, codes_per_municipality)
-    return Country(clock, rng, trust, keys, stores, network, center, prefectures, towns)
+        card_rng = random.Random(rng.random())
+        issuer = authority.certify_issuer(code.value, card_rng)
+        desks[code.value] = CardDesk(
+            towns[code.value],
+            issuer=issuer,
+            terminal=CounterTerminal(
+                issuer.certify_terminal(f"{code.value}-counter", card_rng), card_rng
+            ),
+            rng=card_rng,
+            scrypt_cost=card_scrypt_cost,
+        )
+    return Country(
+        clock, rng, trust, keys, stores, network, center, prefectures, towns, authority, desks
+    )

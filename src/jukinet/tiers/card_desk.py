@@ -205,6 +205,17 @@ class CardDesk:
         self._cost = scrypt_cost
         self._checks: dict[str, PendingCheck] = {}
 
+    def reopen(self, municipality: object) -> CardDesk:
+        """The same desk (keys, terminal, random source) serving a fresh instance of
+        its municipality (after a restart)."""
+        return CardDesk(
+            municipality,
+            issuer=self._issuer,
+            terminal=self._terminal,
+            rng=self._rng,
+            scrypt_cost=self._cost,
+        )
+
     @property
     def _store(self) -> Store:
         return self._town.store
