@@ -88,6 +88,7 @@ class _CardsPending:
     """The card states and events a unit of work has written."""
 
     cards: dict[str, CardRow] = attrs.Factory(dict)  # card id -> newest staged state
+    card_holders: dict[str, str] = attrs.Factory(dict)  # holder -> card id last staged
     card_events: list[CardEventRow] = attrs.Factory(list)  # in write order
 
 
@@ -102,9 +103,11 @@ class _CardsView:
         return staged if staged is not None else self.state.cards.get(card_id)
 
     def card_live_for(self, holder: str) -> CardRow | None:
-        for staged in self.pending.cards.values():
-            if staged.holder == holder and staged.live:
-                return staged
+        # Only the card last staged for a holder can be a staged live card: a card is
+        # issued only while the holder has none live, and a final card stays final.
+        staged_id = self.pending.card_holders.get(holder)
+        if staged_id is not None and (staged := self.pending.cards[staged_id]).live:
+            return staged
         card_id = self.state.card_live.get(holder)
         if card_id is None:
             return None
@@ -144,6 +147,7 @@ class MemoryCardRegistry(_Port[_CardsView, _CardsPending], CardRegistry):
         if view.card_live_for(row.holder) is not None:
             raise CardRegistry.second_live_card(row)
         pending.cards[row.card_id] = row
+        pending.card_holders[row.holder] = row.card_id
         pending.card_events.append(first)
 
     def update(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
@@ -152,6 +156,7 @@ class MemoryCardRegistry(_Port[_CardsView, _CardsPending], CardRegistry):
         view, pending = self._store._write(uow)
         CardRegistry.check_change(view.card(row.card_id), row)
         pending.cards[row.card_id] = row
+        pending.card_holders[row.holder] = row.card_id
         pending.card_events.append(later)
 
     def get(self, card_id: str, uow: UnitOfWork | None = None) -> CardRow | None:
