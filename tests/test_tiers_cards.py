@@ -33,6 +33,7 @@ from jukinet.errors import (
     CardSuspended,
     InvalidState,
     Misaddressed,
+    NotFound,
     WrongPin,
 )
 from jukinet.storage.records import CardRow
@@ -257,3 +258,78 @@ def test_the_centre_refuses_a_step_from_a_municipality_that_does_not_keep_the_ca
     refused = _audit(country, CENTER, "card.refused")
     assert refused[-1]["municipality"] == CHUO
     assert "kept by 131016" in str(refused[-1]["why"])
+
+
+def _move(country: Country, record: ResidentRecord, to: str, *, frm: str = CHIYODA) -> None:
+    today = country.clock.today()
+    certificate = country.municipality(frm).move_out(
+        record.resident_code, planned_date=today, destination=to
+    )
+    country.municipality(to).register_move_in(
+        certificate,
+        address="梅田1丁目1番1号" if to == KITA_OSAKA else "銀座1丁目1番1号",
+        household=HouseholdMembership(household_id=f"M{to}", relationship=HEAD_OF_HOUSEHOLD),
+        moved_in_on=today,
+    )
+    country.network.settle()
+
+
+@pytest.mark.parametrize("after", [89, 90])
+def test_continued_use_after_a_move_within_90_days(country: Country, after: int) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    _move(country, record, KITA_OSAKA)
+    moved_in_on = country.clock.today()
+    kept = _centre_card(country, chip.card_id)
+    assert kept is not None
+    assert (kept.municipality, kept.moved_in_on, kept.version) == (KITA_OSAKA, moved_in_on, 2)
+    # the old municipality no longer writes the card's steps
+    with pytest.raises(NotFound):
+        country.desk(CHIYODA).report_lost(chip.card_id)
+    country.clock.advance(days=after)
+    status = country.desk(KITA_OSAKA).continue_use(chip, pin="1234", ask=_ask(country))
+    assert status.moved_in_on is None
+    assert status.version == 3
+    country.network.settle()
+    kept = _centre_card(country, chip.card_id)
+    assert kept is not None
+    assert (kept.municipality, kept.moved_in_on, kept.version) == (KITA_OSAKA, None, 3)
+    # the new municipality keeps the card now: a loss report there works
+    assert country.desk(KITA_OSAKA).report_lost(chip.card_id).state is CardState.SUSPENDED
+    country.network.settle()
+    with pytest.raises(CardSuspended):
+        country.desk(CHUO).check(chip, ask=_ask(country))
+
+
+def test_no_continued_use_on_the_91st_day(country: Country) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    _move(country, record, KITA_OSAKA)
+    country.clock.advance(days=91)
+    with pytest.raises(CardRevoked, match="not_continued"):
+        country.desk(KITA_OSAKA).continue_use(chip, pin="1234", ask=_ask(country))
+    with pytest.raises(CardRevoked, match="not_continued"):
+        country.desk(CHUO).check(chip, ask=_ask(country))
+
+
+def test_moving_again_before_continued_use_ends_the_card(country: Country) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    _move(country, record, CHUO)
+    country.clock.advance(days=10)
+    _move(country, record, KITA_OSAKA, frm=CHUO)
+    kept = _centre_card(country, chip.card_id)
+    assert kept is not None
+    assert (kept.state, kept.reason) == ("lapsed", "moved_again")
+    with pytest.raises(CardRevoked, match="moved_again"):
+        country.desk(KITA_OSAKA).continue_use(chip, pin="1234", ask=_ask(country))
+
+
+def test_continued_use_needs_the_pin(country: Country) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    _move(country, record, KITA_OSAKA)
+    with pytest.raises(WrongPin):
+        country.desk(KITA_OSAKA).continue_use(chip, pin="9999", ask=_ask(country))
+    with pytest.raises(InvalidState, match="awaits no continued use"):
+        country.desk(CHUO).continue_use(chip, pin="1234", ask=_ask(country))

@@ -39,6 +39,7 @@ from jukinet.card.keys import IssuerKey
 from jukinet.card.kinds import CardKind, ChipCode, kinds_issuable_on, rules_for
 from jukinet.card.lifecycle import (
     CONTINUED_USE_DAYS,
+    CardEvent,
     CardHistoryEntry,
     CardStatus,
     LapseReason,
@@ -381,11 +382,16 @@ class CardDesk:
         today = self._town.clock.today()
         with self._store.unit_of_work() as uow:
             row = self._store.cards.get(card_id, uow)
-            if row is None or row.municipality != self._town.code.value:
+            if (
+                row is None
+                or row.municipality != self._town.code.value
+                or not self._resident_here(uow, row.holder)
+            ):
                 raise NotFound(
                     f"card {card_id} is not kept by {self._town.code.full_name}",
                     field="card_id",
-                    expected="a card of a resident here",
+                    expected="a card of a current resident here (after a move, the new"
+                    " municipality keeps it once continued use is registered there)",
                 )
             status = cm.card_status(row)
             due = status.due(today)
@@ -398,6 +404,12 @@ class CardDesk:
             done = step(status, today, self._town.code)
             self._keep(uow, done, row.public_key)
         return done.status
+
+    def _resident_here(self, uow: UnitOfWork | None, holder: str) -> bool:
+        """Whether ``holder`` is a current (not removed) resident of this municipality:
+        only then does it write its card's steps."""
+        row = self._store.register.current_by_code(holder, uow)
+        return row is not None and row.status != "removed"
 
     def report_lost(self, card_id: str) -> CardStatus:
         """A loss report (by telephone too): the card is suspended at once (一時停止)."""
@@ -436,7 +448,7 @@ class CardDesk:
                     moved_in_before=day - timedelta(days=CONTINUED_USE_DAYS), limit=limit
                 ),
             )
-            if row.municipality == self._town.code.value
+            if row.municipality == self._town.code.value and self._resident_here(None, row.holder)
         }
         lapsed = 0
         for row in found.values():
@@ -447,6 +459,60 @@ class CardDesk:
                 self._keep(uow, due, row.public_key)
             lapsed += 1
         return lapsed
+
+    def continue_use(
+        self, chip: Chip, *, pin: str, ask: Callable[[Envelope], Envelope]
+    ) -> CardStatus:
+        """継続利用: the holder who moved in here registers the continued use of their
+        card, with the card and its PIN, within 90 days of the move-in (domain-facts
+        §7). The centre, which moved the card here when it accepted the move-in,
+        answers the card's state (``ask`` carries the request and its answer); this
+        municipality adopts it (:meth:`~jukinet.storage.base.CardRegistry.adopt`) and
+        records the continued use, which goes up the tiers like every step."""
+        answer = self.read_answer(ask(self.check_request(chip, pin=pin).envelope))
+        here = self._town.code
+        if answer.municipality != here.value or answer.moved_in_on is None:
+            raise InvalidState(
+                f"card {answer.card_id} awaits no continued use in {here.full_name}",
+                field="card",
+                expected="a card whose holder's move-in here the centre has recorded",
+            )
+        require_in_effect(answer)
+        public = chip.read_public()
+        data = public.data
+        assert answer.holder is not None
+        assert answer.version is not None
+        moved_in_on = date.fromisoformat(answer.moved_in_on)
+        status = CardStatus(
+            card_id=data.card_id,
+            holder=ResidentCode(answer.holder),
+            kind=data.kind,
+            photo=data.photo,
+            issuer=data.issuer,
+            issued_on=data.issued_on,
+            expires_on=data.expires_on,
+            municipality=here,
+            moved_in_on=moved_in_on,
+            version=answer.version,
+        )
+        moved = CardHistoryEntry(
+            version=answer.version, event=CardEvent.MOVED_IN, on=moved_in_on, municipality=here
+        )
+        key = public.certificate.public_key
+        today = self._town.clock.today()
+        with self._store.unit_of_work() as uow:
+            if not self._resident_here(uow, answer.holder):
+                raise InvalidState(
+                    f"{answer.holder} is not a current resident of {here.full_name}",
+                    field="resident",
+                    expected="the card's holder, registered here by the move-in",
+                )
+            self._store.cards.adopt(
+                uow, cm.card_row(status, key), cm.event_row(status.card_id, moved)
+            )
+            done = status.continue_use(on=today, at=here)
+            self._keep(uow, done, key)
+        return done.status
 
     # --- the counter check ----------------------------------------------------------
 

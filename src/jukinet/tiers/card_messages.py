@@ -283,8 +283,9 @@ class CardCheckAnswer:
     """The centre's answer: the request's envelope digest (``request_hash``), the card
     and the key it is about, the ``verdict`` (one of :data:`VERDICTS`), the lapse
     ``reason`` (or ``""``), and where the card is known: the ``holder``'s resident
-    code, the ``municipality`` holding them now, the ``kind`` and the ``expires_on``
-    day (``None`` for an unknown card)."""
+    code, the ``municipality`` holding them now, the ``kind``, the ``expires_on``
+    day, the kept ``version`` and the ``moved_in_on`` day of a move-in awaiting
+    continued use (``None`` for an unknown card)."""
 
     request_hash: str
     card_id: str
@@ -295,6 +296,8 @@ class CardCheckAnswer:
     municipality: str | None
     kind: str | None
     expires_on: str | None
+    version: int | None
+    moved_in_on: str | None
 
     def __attrs_post_init__(self) -> None:
         _hex(self.request_hash, "request_hash", 64)
@@ -312,8 +315,12 @@ class CardCheckAnswer:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise InvalidFormat(f"{name} is not text", field=name)
-        if self.expires_on is not None:
-            _day(self.expires_on, "expires_on")
+        for name in ("expires_on", "moved_in_on"):
+            value = getattr(self, name)
+            if value is not None:
+                _day(value, name)
+        if self.version is not None and (type(self.version) is not int or self.version < 1):
+            raise InvalidFormat("the version is not a number from 1", field="version")
 
     @property
     def in_effect(self) -> bool:

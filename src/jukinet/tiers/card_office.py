@@ -33,6 +33,7 @@ from jukinet.card.kinds import CardKind, ChipCode, rules_for
 from jukinet.card.lifecycle import CardEvent
 from jukinet.domain import codec
 from jukinet.domain.identity import IdentityNotice
+from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.errors import JukinetError, Misaddressed
 from jukinet.storage.base import UnitOfWork
 from jukinet.storage.records import AuditEntry, CardEventRow, CardRow
@@ -143,6 +144,29 @@ class CardOffice:
             ],
         )
 
+    def follow_moves(self, uow: UnitOfWork, moves: Sequence[tuple[str, str, date]]) -> None:
+        """At the centre: a holder's move-in accepted at a new municipality (``(code,
+        municipality, moved_in_on)``) moves their live card there, awaiting continued
+        use there within 90 days (or ends it, when an earlier move-in still awaited
+        it: :meth:`~jukinet.card.lifecycle.CardStatus.moved_in`). The centre records
+        this step itself: it alone sees both municipalities, and the new one adopts the
+        card when the holder registers continued use
+        (:meth:`~jukinet.tiers.card_desk.CardDesk.continue_use`)."""
+        cards = self._tier.store.cards
+        for code, municipality, moved_in_on in moves:
+            row = cards.live_for(code, uow)
+            if row is None or row.municipality == municipality:
+                continue
+            status = cm.card_status(row)
+            done = status.moved_in(
+                on=max(moved_in_on, status.issued_on), at=LocalGovernmentCode(municipality)
+            )
+            cards.update(
+                uow,
+                cm.card_row(done.status, row.public_key),
+                cm.event_row(row.card_id, done.entry),
+            )
+
     # --- the counter check ------------------------------------------------------------
 
     def answer(self, envelope: Envelope) -> Envelope:
@@ -211,14 +235,18 @@ class CardOffice:
                 kind=None,
                 expires_on=None,
             )
-        known = {
-            "holder": row.holder,
-            "municipality": row.municipality,
-            "kind": row.kind,
-            "expires_on": row.expires_on.isoformat(),
-        }
         verdict, reason = self._state(uow, check, row, today)
-        return cm.CardCheckAnswer(**base, verdict=verdict, reason=reason, **known)
+        return cm.CardCheckAnswer(
+            **base,
+            verdict=verdict,
+            reason=reason,
+            holder=row.holder,
+            municipality=row.municipality,
+            kind=row.kind,
+            expires_on=row.expires_on.isoformat(),
+            version=row.version,
+            moved_in_on=row.moved_in_on.isoformat() if row.moved_in_on else None,
+        )
 
     def _state(
         self, uow: UnitOfWork, check: cm.CardCheck, row: CardRow, today: date

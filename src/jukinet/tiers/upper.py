@@ -783,6 +783,18 @@ class NationalCenter(UpperTier):
     def _applied(self, uow: UnitOfWork, applied: Sequence[Applied]) -> None:
         """Derive revocations of JPKI certificates from the notices just stored, and
         keep the 30-day move-in deadlines (see :mod:`jukinet.domain.jpki`)."""
+        self.cards.follow_moves(
+            uow,
+            [
+                (
+                    item.message.claim.resident_code,
+                    item.message.claim.municipality,
+                    item.message.claim.event_date or self.clock.today(),
+                )
+                for item in applied
+                if item.message.claim.reason is ChangeReason.DOMESTIC_MOVE_IN
+            ],
+        )
         feed: list[bytes] = []
         changes: list[bytes] = []
         schedule = self.store.schedule
