@@ -28,6 +28,7 @@ from typing import TextIO
 
 import attrs
 
+from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
 from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, HouseholdMembership, Sex
@@ -228,6 +229,8 @@ def _story(
     _say(out)
     clean = _provision(country, rng, out) and clean
     _say(out)
+    clean = _card(country, out) and clean
+    _say(out)
     _jpki(country, out)
     _say(out)
     _say(
@@ -299,6 +302,73 @@ def _provision(country: Country, rng: random.Random, out: TextIO) -> bool:
     return not faults
 
 
+def _card(country: Country, out: TextIO) -> bool:
+    """Issue a card in 千代田区, use it in 大阪市北区, lock it, reset it, report it lost."""
+    home, away = MUNICIPALITIES[0], MUNICIPALITIES[2]
+    town = country.municipality(home)
+    _say(out, "7. The resident card (個人番号カード, 番号法17条; 住基法旧30条の44).")
+    born = country.clock.today()
+    holder = town.register_birth(
+        name=PersonName(
+            family="中村", given="陽菜", family_reading="ナカムラ", given_reading="ヒナ"
+        ),
+        birth_date=born,
+        sex=Sex.FEMALE,
+        household=HouseholdMembership(household_id="HCARD", relationship=HEAD_OF_HOUSEHOLD),
+        address="千代田1丁目1番1号",
+        family_register=FamilyRegister(domicile="東京都千代田区千代田1番", head="中村 陽菜"),
+        individual_number=IndividualNumber("621498320257"),
+    )
+    country.network.settle()
+    _say(
+        out,
+        f"   {holder.name.full} is born in {town.code.full_name}; her parents apply for her card",
+    )
+    desk, counter = country.desk(home), country.desk(away)
+    ask = country.center.answer_card_check
+    chip = desk.issue(holder.resident_code, pin="2580", photo_image=b"photo")
+    country.network.settle()
+    status = desk.status(chip.card_id)
+    _say(
+        out,
+        f"   {town.code.full_name} issues card {chip.card_id[:8]}… to {holder.resident_code}"
+        f" (in effect until {status.expires_on.isoformat()})",
+    )
+    answer = counter.check(chip, ask=ask, pin="2580")
+    _say(
+        out,
+        f"   at {country.municipality(away).code.full_name} (another prefecture): the chip and"
+        f" the counter authenticate each other, PIN verified; the centre answers"
+        f" {answer.verdict}, a resident of {answer.municipality}",
+    )
+    refusals = []
+    for _ in range(3):
+        try:
+            counter.check(chip, ask=ask, pin="0000")
+        except JukinetError as exc:
+            refusals.append(type(exc).__name__)
+    _say(out, f"   three wrong PINs: {', '.join(refusals)}")
+    desk.reset_pin(chip, "1470")
+    country.network.settle()
+    ok = counter.check(chip, ask=ask, pin="1470").in_effect
+    _say(out, f"   reset at the home counter after confirming identity: in effect again = {ok}")
+    desk.report_lost(chip.card_id)
+    country.network.settle()
+    try:
+        counter.check(chip, ask=ask)
+        suspended = False
+    except JukinetError as exc:
+        suspended = True
+        _say(out, f"   reported lost: the counter is told {exc}")
+    kept = country.center.store.cards.get(chip.card_id)
+    steps = [e.event.value for e in desk.history(chip.card_id)]
+    _say(
+        out,
+        f"   history: {' → '.join(steps)}; the centre keeps version {kept.version if kept else '?'}",
+    )
+    return ok and suspended and kept is not None and kept.version == len(steps)
+
+
 def _jpki(country: Country, out: TextIO) -> None:
     """Step 6: the revocation feed for the public key infrastructure, and the
     code-change feed for デジタル庁."""
@@ -309,7 +379,7 @@ def _jpki(country: Country, out: TextIO) -> None:
     for _seq, notice in feed:
         label = f"{notice.certificate.label_ja} ({notice.cause.value})"
         counts[label] = counts.get(label, 0) + 1
-    _say(out, "6. The JPKI revocation feed (JPKI法12条, 31条):")
+    _say(out, "8. The JPKI revocation feed (JPKI法12条, 31条):")
     for label, count in sorted(counts.items()):
         _say(out, f"   {count:>5}  {label}")
     if not counts:

@@ -220,24 +220,25 @@ class CardOffice:
         request_hash: str,
         today: date,
     ) -> cm.CardCheckAnswer:
-        base = {
-            "request_hash": request_hash,
-            "card_id": check.card_id,
-            "public_key": check.public_key,
-        }
         if row is None:
             return cm.CardCheckAnswer(
-                **base,
+                request_hash=request_hash,
+                card_id=check.card_id,
+                public_key=check.public_key,
                 verdict="unknown_card",
                 reason="",
                 holder=None,
                 municipality=None,
                 kind=None,
                 expires_on=None,
+                version=None,
+                moved_in_on=None,
             )
         verdict, reason = self._state(uow, check, row, today)
         return cm.CardCheckAnswer(
-            **base,
+            request_hash=request_hash,
+            card_id=check.card_id,
+            public_key=check.public_key,
             verdict=verdict,
             reason=reason,
             holder=row.holder,
