@@ -333,3 +333,19 @@ def test_continued_use_needs_the_pin(country: Country) -> None:
         country.desk(KITA_OSAKA).continue_use(chip, pin="9999", ask=_ask(country))
     with pytest.raises(InvalidState, match="awaits no continued use"):
         country.desk(CHUO).continue_use(chip, pin="1234", ask=_ask(country))
+
+
+def test_ordinance_services_are_added_at_the_home_counter_only(country: Country) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    library = b"L" * 16
+    country.desk(CHIYODA).add_service(chip, "library", 256, library)
+    chip.write_area("library", library, b"member 0042")
+    assert chip.read_area("library", library) == b"member 0042"
+    with pytest.raises(NotFound):
+        country.desk(KITA_OSAKA).add_service(chip, "seal", 64, b"S" * 16)
+    country.desk(CHIYODA).report_lost(chip.card_id)
+    with pytest.raises(CardSuspended):
+        country.desk(CHIYODA).add_service(chip, "seal", 64, b"S" * 16)
+    actions = [r.entry.action for r in country.stores[NodeId.municipality(CHIYODA)].audit.read()]
+    assert actions.count("card.area_added") == 1

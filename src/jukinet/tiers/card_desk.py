@@ -434,6 +434,45 @@ class CardDesk:
         session.reset_pin(new_pin, identity_confirmed=True)
         return status
 
+    def add_service(self, chip: Chip, app_id: str, size: int, access_key: bytes) -> None:
+        """Add an ordinance service's application area to a card in effect kept here
+        (条例利用: seal registration, library, facility booking; old 住基法30条の44第12項),
+        at this counter; audited as ``card.area_added``."""
+        self._area(chip, "card.area_added", lambda s: s.create_area(app_id, size, access_key))
+
+    def remove_service(self, chip: Chip, app_id: str, access_key: bytes) -> None:
+        """Remove an ordinance service's application area (audited ``card.area_removed``)."""
+        self._area(chip, "card.area_removed", lambda s: s.remove_area(app_id, access_key))
+
+    def _area(self, chip: Chip, action: str, change: Callable[[CardSession], None]) -> None:
+        session = self._authenticate(chip)
+        today = self._town.clock.today()
+        with self._store.unit_of_work() as uow:
+            row = self._store.cards.get(session.card_id, uow)
+            if (
+                row is None
+                or row.municipality != self._town.code.value
+                or not self._resident_here(uow, row.holder)
+            ):
+                raise NotFound(
+                    f"card {session.card_id} is not kept by {self._town.code.full_name}",
+                    field="card_id",
+                    expected="a card of a current resident here",
+                )
+            cm.card_status(row).check_in_effect(today)
+            change(session)
+            self._store.audit.append(
+                uow,
+                [
+                    AuditEntry(
+                        at=self._town.clock.now(),
+                        action=action,
+                        subject=row.holder,
+                        detail=json.dumps({"card": row.card_id}).encode(),
+                    )
+                ],
+            )
+
     def sweep(self, today: date | None = None, *, limit: int = 1000) -> int:
         """Record the lapses due by ``today`` (default: the clock's day) of the cards
         kept here: expiry, and continued use not registered within 90 days. Returns
