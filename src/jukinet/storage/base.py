@@ -654,8 +654,10 @@ class CardRegistry(ABC):
     or suspended, and a holder with a live card is issued no other one until it is
     returned or lapses (旧住基法30条の44; 番号法17条: a new card is issued only
     against the return of the old one). A card's state is kept with every event
-    that led to it: versions 1, 2, … per card, gap-free, appended, never rewritten.
-    A returned or lapsed card never changes again.
+    that led to it: versions 1, 2, … per card, appended, never rewritten; gap-free
+    for a card issued here, while a card learnt of later (:meth:`adopt`: the card
+    of a resident who moved in, kept in use there, 継続利用) starts at the version
+    it was adopted at. A returned or lapsed card never changes again.
     """
 
     @abstractmethod
@@ -679,13 +681,33 @@ class CardRegistry(ABC):
         :class:`~jukinet.errors.InvalidComponent`). An
         :class:`~jukinet.errors.IntegrityError`, nothing written, when the card is
         not stored, when ``card.version`` is not the stored version + 1 (a stale,
-        repeated or skipping update), when ``holder``, ``kind``, ``issuer``,
-        ``issued_on`` or ``public_key`` differ from the stored card, or when the
-        stored card is returned or lapsed (a final state never changes).
+        repeated or skipping update), when a column of :attr:`IMMUTABLE` differs
+        from the stored card, or when the stored card is returned or lapsed (a
+        final state never changes).
         """
 
-    IMMUTABLE = ("holder", "kind", "issuer", "issued_on", "public_key")
-    """The columns of a card that no :meth:`update` may change (besides ``card_id``)."""
+    @abstractmethod
+    def adopt(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Keep the state of a card this registry learns of at a later version: the card of a
+        resident who moved in, as the centre reports it (the keeping municipality changes with
+        the holder, domain-facts §7 継続利用).
+
+        ``card`` becomes the stored state (inserted if the card is not stored, in
+        place of a stale copy at a lower version otherwise) and ``event`` is appended
+        to its :meth:`history`, which then skips the versions this registry never
+        saw. ``event`` must be about ``card.card_id`` with ``event.version ==
+        card.version`` and not ``"issued"``, and ``card`` live (in effect or
+        suspended; else :class:`~jukinet.errors.InvalidComponent`). An
+        :class:`~jukinet.errors.IntegrityError`, nothing written, when the stored
+        copy is at ``card.version`` or later (nothing to adopt), when it is returned
+        or lapsed (a final state never changes), when a column of
+        :attr:`IMMUTABLE` differs from it, or when the holder has another live card
+        (one card per person, as for :meth:`issue`).
+        """
+
+    IMMUTABLE = ("holder", "kind", "photo", "issuer", "issued_on", "public_key")
+    """The columns of a card that neither :meth:`update` nor :meth:`adopt` may change
+    (besides ``card_id``): a card keeps what it was issued with."""
 
     @staticmethod
     def check_issue(card: object, event: object) -> tuple[CardRow, CardEventRow]:
@@ -755,6 +777,65 @@ class CardRegistry(ABC):
                 field="version",
                 expected=f"version {stored.version + 1}",
             )
+        cls._check_immutable(stored, card)
+
+    @staticmethod
+    def check_adopt(card: object, event: object) -> tuple[CardRow, CardEventRow]:
+        """Check the arguments of :meth:`adopt` on their own (the event is about the
+        card, has its version and is no issue; the card is live) and return them.
+
+        >>> from datetime import date
+        >>> card = CardRow(card_id="0" * 32, holder="00000000019", kind="juki", photo=False,
+        ...     issuer="131016", issued_on=date(2014, 4, 1), expires_on=date(2024, 4, 1),
+        ...     public_key=bytes(32), state="lapsed", reason="not_continued",
+        ...     municipality="131024", moved_in_on=None, version=3)
+        >>> event = CardEventRow(card_id="0" * 32, version=3, event="lapsed",
+        ...     on=date(2015, 4, 1), municipality="131024", reason="not_continued")
+        >>> CardRegistry.check_adopt(card, event)
+        Traceback (most recent call last):
+            ...
+        jukinet.errors.InvalidComponent: state: card 0...0 is 'lapsed': only a live card is adopted (expected ...)
+        """
+        row, seen = _card_pair(card, event)
+        if seen.event == "issued":
+            raise InvalidComponent(
+                f"card {row.card_id}: an adoption cannot record an issue",
+                field="event",
+                expected="an event after the issue (issue() stores a new card)",
+            )
+        if not row.live:
+            raise InvalidComponent(
+                f"card {row.card_id} is {row.state!r}: only a live card is adopted",
+                field="state",
+                expected="'in_effect' or 'suspended'",
+            )
+        return row, seen
+
+    @classmethod
+    def check_adoption(cls, stored: CardRow | None, card: CardRow) -> None:
+        """Raise the :class:`~jukinet.errors.IntegrityError` of :meth:`adopt` unless
+        ``card`` may replace ``stored`` (the stored copy, None if not stored). The
+        holder's other live card is the adapter's to look up
+        (:meth:`second_live_card`)."""
+        if stored is None:
+            return
+        if card.version <= stored.version:
+            raise IntegrityError(
+                f"card {card.card_id}: version {stored.version} is stored,"
+                f" nothing to adopt at version {card.version}",
+                field="version",
+                expected=f"a version after {stored.version}",
+            )
+        if not stored.live:
+            raise IntegrityError(
+                f"card {card.card_id} is {stored.state}: it never changes again",
+                field="state",
+                expected="a stored copy in effect or suspended",
+            )
+        cls._check_immutable(stored, card)
+
+    @classmethod
+    def _check_immutable(cls, stored: CardRow, card: CardRow) -> None:
         for name in cls.IMMUTABLE:
             if getattr(stored, name) != getattr(card, name):
                 raise IntegrityError(
@@ -774,9 +855,10 @@ class CardRegistry(ABC):
 
     @staticmethod
     def second_live_card(card: CardRow) -> IntegrityError:
-        """The error of :meth:`issue` for a holder who has a live card already."""
+        """The error of :meth:`issue` and :meth:`adopt` for a holder who has another
+        live card already."""
         return IntegrityError(
-            f"the holder already has a card in effect or suspended (issuing {card.card_id})",
+            f"the holder already has a card in effect or suspended (storing {card.card_id})",
             field="holder",
             expected="one card per person: the live card returned or lapsed first",
         )
@@ -797,7 +879,12 @@ class CardRegistry(ABC):
 
     @abstractmethod
     def history(self, card_id: str, uow: UnitOfWork | None = None) -> list[CardEventRow]:
-        """Every event of the card in version order (empty if unknown)."""
+        """Every event of the card this registry saw, in version order (empty if unknown).
+
+        Gap-free from version 1 for a card issued here. For an adopted card
+        (:meth:`adopt`) it holds what this registry saw: the events of any stale
+        copy it kept, then the adopted event, skipping the versions in between
+        (they happened while another municipality kept the card)."""
 
     @abstractmethod
     def awaiting_continued_use(

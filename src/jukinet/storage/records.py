@@ -910,7 +910,8 @@ class CardRow:
     why it lapsed, one of :data:`CARD_REASONS`; ``municipality`` the municipality
     whose register holds the holder now; ``moved_in_on`` the day of a move-in
     awaiting the continued use of the card (None when none); ``version`` the
-    number of events so far (1 at issue, gap-free, as :class:`CardEventRow`).
+    number of events in the card's life so far (1 at issue, one more with each
+    event, as :class:`CardEventRow`).
 
     >>> from datetime import date
     >>> row = CardRow(card_id="0" * 32, holder="00000000019", kind="my_number", photo=True,
@@ -955,10 +956,11 @@ class CardRow:
 
 @attrs.frozen(kw_only=True)
 class CardEventRow:
-    """One event in a card's history: version ``version`` (1, 2, … per card, gap-free)
-    of ``card_id``, what happened (one of :data:`CARD_EVENTS`), on which day, in which
+    """One event in a card's history: version ``version`` (1, 2, … per card) of
+    ``card_id``, what happened (one of :data:`CARD_EVENTS`), on which day, in which
     municipality (6-digit code), and the lapse reason (one of :data:`CARD_REASONS`).
-    The history is appended, never rewritten."""
+    The history is appended, never rewritten; a registry that adopted the card
+    (:meth:`~jukinet.storage.base.CardRegistry.adopt`) holds only the events it saw."""
 
     card_id: str = attrs.field(validator=_card_id)
     version: int = attrs.field(validator=_int("version", minimum=1))

@@ -104,7 +104,8 @@ class _CardsView:
 
     def card_live_for(self, holder: str) -> CardRow | None:
         # Only the card last staged for a holder can be a staged live card: a card is
-        # issued only while the holder has none live, and a final card stays final.
+        # issued or adopted only while the holder has no other live, and a final card
+        # stays final.
         staged_id = self.pending.card_holders.get(holder)
         if staged_id is not None and (staged := self.pending.cards[staged_id]).live:
             return staged
@@ -158,6 +159,18 @@ class MemoryCardRegistry(_Port[_CardsView, _CardsPending], CardRegistry):
         pending.cards[row.card_id] = row
         pending.card_holders[row.holder] = row.card_id
         pending.card_events.append(later)
+
+    def adopt(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Keep a card learnt of at a later version (see :class:`CardRegistry`)."""
+        row, seen = CardRegistry.check_adopt(card, event)
+        view, pending = self._store._write(uow)
+        CardRegistry.check_adoption(view.card(row.card_id), row)
+        live = view.card_live_for(row.holder)
+        if live is not None and live.card_id != row.card_id:
+            raise CardRegistry.second_live_card(row)
+        pending.cards[row.card_id] = row
+        pending.card_holders[row.holder] = row.card_id
+        pending.card_events.append(seen)
 
     def get(self, card_id: str, uow: UnitOfWork | None = None) -> CardRow | None:
         """The card's current state, or None."""

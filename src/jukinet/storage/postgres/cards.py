@@ -6,7 +6,9 @@ keeps one live card per person even when two units of work issue at once: the
 second insert waits for the first to commit and then fails
 (:class:`~jukinet.errors.IntegrityError`). :meth:`PostgresCardRegistry.update`
 locks the stored row (``FOR UPDATE``) before it checks the new state against it,
-so two updates of one card take turns and the second sees the first's version.
+so two updates of one card take turns and the second sees the first's version;
+:meth:`PostgresCardRegistry.adopt` locks it the same way, and an adoption of a card
+not stored yet meets a racing writer at the primary key or the live-holder index.
 """
 
 from __future__ import annotations
@@ -125,6 +127,11 @@ def _card_values(c: CardRow) -> list[Any]:
     ]
 
 
+def _changes(c: CardRow) -> list[Any]:
+    """The values of the update's ``SET``: the columns a card may change."""
+    return [c.expires_on, c.state, c.reason, c.municipality, c.moved_in_on, c.version]
+
+
 def _event(values: Sequence[Any]) -> CardEventRow:
     card_id, version, event, on, municipality, reason = values
     return CardEventRow(
@@ -163,8 +170,12 @@ class _CardsSQL(_Statements):
         " VALUES (%s, %s, %s, %s, %s, %s)"
     )
     lock = _Statement("SELECT {columns} FROM {s}.cards WHERE card_id = %s FOR UPDATE")
+    other_live = _Statement(
+        "SELECT 1 FROM {s}.cards WHERE holder = %s AND card_id <> %s"
+        " AND state IN ('in_effect', 'suspended')"
+    )
     update = _Statement(
-        "UPDATE {s}.cards SET photo = %s, expires_on = %s, state = %s, reason = %s,"
+        "UPDATE {s}.cards SET expires_on = %s, state = %s, reason = %s,"
         " municipality = %s, moved_in_on = %s, version = %s"
         " WHERE card_id = %s AND version = %s"
     )
@@ -220,10 +231,27 @@ class PostgresCardRegistry(_Port[_CardsSQL], CardRegistry):
             cur.execute(self._sql.lock, [row.card_id])
             stored = _decode(cur.fetchall(), _card, "cards")
             CardRegistry.check_change(stored[0] if stored else None, row)
-            changes = [row.photo, row.expires_on, row.state, row.reason, row.municipality]
-            changes += [row.moved_in_on, row.version, row.card_id, row.version - 1]
-            cur.execute(self._sql.update, changes)
+            cur.execute(self._sql.update, [*_changes(row), row.card_id, row.version - 1])
             cur.execute(self._sql.insert_event, _event_values(later))
+
+    def adopt(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Keep a card learnt of at a later version (see :class:`CardRegistry`), its
+        stored copy locked as :meth:`update` locks it."""
+        self._store._connection_of(uow)
+        row, seen = CardRegistry.check_adopt(card, event)
+        with self._store._write(uow) as cur:
+            cur.execute(self._sql.lock, [row.card_id])
+            found = _decode(cur.fetchall(), _card, "cards")
+            stored = found[0] if found else None
+            CardRegistry.check_adoption(stored, row)
+            cur.execute(self._sql.other_live, [row.holder, row.card_id])
+            if cur.fetchone() is not None:
+                raise CardRegistry.second_live_card(row)
+            if stored is None:
+                cur.execute(self._sql.insert, _card_values(row))
+            else:
+                cur.execute(self._sql.update, [*_changes(row), row.card_id, stored.version])
+            cur.execute(self._sql.insert_event, _event_values(seen))
 
     def get(self, card_id: str, uow: UnitOfWork | None = None) -> CardRow | None:
         """The card's current state, or None."""

@@ -73,9 +73,10 @@ _COLUMNS = (
 _SELECT = f"SELECT {_COLUMNS} FROM cards"
 _INSERT = f"INSERT INTO cards ({_COLUMNS}) VALUES ({_placeholders(13)})"
 _UPDATE = (
-    "UPDATE cards SET photo = ?, expires_on = ?, state = ?, reason = ?, municipality = ?,"
+    "UPDATE cards SET expires_on = ?, state = ?, reason = ?, municipality = ?,"
     " moved_in_on = ?, version = ? WHERE card_id = ? AND version = ?"
 )
+_OTHER_LIVE = f"SELECT 1 FROM cards WHERE holder = ? AND card_id <> ? AND {_LIVE}"
 _INSERT_EVENT = (
     "INSERT INTO card_events (card_id, version, event, on_day, municipality, reason)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -124,6 +125,12 @@ def _card_values(c: CardRow) -> tuple[Any, ...]:
     )
 
 
+def _changes(c: CardRow) -> tuple[Any, ...]:
+    """The values of ``_UPDATE``'s ``SET``: the columns a card may change."""
+    moved_in_on = None if c.moved_in_on is None else c.moved_in_on.isoformat()
+    return (c.expires_on.isoformat(), c.state, c.reason, c.municipality, moved_in_on, c.version)
+
+
 def _event(r: Any) -> CardEventRow:
     return CardEventRow(
         card_id=r[0],
@@ -169,11 +176,27 @@ class SQLiteCardRegistry(_Port, CardRegistry):
                 "cards",
             )
             CardRegistry.check_change(stored[0] if stored else None, row)
-            moved_in_on = None if row.moved_in_on is None else row.moved_in_on.isoformat()
-            changes: tuple[Any, ...] = (int(row.photo), row.expires_on.isoformat(), row.state)
-            changes += (row.reason, row.municipality, moved_in_on, row.version)
-            conn.execute(_UPDATE, (*changes, row.card_id, row.version - 1))
+            conn.execute(_UPDATE, (*_changes(row), row.card_id, row.version - 1))
             conn.execute(_INSERT_EVENT, _event_values(later))
+
+    def adopt(self, uow: UnitOfWork, card: CardRow, event: CardEventRow) -> None:
+        """Keep a card learnt of at a later version (see :class:`CardRegistry`)."""
+        row, seen = CardRegistry.check_adopt(card, event)
+        with self._store._write(uow) as conn:
+            found = _decode(
+                conn.execute(f"{_SELECT} WHERE card_id = ?", (row.card_id,)).fetchall(),
+                _card,
+                "cards",
+            )
+            stored = found[0] if found else None
+            CardRegistry.check_adoption(stored, row)
+            if conn.execute(_OTHER_LIVE, (row.holder, row.card_id)).fetchone() is not None:
+                raise CardRegistry.second_live_card(row)
+            if stored is None:
+                conn.execute(_INSERT, _card_values(row))
+            else:
+                conn.execute(_UPDATE, (*_changes(row), row.card_id, stored.version))
+            conn.execute(_INSERT_EVENT, _event_values(seen))
 
     def get(self, card_id: str, uow: UnitOfWork | None = None) -> CardRow | None:
         """The card's current state, or None."""

@@ -76,7 +76,8 @@ The package holds one module per concern, each a mixin class of tests over
   ``retention`` (expiry of identity versions), ``links`` (outbox, tracking),
   ``codes`` (code pool), ``audit``, ``agencies``, ``provision`` (provision log),
   ``provision_chain`` (its hash chain against tampering), ``schedule``, ``pending``,
-  ``cards`` (resident IC cards) and ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
+  ``cards`` (resident IC cards), ``cards_adopt`` (a card adopted at a later version)
+  and ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
 * ``stateful``: :func:`make_stateful_test`, over ``_model`` (the plain-dict model),
   ``_machine`` (building rows, register and identity rules) and ``_machine_ports``
   (the other ports' rules).
@@ -99,6 +100,7 @@ from jukinet.testing.conformance._rows import (
 from jukinet.testing.conformance.agencies import AgencyConformance
 from jukinet.testing.conformance.audit import AuditConformance
 from jukinet.testing.conformance.cards import CardConformance
+from jukinet.testing.conformance.cards_adopt import CardAdoptConformance
 from jukinet.testing.conformance.codes import CodePoolConformance
 from jukinet.testing.conformance.hooks import (
     OPTIONAL_HOOKS,
@@ -126,6 +128,7 @@ __all__ = [
     "SETTINGS",
     "AgencyConformance",
     "AuditConformance",
+    "CardAdoptConformance",
     "CardConformance",
     "CodePoolConformance",
     "ConformanceHooks",
@@ -168,6 +171,7 @@ class StoreConformance(
     ScheduleConformance,
     PendingConformance,
     CardConformance,
+    CardAdoptConformance,
     UnitOfWorkConformance,
 ):
     """Tests every :class:`~jukinet.storage.base.Store` must pass; subclass per adapter.

@@ -2,10 +2,11 @@
 
 What the port means, not only what it stores: one live card per person
 (旧住基法30条の44, 番号法17条), even with two issuers racing; a stale, repeated or
-skipping update refused; the columns a card was issued with never change; a
-returned or lapsed card never changes again; a card's events kept gap-free and in
-order; the look-ups of live cards by move-in and expiry day ordered, filtered and
-limited; a unit of work that fails leaves nothing.
+skipping update refused; the columns a card was issued with (its photo too) never
+change; a returned or lapsed card never changes again; a card's events kept
+gap-free and in order; the look-ups of live cards by move-in and expiry day
+ordered, filtered and limited; a unit of work that fails leaves nothing. The
+adoption of a card at a later version is in ``cards_adopt``.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def step(card: CardRow, event: str, **changes: Any) -> tuple[CardRow, CardEventR
 _STATE_AFTER = {"suspended": "suspended", "resumed": "in_effect", "returned": "returned"}
 
 
-class CardConformance(ConformanceHooks):
-    """Conformance tests of the resident IC cards."""
+class CardSteps(ConformanceHooks):
+    """The steps the card tests share: issue, update, and a write refused."""
 
     def _issue(self, store: Store, *cards: CardRow) -> None:
         with store.unit_of_work() as uow:
@@ -108,6 +109,10 @@ class CardConformance(ConformanceHooks):
             store.outbox.append(uow, "pref13", [b"effect"])
             write(uow)
         assert snapshot(store, **seen) == before
+
+
+class CardConformance(CardSteps):
+    """Conformance tests of the resident IC cards."""
 
     def test_cards_issue_and_read_back(self, store: Store) -> None:
         card = card_row(1)
@@ -181,6 +186,7 @@ class CardConformance(ConformanceHooks):
         changes: list[dict[str, Any]] = [
             {"holder": self.rows.code(2)},
             {"kind": "juki"},
+            {"photo": False},
             {"issuer": MUNICIPALITIES[1]},
             {"issued_on": _ISSUED + timedelta(days=1)},
             {"public_key": bytes(32)},
