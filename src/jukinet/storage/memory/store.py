@@ -134,9 +134,9 @@ class MemoryStore(Store):
         self._check_open()
         self._database._checked_state()
 
-    @contextmanager
-    def _writing(self) -> Iterator[MemoryDatabase]:
-        """Hold the database's write lock (as a unit of work does) for the block."""
+    def _acquire_write(self) -> MemoryDatabase:
+        """Take the database's write lock, as a unit of work holds it (release it with
+        :meth:`_release_write`)."""
         database = self._database
         if database._writer == threading.get_ident():
             raise OperationalError(
@@ -149,25 +149,26 @@ class MemoryStore(Store):
                 expected="the other unit of work to finish",
             )
         database._writer = threading.get_ident()
-        try:
-            yield database
-        finally:
-            database._writer = None
-            database._write_lock.release()
+        return database
+
+    def _release_write(self, database: MemoryDatabase) -> None:
+        database._writer = None
+        database._write_lock.release()
 
     @contextmanager
     def _unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
         self.check_schema()
-        with self._writing() as database:
-            uow = MemoryUnitOfWork(self)
-            try:
-                yield uow
-                with database._state_lock:
-                    state = database._checked_state()
-                    uow._active = False
-                    state._apply(uow._pending)
-            finally:
+        database = self._acquire_write()
+        uow = MemoryUnitOfWork(self)
+        try:
+            yield uow
+            with database._state_lock:
+                state = database._checked_state()
                 uow._active = False
+                state._apply(uow._pending)
+        finally:
+            uow._active = False
+            self._release_write(database)
 
     def unit_of_work(self) -> AbstractContextManager[MemoryUnitOfWork]:
         """Begin a unit of work: commit on normal exit, roll back on an exception."""
@@ -198,14 +199,18 @@ class MemoryStore(Store):
     @contextmanager
     def _raw_state(self) -> Iterator[MemoryState]:
         self._check_open()
-        with self._writing() as database, database._state_lock:
-            state = database._state
-            if state is None:
-                raise ProgrammingError(
-                    "the storage has no jukinet schema: call create_schema() first",
-                    expected="a store whose create_schema() has run",
-                )
-            yield state
+        database = self._acquire_write()
+        try:
+            with database._state_lock:
+                state = database._state
+                if state is None:
+                    raise ProgrammingError(
+                        "the storage has no jukinet schema: call create_schema() first",
+                        expected="a store whose create_schema() has run",
+                    )
+                yield state
+        finally:
+            self._release_write(database)
 
     def raw_state(self) -> AbstractContextManager[MemoryState]:
         """The committed :class:`MemoryState` itself, behind the ports' back, for tests,
