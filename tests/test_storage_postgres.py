@@ -127,6 +127,92 @@ def databases(postgres_dsn: str) -> Iterator[_Databases]:
 # =====================================================================================
 
 
+# The hooks, on the public raw access (PostgresStore.raw_transaction): raw SQL on the
+# store's own connection, in a transaction, the node's schema as search_path.
+
+
+def _set_schema_version(store: Store, version: int) -> None:
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        conn.execute(
+            "UPDATE jukinet_meta SET value = %s WHERE key = 'schema_version'", [str(version)]
+        )
+
+
+def _downgrade_to_schema_2(store: Store) -> None:
+    """What schema version 2 was: no identity_versions.received_on (its index goes with
+    it), no pending_notices."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
+        conn.execute("DROP TABLE pending_notices")
+        conn.execute("DROP TABLE card_events, cards")
+        conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def _downgrade_to_schema_3(store: Store) -> None:
+    """What schema version 3 was: no pending_notices (its index goes with it), no card
+    tables."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        conn.execute("DROP TABLE pending_notices")
+        conn.execute("DROP TABLE card_events, cards")
+        conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
+
+
+def _downgrade_to_schema_4(store: Store) -> None:
+    """What schema version 4 was: no cards, no card_events (their indexes go too)."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        conn.execute("DROP TABLE card_events, cards")
+        conn.execute("UPDATE jukinet_meta SET value = '4' WHERE key = 'schema_version'")
+
+
+def _garble_pending_notice(store: Store, seq: int) -> None:
+    """An empty sender, which no node has; the codes it is found by stay."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        cursor = conn.execute("UPDATE pending_notices SET sender = '' WHERE seq = %s", [seq])
+        assert cursor.rowcount == 1
+
+
+def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
+    """Change the stored provision log with raw SQL, as someone with database access
+    would: the head and anchor rows (provision_meta) are left alone."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        if how == "alter":
+            conn.execute(
+                "UPDATE provision_log SET detail = %s WHERE seq = %s",
+                [b'{"tampered":true}', seq],
+            )
+        elif how == "delete":
+            conn.execute("DELETE FROM provision_log WHERE seq = %s", [seq])
+        elif how == "truncate":
+            conn.execute("DELETE FROM provision_log WHERE seq >= %s", [seq])
+        elif how == "garble":
+            conn.execute("UPDATE provision_log SET items = %s WHERE seq = %s", ['["氏名"', seq])
+        elif how == "swap":
+            # every stored column but seq changes places: delete both, insert swapped
+            cursor = conn.execute(
+                "SELECT * FROM provision_log WHERE seq IN (%s, %s) ORDER BY seq", [seq, seq + 1]
+            )
+            assert cursor.description is not None
+            columns = [column.name for column in cursor.description]
+            first, second = cursor.fetchall()
+            conn.execute("DELETE FROM provision_log WHERE seq IN (%s, %s)", [seq, seq + 1])
+            insert = sql.SQL("INSERT INTO provision_log ({}) VALUES ({})").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                sql.SQL(", ").join(sql.Placeholder() for _ in columns),
+            )
+            for row, number in ((second, seq), (first, seq + 1)):
+                values = list(row)
+                values[columns.index("seq")] = number
+                conn.execute(insert, values)
+        else:
+            raise AssertionError(f"unknown tampering {how!r}")
+
+
 class _PostgresConformance(StoreConformance):
     """Hooks shared by the two variants; subclasses say how a handle is opened."""
 
@@ -144,133 +230,26 @@ class _PostgresConformance(StoreConformance):
         store.create_schema()
         return store
 
-    def reopen_store(self, store: Store) -> Store:
-        assert isinstance(store, PostgresStore)
-        return self.open_store(store.schema)
-
     def create_store_without_schema(self) -> Store:
         return self.open_store(self.databases.new_schema())
 
     def set_schema_version(self, store: Store, version: int) -> None:
-        assert isinstance(store, PostgresStore)
-        with psycopg.connect(self.databases.dsn, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL(
-                    "UPDATE {}.jukinet_meta SET value = %s WHERE key = 'schema_version'"
-                ).format(sql.Identifier(store.schema)),
-                [str(version)],
-            )
+        _set_schema_version(store, version)
 
     def downgrade_to_schema_2(self, store: Store) -> None:
-        # What schema version 2 was: no identity_versions.received_on (its index goes
-        # with it), no pending_notices.
-        assert isinstance(store, PostgresStore)
-        schema = sql.Identifier(store.schema)
-        with (
-            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
-            admin.transaction(),
-        ):
-            admin.execute(
-                sql.SQL("ALTER TABLE {}.identity_versions DROP COLUMN received_on").format(schema)
-            )
-            admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
-            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
-            admin.execute(
-                sql.SQL(
-                    "UPDATE {}.jukinet_meta SET value = '2' WHERE key = 'schema_version'"
-                ).format(schema)
-            )
+        _downgrade_to_schema_2(store)
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
-        # An empty sender, which no node has; the codes it is found by stay.
-        assert isinstance(store, PostgresStore)
-        with psycopg.connect(self.databases.dsn, autocommit=True) as admin:
-            cursor = admin.execute(
-                sql.SQL("UPDATE {} SET sender = '' WHERE seq = %s").format(
-                    sql.Identifier(store.schema, "pending_notices")
-                ),
-                [seq],
-            )
-            assert cursor.rowcount == 1
+        _garble_pending_notice(store, seq)
 
     def downgrade_to_schema_3(self, store: Store) -> None:
-        # What schema version 3 was: no pending_notices (its index goes with it), no
-        # card tables.
-        assert isinstance(store, PostgresStore)
-        schema = sql.Identifier(store.schema)
-        with (
-            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
-            admin.transaction(),
-        ):
-            admin.execute(sql.SQL("DROP TABLE {}.pending_notices").format(schema))
-            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
-            admin.execute(
-                sql.SQL(
-                    "UPDATE {}.jukinet_meta SET value = '3' WHERE key = 'schema_version'"
-                ).format(schema)
-            )
+        _downgrade_to_schema_3(store)
 
     def downgrade_to_schema_4(self, store: Store) -> None:
-        # What schema version 4 was: no cards, no card_events (their indexes go too).
-        assert isinstance(store, PostgresStore)
-        schema = sql.Identifier(store.schema)
-        with (
-            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
-            admin.transaction(),
-        ):
-            admin.execute(sql.SQL("DROP TABLE {0}.card_events, {0}.cards").format(schema))
-            admin.execute(
-                sql.SQL(
-                    "UPDATE {}.jukinet_meta SET value = '4' WHERE key = 'schema_version'"
-                ).format(schema)
-            )
+        _downgrade_to_schema_4(store)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
-        # Raw SQL on a connection of its own, as someone with database access: the
-        # head and anchor rows (provision_meta) are left alone.
-        assert isinstance(store, PostgresStore)
-        table = sql.Identifier(store.schema, "provision_log")
-        with (
-            psycopg.connect(self.databases.dsn, autocommit=True) as admin,
-            admin.transaction(),
-        ):
-            if how == "alter":
-                admin.execute(
-                    sql.SQL("UPDATE {} SET detail = %s WHERE seq = %s").format(table),
-                    [b'{"tampered":true}', seq],
-                )
-            elif how == "delete":
-                admin.execute(sql.SQL("DELETE FROM {} WHERE seq = %s").format(table), [seq])
-            elif how == "truncate":
-                admin.execute(sql.SQL("DELETE FROM {} WHERE seq >= %s").format(table), [seq])
-            elif how == "garble":
-                admin.execute(
-                    sql.SQL("UPDATE {} SET items = %s WHERE seq = %s").format(table),
-                    ['["氏名"', seq],
-                )
-            elif how == "swap":
-                # every stored column but seq changes places: delete both, insert swapped
-                cursor = admin.execute(
-                    sql.SQL("SELECT * FROM {} WHERE seq IN (%s, %s) ORDER BY seq").format(table),
-                    [seq, seq + 1],
-                )
-                assert cursor.description is not None
-                columns = [column.name for column in cursor.description]
-                first, second = cursor.fetchall()
-                admin.execute(
-                    sql.SQL("DELETE FROM {} WHERE seq IN (%s, %s)").format(table), [seq, seq + 1]
-                )
-                insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                    table,
-                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-                    sql.SQL(", ").join(sql.Placeholder() for _ in columns),
-                )
-                for row, number in ((second, seq), (first, seq + 1)):
-                    values = list(row)
-                    values[columns.index("seq")] = number
-                    admin.execute(insert, values)
-            else:
-                raise AssertionError(f"unknown tampering {how!r}")
+        _tamper_provision_log(store, how, seq)
 
     def dispose(self, store: Store) -> None:
         assert isinstance(store, PostgresStore)
@@ -279,14 +258,20 @@ class _PostgresConformance(StoreConformance):
 
 
 class TestPostgresStoreOnAConnection(_PostgresConformance):
-    """One psycopg.Connection per handle (not autocommit: psycopg's default)."""
+    """One psycopg.Connection per handle (not autocommit: psycopg's default). A store on
+    one connection cannot reopen() itself: a handle is a store on a new connection."""
 
     def open_store(self, schema: str) -> PostgresStore:
         return PostgresStore(self.databases.connection(schema), schema=schema)
 
+    def reopen_store(self, store: Store) -> Store:
+        assert isinstance(store, PostgresStore)
+        return self.open_store(store.schema)
+
 
 class TestPostgresStoreOnAPool(_PostgresConformance):
-    """One ConnectionPool per handle; each unit of work borrows a connection."""
+    """One ConnectionPool per store; each unit of work borrows a connection. Handles are
+    the suite's default, ``store.reopen()``: stores on the same pool."""
 
     def open_store(self, schema: str) -> PostgresStore:
         return PostgresStore(self.databases.pool(schema), schema=schema)
@@ -508,6 +493,127 @@ def test_units_of_work_from_threads_take_turns_on_one_connection(databases: _Dat
         thread.join(30)
     assert sorted(r.start for r in numbers) == list(range(1, 31))
     assert [e.seq for e in store.outbox.read("pref13")] == list(range(1, 31))
+
+
+# --- the public raw access: reopen() and raw_transaction() ---------------------------
+
+
+def test_reopen_on_a_pool_is_another_handle_that_sees_what_the_other_commits(
+    databases: _Databases,
+) -> None:
+    store = _pool_store(databases)
+    other = store.reopen()
+    assert isinstance(other, PostgresStore)
+    assert other is not store
+    assert other.schema == store.schema
+    with other.unit_of_work() as uow:
+        other.tracking.advance(uow, "city131016", 1)
+        assert store.tracking.position("city131016") == 0  # not yet committed
+    assert store.tracking.position("city131016") == 1
+    with store.unit_of_work() as uow:
+        store.tracking.advance(uow, "city131016", 2)
+    assert other.tracking.position("city131016") == 2
+    other.close()  # closed separately; the pool stays the caller's
+    assert store.tracking.position("city131016") == 2
+
+
+def test_reopen_on_one_connection_is_not_supported_and_says_what_to_pass(
+    databases: _Databases,
+) -> None:
+    store = _store(databases)
+    with pytest.raises(errors.NotSupportedError, match="ConnectionPool") as caught:
+        store.reopen()
+    assert f"schema={store.schema!r}" in str(caught.value)
+
+
+@pytest.mark.parametrize("on", ["connection", "pool"])
+def test_raw_transaction_runs_in_the_node_schema_and_commits(
+    databases: _Databases, on: str
+) -> None:
+    store = _store(databases) if on == "connection" else _pool_store(databases)
+    with store.raw_transaction() as conn:
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+        schema = conn.execute("SELECT current_schema()").fetchone()
+        assert schema is not None
+        assert schema[0] == store.schema
+        conn.execute("INSERT INTO tracking (sender, position) VALUES ('city131016', 7)")
+    assert store.tracking.position("city131016") == 7
+    with store.raw_transaction() as conn:  # SET LOCAL: the path ends with the transaction
+        conn.execute("SELECT 1")
+    with psycopg.connect(databases.dsn, autocommit=True) as admin:
+        found = admin.execute(
+            sql.SQL("SELECT position FROM {}").format(sql.Identifier(store.schema, "tracking"))
+        ).fetchall()
+    assert found == [(7,)]
+
+
+def test_raw_transaction_leaves_the_callers_search_path(databases: _Databases) -> None:
+    store = _store(databases, autocommit=True)
+    conn = databases.opened[store.schema][0]
+    assert isinstance(conn, psycopg.Connection)
+    before = conn.execute("SHOW search_path").fetchone()
+    with store.raw_transaction() as raw:
+        assert raw is conn
+    assert conn.execute("SHOW search_path").fetchone() == before
+
+
+def test_raw_transaction_rolls_back_on_an_exception(databases: _Databases) -> None:
+    store = _pool_store(databases)
+    insert = "INSERT INTO tracking (sender, position) VALUES ('city131016', %s)"
+
+    def insert_then_fail() -> None:
+        with store.raw_transaction() as conn:
+            conn.execute(insert, [7])
+            raise RuntimeError("boom")
+
+    def insert_twice() -> None:
+        with store.raw_transaction() as conn:
+            conn.execute(insert, [7])
+            conn.execute(insert, [8])
+
+    with pytest.raises(RuntimeError, match="boom"):
+        insert_then_fail()
+    assert store.tracking.senders() == {}
+    # a failing statement rolls back what came before it; its error is translated
+    with pytest.raises(errors.IntegrityError, match="tracking_pkey") as caught:
+        insert_twice()
+    assert isinstance(caught.value.__cause__, psycopg.errors.UniqueViolation)
+    assert store.tracking.senders() == {}
+
+
+def test_raw_transaction_needs_no_schema_and_the_store_checks_it_again(
+    databases: _Databases,
+) -> None:
+    schema = databases.new_schema()
+    store = PostgresStore(databases.pool(schema), schema=schema)
+    with store.raw_transaction() as conn:  # no schema yet: raw access still works
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    store.create_schema()
+    assert store.tracking.senders() == {}  # checked and remembered
+    with store.raw_transaction() as conn:
+        conn.execute("DROP TABLE tracking")
+    with pytest.raises(errors.ProgrammingError, match="tracking"):
+        store.outbox.destinations()  # checked again after raw access
+
+
+def test_a_closed_store_refuses_reopen_and_raw_transaction(databases: _Databases) -> None:
+    for store in (_store(databases), _pool_store(databases)):
+        store.close()
+        with pytest.raises(errors.InterfaceError, match="closed"):
+            store.reopen()
+        with pytest.raises(errors.InterfaceError, match="closed"):
+            store.raw_transaction().__enter__()
+
+
+def test_raw_transaction_inside_a_unit_of_work_on_one_connection_is_refused(
+    databases: _Databases,
+) -> None:
+    store = _store(databases)
+    with (
+        store.unit_of_work(),
+        pytest.raises(errors.InterfaceError, match="already has a unit of work"),
+    ):
+        store.raw_transaction().__enter__()
 
 
 # --- missing schema, versions -----------------------------------------------------

@@ -39,7 +39,7 @@ MUNICIPALITY = "131016"  # 千代田区
 
 def _set_version(store: Store, version: int) -> None:
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
+    with store.raw_transaction() as conn:
         conn.execute(
             "UPDATE jukinet_meta SET value = ? WHERE key = 'schema_version'", (str(version),)
         )
@@ -49,8 +49,7 @@ def _downgrade_to_schema_2(store: Store) -> None:
     """What schema version 2 was: no ``identity_versions.received_on`` (nor its index),
     no pending-notice tables."""
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
-        conn.execute("BEGIN IMMEDIATE")
+    with store.raw_transaction() as conn:
         conn.execute("DROP INDEX identity_versions_received")
         conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
         conn.execute("DROP TABLE pending_codes")
@@ -58,37 +57,32 @@ def _downgrade_to_schema_2(store: Store) -> None:
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
-        conn.execute("COMMIT")
 
 
 def _downgrade_to_schema_3(store: Store) -> None:
     """What schema version 3 was: no pending-notice tables, no card tables."""
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
-        conn.execute("BEGIN IMMEDIATE")
+    with store.raw_transaction() as conn:
         conn.execute("DROP TABLE pending_codes")
         conn.execute("DROP TABLE pending_notices")
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
         conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
-        conn.execute("COMMIT")
 
 
 def _downgrade_to_schema_4(store: Store) -> None:
     """What schema version 4 was: no card tables (their indexes go with them)."""
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
-        conn.execute("BEGIN IMMEDIATE")
+    with store.raw_transaction() as conn:
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
         conn.execute("UPDATE jukinet_meta SET value = '4' WHERE key = 'schema_version'")
-        conn.execute("COMMIT")
 
 
 def _garble_pending_notice(store: Store, seq: int) -> None:
     """An empty sender, which no node has; ``pending_codes`` still leads to the row."""
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
+    with store.raw_transaction() as conn:
         cursor = conn.execute("UPDATE pending_notices SET sender = '' WHERE seq = ?", (seq,))
         assert cursor.rowcount == 1
 
@@ -101,40 +95,34 @@ def _tamper_provision_log(store: Store, how: str, seq: int) -> None:
     """Change the stored provision log with raw SQL, as someone with the file would:
     the head and anchor rows (``provision_meta``) are left alone."""
     assert isinstance(store, SQLiteStore)
-    with store._conns.writing() as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if how == "alter":
-                conn.execute(
-                    "UPDATE provision_log SET detail = ? WHERE seq = ?",
-                    (b'{"tampered":true}', seq),
-                )
-            elif how == "delete":
-                conn.execute("DELETE FROM provision_log WHERE seq = ?", (seq,))
-            elif how == "truncate":
-                conn.execute("DELETE FROM provision_log WHERE seq >= ?", (seq,))
-            elif how == "garble":
-                conn.execute("UPDATE provision_log SET items = ? WHERE seq = ?", (_GARBLED, seq))
-            elif how == "swap":
-                # every stored column but seq changes places: delete both, insert swapped
-                cursor = conn.execute(
-                    "SELECT * FROM provision_log WHERE seq IN (?, ?) ORDER BY seq", (seq, seq + 1)
-                )
-                columns = [d[0] for d in cursor.description]
-                first, second = cursor.fetchall()
-                conn.execute("DELETE FROM provision_log WHERE seq IN (?, ?)", (seq, seq + 1))
-                names = ", ".join(f'"{c}"' for c in columns)
-                marks = ", ".join("?" for _ in columns)
-                for row, number in ((second, seq), (first, seq + 1)):
-                    values = list(row)
-                    values[columns.index("seq")] = number
-                    conn.execute(f"INSERT INTO provision_log ({names}) VALUES ({marks})", values)
-            else:
-                raise AssertionError(f"unknown tampering {how!r}")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    with store.raw_transaction() as conn:
+        if how == "alter":
+            conn.execute(
+                "UPDATE provision_log SET detail = ? WHERE seq = ?",
+                (b'{"tampered":true}', seq),
+            )
+        elif how == "delete":
+            conn.execute("DELETE FROM provision_log WHERE seq = ?", (seq,))
+        elif how == "truncate":
+            conn.execute("DELETE FROM provision_log WHERE seq >= ?", (seq,))
+        elif how == "garble":
+            conn.execute("UPDATE provision_log SET items = ? WHERE seq = ?", (_GARBLED, seq))
+        elif how == "swap":
+            # every stored column but seq changes places: delete both, insert swapped
+            cursor = conn.execute(
+                "SELECT * FROM provision_log WHERE seq IN (?, ?) ORDER BY seq", (seq, seq + 1)
+            )
+            columns = [d[0] for d in cursor.description]
+            first, second = cursor.fetchall()
+            conn.execute("DELETE FROM provision_log WHERE seq IN (?, ?)", (seq, seq + 1))
+            names = ", ".join(f'"{c}"' for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            for row, number in ((second, seq), (first, seq + 1)):
+                values = list(row)
+                values[columns.index("seq")] = number
+                conn.execute(f"INSERT INTO provision_log ({names}) VALUES ({marks})", values)
+        else:
+            raise AssertionError(f"unknown tampering {how!r}")
 
 
 class _TempFiles:
@@ -162,14 +150,11 @@ _files = _TempFiles()
 
 
 class TestSQLiteFileStore(StoreConformance):
-    """Every conformance test on a WAL file database; handles are stores on the same path."""
+    """Every conformance test on a WAL file database; handles (the suite's default
+    ``reopen_store``: ``store.reopen()``) are stores on the same path."""
 
     def create_store(self) -> Store:
         return _files.create()
-
-    def reopen_store(self, store: Store) -> Store:
-        assert isinstance(store, SQLiteStore)
-        return store.reopen()
 
     def create_store_without_schema(self) -> Store:
         return _files.create(schema=False)
@@ -208,10 +193,6 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def create_store(self) -> Store:
         return _memory_store()
-
-    def reopen_store(self, store: Store) -> Store:
-        assert isinstance(store, SQLiteStore)
-        return store.reopen()
 
     def create_store_without_schema(self) -> Store:
         return SQLiteStore(":memory:")
@@ -355,7 +336,7 @@ def test_create_schema_keeps_data_and_records_version(file_store: SQLiteStore) -
         file_store.outbox.append(uow, "pref-13", [b"x"])
     file_store.create_schema()
     assert file_store.outbox.last_seq("pref-13") == 1
-    with file_store.register._store._conns.reading() as conn:
+    with file_store.raw_transaction() as conn:
         assert conn.execute("SELECT value FROM jukinet_meta").fetchall() == [(str(SCHEMA_VERSION),)]
 
 
@@ -485,6 +466,108 @@ def test_closed_store_refuses_use(store: SQLiteStore) -> None:
         store.register.count()
     with pytest.raises(errors.InterfaceError, match="closed"):
         store.unit_of_work().__enter__()
+
+
+# --- the public raw access: reopen() and raw_transaction() -----------------
+
+
+def test_reopen_is_another_handle_that_sees_what_the_other_commits(store: SQLiteStore) -> None:
+    other = store.reopen()
+    try:
+        with other.unit_of_work() as uow:
+            other.tracking.advance(uow, "city-131016", 1)
+            assert store.tracking.position("city-131016") == 0  # not yet committed
+        assert store.tracking.position("city-131016") == 1
+        with store.unit_of_work() as uow:
+            store.tracking.advance(uow, "city-131016", 2)
+        assert other.tracking.position("city-131016") == 2
+    finally:
+        other.close()
+    assert store.tracking.position("city-131016") == 2  # closed separately
+
+
+def test_reopen_of_a_factory_store_calls_the_same_factory(tmp_path: Path) -> None:
+    calls: list[sqlite3.Connection] = []
+
+    def factory() -> sqlite3.Connection:
+        conn = sqlite3.connect(tmp_path / "node.db", check_same_thread=False)
+        calls.append(conn)
+        return conn
+
+    with SQLiteStore(factory) as s:
+        s.create_schema()
+        opened = len(calls)
+        with s.reopen() as other:
+            assert other.tracking.senders() == {}
+            assert len(calls) > opened  # its own connections, from the caller's factory
+
+
+def test_raw_transaction_commits_on_normal_exit(store: SQLiteStore) -> None:
+    with store.raw_transaction() as conn:
+        assert conn.in_transaction
+        conn.execute("INSERT INTO tracking (sender, position) VALUES ('city-131016', 7)")
+        assert store.tracking.position("city-131016") == 0  # a reader sees committed data
+    assert store.tracking.position("city-131016") == 7
+    with store.reopen() as other:
+        assert other.tracking.position("city-131016") == 7
+
+
+def test_raw_transaction_rolls_back_on_an_exception(store: SQLiteStore) -> None:
+    insert = "INSERT INTO tracking (sender, position) VALUES ('city-131016', ?)"
+
+    def insert_then_fail() -> None:
+        with store.raw_transaction() as conn:
+            conn.execute(insert, (7,))
+            raise RuntimeError("boom")
+
+    def insert_twice() -> None:
+        with store.raw_transaction() as conn:
+            conn.execute(insert, (7,))
+            conn.execute(insert, (8,))
+
+    with pytest.raises(RuntimeError, match="boom"):
+        insert_then_fail()
+    assert store.tracking.position("city-131016") == 0
+    # a failing statement rolls back what came before it; its error is translated
+    with pytest.raises(errors.IntegrityError, match="UNIQUE") as caught:
+        insert_twice()
+    assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+    assert store.tracking.senders() == {}
+    with store.unit_of_work() as uow:  # the connection is free again
+        store.tracking.advance(uow, "city-131016", 1)
+
+
+def test_raw_transaction_needs_no_schema_and_the_store_checks_it_again(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "node.db") as s:
+        with s.raw_transaction() as conn:  # no schema yet: raw access still works
+            assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+        s.create_schema()
+        assert s.tracking.senders() == {}  # the schema is checked and remembered
+        with s.raw_transaction() as conn:
+            conn.execute("DROP TABLE tracking")
+        with pytest.raises(errors.ProgrammingError, match="tracking"):
+            s.outbox.last_seq("pref-13")  # checked again after raw access
+
+
+def test_raw_transaction_is_refused_inside_a_unit_of_work_and_on_a_closed_store(
+    store: SQLiteStore,
+) -> None:
+    with store.unit_of_work(), pytest.raises(errors.InterfaceError, match="already open"):
+        store.raw_transaction().__enter__()
+    store.close()
+    with pytest.raises(errors.InterfaceError, match="closed"):
+        store.raw_transaction().__enter__()
+    with pytest.raises(errors.InterfaceError, match="closed"):
+        store.reopen()
+
+
+def test_raw_transaction_waits_for_another_handles_writer(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "node.db", busy_timeout=0.05) as s:
+        s.create_schema()
+        with s.reopen() as other, other.unit_of_work() as uow:
+            other.tracking.advance(uow, "city-131016", 1)
+            with pytest.raises(errors.OperationalError, match="locked"):
+                s.raw_transaction().__enter__()
 
 
 # --- units of work ---------------------------------------------------------
@@ -1252,7 +1335,7 @@ def test_racing_allocators_never_share_a_code(store: SQLiteStore) -> None:
 
 def _raw(store: SQLiteStore, statement: str, params: tuple[object, ...]) -> None:
     """Run one statement as someone with the file would, outside the adapter."""
-    with store._conns.writing() as conn:
+    with store.raw_transaction() as conn:
         conn.execute(statement, params)
 
 

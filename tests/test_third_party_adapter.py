@@ -1,10 +1,13 @@
 """A third party's adapter runs the shipped conformance suite.
 
 A subclass of :class:`StoreConformance` that implements only the required hook
-(``create_store``; here over :class:`MemoryStore`) is collected, runs the suite,
-and exactly the tests that need a hook it left out skip, each with a reason that
-names the hook. Which tests need which hook is found by running the complete memory
-adapter's test class with every optional hook recording the test that called it.
+(``create_store``; here over a :class:`MemoryStore` whose ``reopen()`` is the base
+class's, which raises NotSupportedError) is collected, runs the suite, and exactly
+the tests that need a hook it left out skip, each with a reason that names the hook.
+Over a store whose ``reopen()`` works, the ``reopen_store`` default uses it and only
+the tests that need another hook skip. Which tests need which hook is found by
+running the complete memory adapter's test class with every optional hook recording
+the test that called it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,22 @@ import test_storage_memory
 
 class TestMinimalAdapter(StoreConformance):
     """A third party's subclass: the one required hook, none of the optional ones."""
+
+    def create_store(self) -> Store:
+        store = NoReopenStore()
+        store.create_schema()
+        return store
+
+
+class NoReopenStore(MemoryStore):
+    """A store that cannot open another handle: Store.reopen's default."""
+
+    def reopen(self) -> Store:
+        return Store.reopen(self)
+
+
+class TestMinimalAdapterThatReopens(StoreConformance):
+    """The one required hook over a store whose reopen() works: reopen_store's default."""
 
     def create_store(self) -> Store:
         store = MemoryStore()
@@ -93,7 +112,11 @@ def test_a_minimal_subclass_is_collected_and_skips_only_what_needs_a_missing_hoo
     def test_name(nodeid: str) -> str:
         return nodeid.split("::")[-1]
 
-    outcomes: dict[str, dict[str, str]] = {"TestMinimalAdapter": {}, "TestRecordingAdapter": {}}
+    outcomes: dict[str, dict[str, str]] = {
+        "TestMinimalAdapter": {},
+        "TestMinimalAdapterThatReopens": {},
+        "TestRecordingAdapter": {},
+    }
     reasons: dict[str, str] = {}
     for report in reports:
         cls = report.nodeid.split("::")[1]
@@ -121,3 +144,10 @@ def test_a_minimal_subclass_is_collected_and_skips_only_what_needs_a_missing_hoo
     # every optional hook is needed by some test, and some tests need none
     assert {hook for hooks in needing.values() for hook in hooks} == set(OPTIONAL_HOOKS)
     assert len(skipped) < len(minimal)
+    # over a store that reopens, only the tests that need another hook skip
+    reopens = outcomes["TestMinimalAdapterThatReopens"]
+    assert set(reopens) == set(complete)
+    assert "failed" not in reopens.values()
+    needing_more = {n for n, hooks in needing.items() if set(hooks) - {"reopen_store"}}
+    assert {n for n, outcome in reopens.items() if outcome == "skipped"} == needing_more
+    assert needing_more < skipped  # some tests need reopen_store alone, and now run

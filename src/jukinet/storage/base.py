@@ -46,7 +46,13 @@ from datetime import date, datetime
 
 import attrs
 
-from jukinet.errors import CorruptRecord, IntegrityError, InterfaceError, InvalidComponent
+from jukinet.errors import (
+    CorruptRecord,
+    IntegrityError,
+    InterfaceError,
+    InvalidComponent,
+    NotSupportedError,
+)
 from jukinet.storage.records import (
     AgencyRow,
     AuditEntry,
@@ -1013,6 +1019,26 @@ class Store(ABC):
 
         Idempotent; afterwards every call on this handle raises InterfaceError.
         """
+
+    def reopen(self) -> Store:
+        """Another handle onto the same storage, opened and closed separately.
+
+        What a second connection to the same database is: it sees what the other
+        handles commit, its own units of work are isolated from theirs, and closing
+        one handle leaves the others open. Tests use it for what another connection
+        sees and for racing writers (the conformance hook ``reopen_store``).
+
+        The built-in adapters override it; this default raises
+        :class:`~jukinet.errors.NotSupportedError`, as does an adapter that cannot
+        open another handle on what it was given (a
+        :class:`~jukinet.storage.postgres.PostgresStore` on one caller-owned
+        connection). An adapter's ``reopen()`` on a closed store raises
+        :class:`~jukinet.errors.InterfaceError`.
+        """
+        raise NotSupportedError(
+            f"{type(self).__name__} cannot open another handle onto its storage",
+            expected="a store class that implements reopen()",
+        )
 
     def __enter__(self) -> Store:
         return self

@@ -80,6 +80,11 @@ How it works, in database terms:
 * Cards are kept by card id with their events, with an index from each holder
   to their live card (one per person, the SQL adapters' partial unique index) and
   the live cards ordered by (move-in day, card id) and (expiry day, card id).
+* :meth:`MemoryStore.reopen` is ``MemoryStore(store.database)``, another handle.
+  :meth:`MemoryStore.raw_state` gives tests, migrations and repair tools the
+  committed :class:`MemoryState` itself, behind the ports' back, under the
+  database's locks (every check bypassed, the indexes the caller's to keep in
+  step), as raw SQL on a connection of its own would for the SQL adapters.
 * :meth:`MemoryStore.close` releases nothing (the memory belongs to the
   database object) but makes that handle refuse every later call with
   :class:`~jukinet.errors.InterfaceError`, like a closed DB-API connection;
@@ -91,9 +96,10 @@ The modules, one room per concern (the same names as the SQL adapters'):
   of a committed and a staged stream of keys, ``_Port`` and the ``_Database``
   protocol of what a port needs from its store (``_read``/``_write``), typed by
   the port's own part of the view and of the staging.
-* ``_state``: the shared state, composed of each concern's parts: ``_State``
-  (committed data and indexes, and its ``apply`` at commit), ``_Pending`` (a
-  unit of work's staging), ``_View`` (committed data seen through a staging);
+* ``_state``: the shared state, composed of each concern's parts:
+  :class:`MemoryState` (committed data and indexes, and its ``_apply`` at commit),
+  ``_Pending`` (a unit of work's staging), ``_View`` (committed data seen through a
+  staging);
   :class:`MemoryDatabase` and :class:`MemoryUnitOfWork`.
 * ``store``: :class:`MemoryStore`, which runs units of work and builds the ports.
 * ``register``: :class:`MemoryRegister` and the register's part of the state.
@@ -117,7 +123,7 @@ and its view (``_RegisterView``); a port is typed against its own part only.
 
 from __future__ import annotations
 
-from jukinet.storage.memory._state import MemoryDatabase, MemoryUnitOfWork
+from jukinet.storage.memory._state import MemoryDatabase, MemoryState, MemoryUnitOfWork
 from jukinet.storage.memory.agencies import MemoryAgencyRegistry
 from jukinet.storage.memory.audit import MemoryAuditLog
 from jukinet.storage.memory.cards import MemoryCardRegistry
@@ -142,6 +148,7 @@ __all__ = [
     "MemoryProvisionLog",
     "MemoryRegister",
     "MemorySchedule",
+    "MemoryState",
     "MemoryStore",
     "MemoryTracking",
     "MemoryUnitOfWork",

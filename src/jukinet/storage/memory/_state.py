@@ -1,11 +1,12 @@
 """The shared state of the in-memory adapter, assembled from each concern's part.
 
-:class:`_State` (the committed data with its indexes), :class:`_Pending` (what
-a unit of work has staged) and :class:`_View` (the committed state seen through
-a unit of work's staging: the snapshot a call reads) are each composed of the
-parts the concern modules define (``_RegisterState``, ``_RegisterPending``,
-``_RegisterView``, …); :meth:`_State.apply` applies a committed unit of work,
-part by part. :class:`MemoryDatabase` holds the state, the locks and the schema
+:class:`MemoryState` (the committed data with its indexes, public for raw access:
+:meth:`MemoryStore.raw_state <jukinet.storage.memory.MemoryStore.raw_state>`),
+:class:`_Pending` (what a unit of work has staged) and :class:`_View` (the
+committed state seen through a unit of work's staging: the snapshot a call reads)
+are each composed of the parts the concern modules define (``_RegisterState``,
+``_RegisterPending``, ``_RegisterView``, …); :meth:`MemoryState._apply` applies a
+committed unit of work, part by part. :class:`MemoryDatabase` holds the state, the locks and the schema
 version; :class:`MemoryUnitOfWork` holds a unit of work's staging.
 """
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 # --- the committed state and the staged changes ------------------------------------
 
 
-class _State(
+class MemoryState(
     _RegisterState,
     _IdentityState,
     _LinksState,
@@ -52,9 +53,57 @@ class _State(
     _NoticesState,
     _CardsState,
 ):
-    """Committed data with its indexes; changed only by :meth:`apply`."""
+    """The committed data of a :class:`MemoryDatabase`, with its indexes.
 
-    def apply(self, pending: _Pending) -> None:
+    The ports change it only when a unit of work commits. Tests, migrations and
+    repair tools reach it through :meth:`MemoryStore.raw_state
+    <jukinet.storage.memory.MemoryStore.raw_state>`, which bypasses every check: a
+    change there must keep the indexes in step with the data they index, as a
+    database's indexes follow its tables (the SQL adapters' table named in
+    brackets). The fields, one part per concern:
+
+    * register: ``reg_versions`` (internal id → its :class:`RegisterRow` versions,
+      oldest first; ``register_versions``), ``reg_current`` (internal id → current
+      row, sorted; ``register_current``), ``reg_owner`` (every resident code ever
+      held → internal id; ``register_codes``), ``reg_households`` (household id →
+      internal ids of its current members), ``reg_status`` (status → number of
+      current rows);
+    * identities: ``id_versions`` (resident code → its :class:`IdentityRow`
+      versions; ``identity_versions``), ``id_words`` (code → municipality → that
+      municipality's newest version; ``identity_current``), ``id_current`` (code →
+      current version, sorted), ``id_search`` ((name key, birth date) → sorted
+      (code, municipality) pairs of the words not removed), ``id_municipality``
+      (municipality → sorted codes), ``id_dated`` (sorted (received_on, code,
+      version) of the versions whose arrival day is known);
+    * links: ``outbox`` (destination → its :class:`OutboxEntry` list, index = seq −
+      1 − its base), ``outbox_base`` (resumed destination → the seq it was
+      resumed at: its first entry is the next), ``acked`` (destination → acknowledged seq), ``tracking``
+      (sender → position);
+    * code pool: ``pool`` (every code ever designated → municipality;
+      ``code_pool``), ``unused`` (municipality → its sorted unused codes);
+    * audit log: ``audit`` (the :class:`AuditRecord` list, index = seq − 1),
+      ``audit_actions`` (action → its seqs, ascending);
+    * agencies: ``agencies`` (agency → :class:`AgencyRow`, sorted);
+    * provision log: ``provision`` (seq → :class:`ProvisionRecord`, sorted;
+      ``provision_log``), ``provision_head`` and ``provision_anchor`` ((seq, hash)
+      pairs; ``provision_meta``), ``provision_subjects`` and ``provision_requests``
+      (subject / request id → sorted seqs);
+    * schedule: ``schedule`` (key → :class:`ScheduledItem`), ``schedule_due``
+      (sorted (due, key));
+    * pending notices: ``pending`` (seq → :class:`PendingRecord`;
+      ``pending_notices``), ``pending_codes`` (resident code → sorted seqs;
+      ``pending_codes``), ``pending_last`` (the highest seq ever given);
+    * cards: ``cards`` (card id → :class:`CardRow`; ``cards``), ``card_events``
+      (card id → its :class:`CardEventRow` list; ``card_events``), ``card_live``
+      (holder → the card id of their live card), ``card_move_ins`` and
+      ``card_expiries`` (sorted (day, card id) of live cards).
+
+    The record classes are those of :mod:`jukinet.storage.records`; "sorted" is a
+    :mod:`sortedcontainers` ``SortedDict`` or ``SortedSet``. The schema version is
+    not here but in :attr:`MemoryDatabase.meta`.
+    """
+
+    def _apply(self, pending: _Pending) -> None:
         """Apply a committed unit of work's changes (never fails halfway)."""
         self._apply_register(pending)
         self._apply_identities(pending)
@@ -102,10 +151,10 @@ class _View(
 ):
     """Committed state, seen through a unit of work's staged changes (if any)."""
 
-    state: _State
+    state: MemoryState
     pending: _Pending
 
-    def __init__(self, state: _State, pending: _Pending | None) -> None:
+    def __init__(self, state: MemoryState, pending: _Pending | None) -> None:
         self.state = state
         self.pending = pending if pending is not None else _NOTHING_STAGED
 
@@ -127,7 +176,7 @@ class MemoryDatabase:
     def __init__(self) -> None:
         self.meta: dict[str, str] = {}
         """``{"schema_version": str(SCHEMA_VERSION)}`` once the schema exists (empty before)."""
-        self._state: _State | None = None
+        self._state: MemoryState | None = None
         self._state_lock = threading.Lock()  # short: reads and commits
         self._write_lock = threading.Lock()  # long: held by a unit of work
         self._writer: int | None = None  # thread that holds the write lock
@@ -135,7 +184,7 @@ class MemoryDatabase:
     def _create_schema(self) -> None:
         with self._state_lock:
             if self._state is None:
-                self._state = _State()
+                self._state = MemoryState()
                 self.meta.setdefault("schema_version", str(SCHEMA_VERSION))
             elif self.meta.get("schema_version") in _MIGRATES_FROM:
                 # 2 -> 3: identity versions gained received_on; those a version 2
@@ -143,7 +192,7 @@ class MemoryDatabase:
                 # 3 -> 4: pending notices, none yet. 4 -> 5: cards, none yet.
                 self.meta["schema_version"] = str(SCHEMA_VERSION)
 
-    def _checked_state(self) -> _State:
+    def _checked_state(self) -> MemoryState:
         state = self._state
         if state is None or "schema_version" not in self.meta:
             raise ProgrammingError(

@@ -2,8 +2,9 @@
 
 A handle onto a :class:`~jukinet.storage.memory.MemoryDatabase`: it creates and
 checks the schema, runs units of work (the write lock, then the staging applied
-at commit), and gives the ports what they need (:meth:`MemoryStore._read`,
-:meth:`MemoryStore._write`).
+at commit), gives the ports what they need (:meth:`MemoryStore._read`,
+:meth:`MemoryStore._write`), and opens the raw access tests and repair tools use
+(:meth:`MemoryStore.raw_state`, :meth:`MemoryStore.reopen`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
-from jukinet.errors import InterfaceError, OperationalError
+from jukinet.errors import InterfaceError, OperationalError, ProgrammingError
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.memory._state import (
     MemoryDatabase,
+    MemoryState,
     MemoryUnitOfWork,
     _Pending,
     _View,
@@ -140,9 +142,9 @@ class MemoryStore(Store):
         self._check_open()
         self._database._checked_state()
 
-    @contextmanager
-    def _unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
-        self.check_schema()
+    def _acquire_write(self) -> MemoryDatabase:
+        """Take the database's write lock, as a unit of work holds it (release it with
+        :meth:`_release_write`)."""
         database = self._database
         if database._writer == threading.get_ident():
             raise OperationalError(
@@ -155,17 +157,26 @@ class MemoryStore(Store):
                 expected="the other unit of work to finish",
             )
         database._writer = threading.get_ident()
+        return database
+
+    def _release_write(self, database: MemoryDatabase) -> None:
+        database._writer = None
+        database._write_lock.release()
+
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[MemoryUnitOfWork]:
+        self.check_schema()
+        database = self._acquire_write()
         uow = MemoryUnitOfWork(self)
         try:
             yield uow
             with database._state_lock:
                 state = database._checked_state()
                 uow._active = False
-                state.apply(uow._pending)
+                state._apply(uow._pending)
         finally:
             uow._active = False
-            database._writer = None
-            database._write_lock.release()
+            self._release_write(database)
 
     def unit_of_work(self) -> AbstractContextManager[MemoryUnitOfWork]:
         """Begin a unit of work: commit on normal exit, roll back on an exception."""
@@ -174,6 +185,66 @@ class MemoryStore(Store):
     def close(self) -> None:
         """Close this handle: later calls raise InterfaceError; the data stays."""
         self._closed = True
+
+    def reopen(self) -> MemoryStore:
+        """Another handle onto the same :class:`MemoryDatabase`, closed separately
+        (``MemoryStore(store.database)``, with this handle's ``lock_timeout``).
+
+        >>> store = MemoryStore()
+        >>> store.create_schema()
+        >>> other = store.reopen()
+        >>> with other.unit_of_work() as uow:
+        ...     other.tracking.advance(uow, "city131016", 1)
+        >>> other.close()
+        >>> store.tracking.position("city131016")
+        1
+
+        A closed store raises :class:`~jukinet.errors.InterfaceError`.
+        """
+        self._check_open()
+        return MemoryStore(self._database, lock_timeout=self._lock_timeout)
+
+    @contextmanager
+    def _raw_state(self) -> Iterator[MemoryState]:
+        self._check_open()
+        database = self._acquire_write()
+        try:
+            with database._state_lock:
+                state = database._state
+                if state is None:
+                    raise ProgrammingError(
+                        "the storage has no jukinet schema: call create_schema() first",
+                        expected="a store whose create_schema() has run",
+                    )
+                yield state
+        finally:
+            self._release_write(database)
+
+    def raw_state(self) -> AbstractContextManager[MemoryState]:
+        """The committed :class:`MemoryState` itself, behind the ports' back, for tests,
+        migrations and repair tools.
+
+        This bypasses every check the ports make: nothing validates what the block
+        changes, the schema version is not checked (:attr:`MemoryDatabase.meta`
+        holds it), and the indexes are the caller's to keep in step. Changes are
+        made in place and are not undone when the block raises (the memory adapter
+        has no rollback below its units of work). For the block the store holds the
+        database's write lock, as a unit of work does (waiting at most
+        ``lock_timeout`` seconds, then :class:`~jukinet.errors.OperationalError`),
+        and its state lock, so no handle reads or commits meanwhile: use no port of
+        the same database inside it.
+
+        >>> store = MemoryStore()
+        >>> store.create_schema()
+        >>> with store.raw_state() as state:
+        ...     state.tracking["city131016"] = 7  # what a repair tool might do
+        >>> store.tracking.position("city131016")
+        7
+
+        A closed store raises :class:`~jukinet.errors.InterfaceError`; a database
+        whose schema was never created, :class:`~jukinet.errors.ProgrammingError`.
+        """
+        return self._raw_state()
 
     # -- used by the ports --
 

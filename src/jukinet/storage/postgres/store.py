@@ -343,6 +343,58 @@ class PostgresStore(_Connections, Store):
             finally:
                 uow._active = False
 
+    def reopen(self) -> PostgresStore:
+        """Another handle onto the same schema: a store on the same pool, closed separately.
+
+        Each unit of work of either handle borrows its own connection from the
+        pool, so the handles are isolated as two connections are. A store on one
+        :class:`psycopg.Connection` cannot open another handle (the connection is
+        the caller's, runs one transaction at a time, and its password is not
+        kept): it raises :class:`~jukinet.errors.NotSupportedError`; open
+        ``PostgresStore(another_connection, schema=store.schema)`` yourself, or give
+        the store a :class:`psycopg_pool.ConnectionPool`. A closed store raises
+        :class:`~jukinet.errors.InterfaceError`.
+        """
+        self._check_open()
+        if self._pool is None:
+            raise errors.NotSupportedError(
+                "a store on one psycopg.Connection cannot open another handle: the"
+                " connection is the caller's and runs one transaction at a time",
+                field="connection",
+                expected="a store on a psycopg_pool.ConnectionPool, or"
+                f" PostgresStore(another_connection, schema={self._schema!r})",
+            )
+        return PostgresStore(self._pool, schema=self._schema)
+
+    @contextmanager
+    def raw_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside a transaction, the node's schema as ``search_path``,
+        behind the ports' back, for tests, migrations and repair tools.
+
+        This bypasses every check the ports make: the schema is neither checked
+        nor required, and nothing validates what the statements change.
+        Unqualified table names are this store's (``SET LOCAL search_path``, which
+        ends with the transaction; ``pg_catalog`` is searched as always). The
+        block commits when it ends normally and rolls back when an exception
+        leaves it. Driver errors, of its statements too, are raised as
+        :mod:`jukinet.errors` (the :mod:`psycopg` error chained as ``__cause__``),
+        as every call of the store raises them. The connection is borrowed
+        as a unit of work's is (from the pool, or the store's one connection,
+        waiting for its turn), with the row factory its owner gave it: do not
+        commit, roll back or close it yourself. A closed store, or a unit of work
+        of this thread already open on the store's one connection, raises
+        :class:`~jukinet.errors.InterfaceError`. Afterwards the store checks its
+        schema again at its next use.
+        """
+        path = sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self._schema))
+        with self._borrow(exclusive=True) as conn:
+            try:
+                with _translated(), conn.transaction():
+                    conn.execute(path)
+                    yield conn
+            finally:
+                self._schema_checked = False
+
     def close(self) -> None:
         """Mark the store closed (idempotent); the caller's connection or pool stays open.
 

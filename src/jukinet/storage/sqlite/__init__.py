@@ -53,6 +53,11 @@ Connections and threads
     ``":memory:"``, one sharing the temporary file (which lives until the
     last of the handles closes).
 
+    :meth:`SQLiteStore.raw_transaction` gives tests, migrations and repair
+    tools one of the store's connections inside ``BEGIN IMMEDIATE``, behind
+    the ports' back: raw SQL, committed when the block ends normally and
+    rolled back when an exception leaves it.
+
     A unit of work belongs to the thread that opened it; opening a second one
     on the same thread while the first is open raises
     :class:`~jukinet.errors.InterfaceError` (SQLite has no nested

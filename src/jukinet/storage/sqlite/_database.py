@@ -364,11 +364,8 @@ class _Database(Protocol):
     """What a port needs from its store (:class:`~jukinet.storage.sqlite.SQLiteStore`).
 
     Ports run their statements on the connections :meth:`_read` and
-    :meth:`_write` give; ``_conns`` (the store's connections) is here for
-    tests that reach the database through a port.
+    :meth:`_write` give.
     """
-
-    _conns: _PerThread
 
     def _read(
         self, uow: UnitOfWork | None, *, snapshot: bool = False

@@ -431,8 +431,10 @@ class SQLiteStore(Store):
         """Another handle onto the same database, with its own connections, closed separately.
 
         For a file or a factory this is a new store on the same path or
-        factory. For ``":memory:"`` the new handle shares this store's
-        temporary file, which is removed when the last of the handles closes.
+        factory (the factory is called for the new handle's connections). For
+        ``":memory:"`` the new handle shares this store's temporary file, which
+        is removed when the last of the handles closes. A closed store raises
+        :class:`~jukinet.errors.InterfaceError`.
 
         >>> store = SQLiteStore(":memory:")
         >>> store.create_schema()
@@ -451,6 +453,45 @@ class SQLiteStore(Store):
             other._temp.release()  # never used: nothing to remove
             other._temp = self._temp.retain()
         return other
+
+    @contextmanager
+    def raw_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection of this store inside ``BEGIN IMMEDIATE``, behind the ports' back,
+        for tests, migrations and repair tools.
+
+        This bypasses every check the ports make: the schema is neither checked
+        nor required, and nothing validates what the statements change. The
+        block commits when it ends normally and rolls back when an exception
+        leaves it. Driver errors, of its statements too, are raised as
+        :mod:`jukinet.errors` (the :mod:`sqlite3` error chained as
+        ``__cause__``), as every call of the store raises them. The connection is this
+        thread's writer (autocommit, ``foreign_keys`` on): do not commit,
+        roll back or close it yourself. A unit of work already open on this
+        thread, or a closed store, raises :class:`~jukinet.errors.InterfaceError`.
+        Afterwards the store checks its schema again at its next use.
+
+        >>> store = SQLiteStore(":memory:")
+        >>> store.create_schema()
+        >>> with store.raw_transaction() as conn:
+        ...     conn.execute("UPDATE jukinet_meta SET value = '99'").rowcount
+        1
+        >>> store.check_schema()
+        Traceback (most recent call last):
+        ...
+        jukinet.errors.SchemaVersionMismatch: the database has schema version 99, ...
+        >>> store.close()
+        """
+        self._check_open()
+        with self._conns.writing() as conn, _translate():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._schema_ok = False
 
     def close(self) -> None:
         """Close the connections the store opened (never the caller's factory). Idempotent.

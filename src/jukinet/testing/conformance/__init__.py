@@ -18,7 +18,7 @@ in a test module and implement its hooks::
 
         # the optional hooks: each one left out skips the tests that need it
 
-        def reopen_store(self, store: Store) -> Store:
+        def reopen_store(self, store: Store) -> Store:  # default: store.reopen()
             return MyStore(...same storage, another connection...)
 
         def create_store_without_schema(self) -> Store:
@@ -185,7 +185,9 @@ class StoreConformance(
       as ``store`` (another connection for a database). Racing tests give
       each thread its own handle, and the tests of what another connection
       sees read through one. The suite closes every handle with
-      ``close()`` after the test.
+      ``close()`` after the test. The default is
+      :meth:`store.reopen() <jukinet.storage.base.Store.reopen>`; the tests that
+      need it skip when that raises :class:`~jukinet.errors.NotSupportedError`.
     * :meth:`create_store_without_schema`: a store over fresh storage whose
       ``create_schema()`` was never called.
     * :meth:`set_schema_version`: overwrite the schema version recorded in
@@ -204,6 +206,13 @@ class StoreConformance(
     * :meth:`tamper_provision_log`: change the stored provision log
       behind the port's back, with raw access to the storage, so that the
       tests can check that :func:`~jukinet.storage.records.verify_chain` finds it.
+      The built-in adapters' tests write this hook and the others that change
+      storage on their stores' public raw access
+      (:meth:`SQLiteStore.raw_transaction
+      <jukinet.storage.sqlite.SQLiteStore.raw_transaction>`,
+      :meth:`PostgresStore.raw_transaction
+      <jukinet.storage.postgres.PostgresStore.raw_transaction>`,
+      :meth:`MemoryStore.raw_state <jukinet.storage.memory.MemoryStore.raw_state>`).
     * :meth:`dispose`: release a store from :meth:`create_store` or
       :meth:`create_store_without_schema` (default: ``store.close()``).
 

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from jukinet.domain.changes import ChangeReason
+from jukinet.errors import NotSupportedError
 from jukinet.storage.base import Store
 from jukinet.storage.records import IdentityRow, ProvisionRecord, RegisterRow
 from jukinet.testing.conformance._rows import _AUDIT_EPOCH, _JST, RowFactory
@@ -46,12 +47,16 @@ OPTIONAL_HOOKS = (
     "garble_pending_notice",
     "tamper_provision_log",
 )
-"""The hooks a subclass may leave out: the tests that call one it left out skip."""
+"""The hooks a subclass may leave out: the tests that call one it left out skip
+(``reopen_store`` only when the store's :meth:`~jukinet.storage.base.Store.reopen`
+raises :class:`~jukinet.errors.NotSupportedError`)."""
 
 
-def missing_hook(name: str) -> NoReturn:
-    """Skip the running test: it needs the hook ``name``, which the subclass left out."""
-    pytest.skip(f"this test needs the {name} hook, which the subclass does not implement")
+def missing_hook(name: str, why: str = "") -> NoReturn:
+    """Skip the running test: it needs the hook ``name``, which the subclass left out
+    (``why``, if given, is added to the reason)."""
+    reason = f"this test needs the {name} hook, which the subclass does not implement"
+    pytest.skip(f"{reason}{', ' + why if why else ''}")
 
 
 class ConformanceHooks:
@@ -75,8 +80,16 @@ class ConformanceHooks:
         )
 
     def reopen_store(self, store: Store) -> Store:
-        """Return another handle (connection) onto the same storage as ``store``."""
-        missing_hook("reopen_store")
+        """Return another handle (connection) onto the same storage as ``store``.
+
+        The default is :meth:`store.reopen() <jukinet.storage.base.Store.reopen>`;
+        when that raises :class:`~jukinet.errors.NotSupportedError` the test skips,
+        its reason naming this hook and the store's message.
+        """
+        try:
+            return store.reopen()
+        except NotSupportedError as exc:
+            missing_hook("reopen_store", f"and {type(store).__name__}.reopen() says: {exc}")
 
     def tamper_provision_log(self, store: Store, how: TamperHow, seq: int) -> None:
         """Change the stored log behind the port's back (as someone with database access):
