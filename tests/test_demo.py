@@ -27,7 +27,12 @@ def test_the_demo_reconciles_provides_refuses_and_discloses(tmp_path: Path) -> N
     assert "the resident code is withheld (30条の9)" in text
     assert "refused, UseNotPermitted" in text
     assert "hash chain intact" in text
-    assert "6. The JPKI revocation feed" in text
+    assert "6. The resident card" in text
+    assert "the centre answers in_effect" in text
+    assert "three wrong PINs: WrongPin, WrongPin, CardLocked" in text
+    assert "in effect again = True" in text
+    assert "issued → pin_reset → suspended" in text
+    assert "7. The JPKI revocation feed" in text
     assert "resident-code change(s) on the feed for デジタル庁" in text
     assert sorted(p.name for p in tmp_path.iterdir())[0].endswith(".sqlite3")
 

@@ -306,7 +306,7 @@ def _card(country: Country, out: TextIO) -> bool:
     """Issue a card in 千代田区, use it in 大阪市北区, lock it, reset it, report it lost."""
     home, away = MUNICIPALITIES[0], MUNICIPALITIES[2]
     town = country.municipality(home)
-    _say(out, "7. The resident card (個人番号カード, 番号法17条; 住基法旧30条の44).")
+    _say(out, "6. The resident card (個人番号カード, 番号法17条; 住基法旧30条の44).")
     born = country.clock.today()
     holder = town.register_birth(
         name=PersonName(
@@ -379,7 +379,7 @@ def _jpki(country: Country, out: TextIO) -> None:
     for _seq, notice in feed:
         label = f"{notice.certificate.label_ja} ({notice.cause.value})"
         counts[label] = counts.get(label, 0) + 1
-    _say(out, "8. The JPKI revocation feed (JPKI法12条, 31条):")
+    _say(out, "7. The JPKI revocation feed (JPKI法12条, 31条):")
     for label, count in sorted(counts.items()):
         _say(out, f"   {count:>5}  {label}")
     if not counts:

@@ -510,13 +510,13 @@ class CardDesk:
         records the continued use, which goes up the tiers like every step."""
         answer = self.read_answer(ask(self.check_request(chip, pin=pin).envelope))
         here = self._town.code
+        require_in_effect(answer)
         if answer.municipality != here.value or answer.moved_in_on is None:
             raise InvalidState(
                 f"card {answer.card_id} awaits no continued use in {here.full_name}",
                 field="card",
                 expected="a card whose holder's move-in here the centre has recorded",
             )
-        require_in_effect(answer)
         public = chip.read_public()
         data = public.data
         assert answer.holder is not None
