@@ -349,3 +349,24 @@ def test_ordinance_services_are_added_at_the_home_counter_only(country: Country)
         country.desk(CHIYODA).add_service(chip, "seal", 64, b"S" * 16)
     actions = [r.entry.action for r in country.stores[NodeId.municipality(CHIYODA)].audit.read()]
     assert actions.count("card.area_added") == 1
+
+
+def test_the_centre_tells_nothing_about_a_card_to_one_who_cannot_show_it(
+    country: Country,
+) -> None:
+    record = _resident(country)
+    chip = _issue(country, record)
+    cs = country.municipality(KITA_OSAKA).cs
+    for key, code in (("00" * 32, "621498320257"), (None, "123456789018")):
+        check = cm.CardCheck(
+            request_id="ef" * 16,
+            card_id=chip.card_id,
+            public_key=key or chip.read_public().certificate.public_key.hex(),
+            code=code,
+        )
+        envelope = cs.seal_message(CENTER, cm.CARD_CHECK, cm.encode_card_check(check))
+        answer = cm.parse_card_check_answer(
+            cs.open_message(country.center.answer_card_check(envelope), cm.CARD_CHECK_ANSWER)
+        )
+        assert answer.verdict == ("key_mismatch" if key else "code_mismatch")
+        assert (answer.holder, answer.municipality, answer.kind) == (None, None, None)

@@ -220,12 +220,16 @@ class CardOffice:
         request_hash: str,
         today: date,
     ) -> cm.CardCheckAnswer:
-        if row is None:
+        verdict, reason = (
+            ("unknown_card", "") if row is None else self._state(uow, check, row, today)
+        )
+        if row is None or verdict in ("key_mismatch", "code_mismatch"):
+            # nothing about a card to one who cannot show it: no holder, no municipality
             return cm.CardCheckAnswer(
                 request_hash=request_hash,
                 card_id=check.card_id,
                 public_key=check.public_key,
-                verdict="unknown_card",
+                verdict=verdict,
                 reason="",
                 holder=None,
                 municipality=None,
@@ -234,7 +238,6 @@ class CardOffice:
                 version=None,
                 moved_in_on=None,
             )
-        verdict, reason = self._state(uow, check, row, today)
         return cm.CardCheckAnswer(
             request_hash=request_hash,
             card_id=check.card_id,
