@@ -11,7 +11,7 @@ implementation of that interface.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
@@ -20,12 +20,12 @@ import attrs
 from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
-from jukinet.errors import InvalidComponent, Misaddressed, NotFound
+from jukinet.errors import InvalidComponent, JukinetError, Misaddressed, NotFound
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry
-from jukinet.tiers import wire
+from jukinet.tiers import relay, wire
 from jukinet.tiers.clock import Clock
-from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, TrustStore
+from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Node
 from jukinet.tiers.restore import RestoreReport, assemble, check_empty
 
@@ -94,6 +94,10 @@ class CommunicationServer(Node):
         node = NodeId.municipality(municipality)
         super().__init__(node, store, key, trust, clock, batch_size=batch_size, max_age=max_age)
         self.source = source
+        self.counter: Callable[[UnitOfWork, Envelope], None] | None = None
+        """The counter services that take messages relayed from other municipalities
+        (set by the :class:`~jukinet.tiers.municipality.Municipality`); they raise a
+        :class:`~jukinet.errors.JukinetError` only before writing anything."""
         prefecture = node.prefecture_node
         assert prefecture is not None
         self.prefecture = prefecture
@@ -244,6 +248,8 @@ class CommunicationServer(Node):
                         )
                     ],
                 )
+            elif kind == relay.RELAY and sender == self.prefecture:
+                self._take_relay(uow, sender, raw)
             elif kind == wire.CORRECTION:
                 message = wire.parse_correction(raw)
                 if message.filed_with != str(sender) or message.outcome is not None:
@@ -270,6 +276,39 @@ class CommunicationServer(Node):
                     expected="code designations from the centre, correction requests,"
                     " refusals of notices",
                 )
+
+    def relay_to(self, uow: UnitOfWork, destination: NodeId, message: bytes) -> Envelope:
+        """Seal ``message`` for another municipality and queue it, in the caller's unit
+        of work, for the upper tiers to relay (:mod:`jukinet.tiers.relay`); returns the
+        sealed envelope, whose digest an answer names."""
+        if destination.kind is not NodeKind.MUNICIPALITY or destination == self.node_id:
+            raise Misaddressed(
+                f"a counter message to {destination}",
+                field="destination",
+                expected="another municipality",
+            )
+        inner = self.seal_message(destination, relay.COUNTER, message)
+        self._send(uow, self.prefecture, [relay.encode_relay(inner)])
+        return inner
+
+    def _take_relay(self, uow: UnitOfWork, sender: NodeId, raw: bytes) -> None:
+        """A message relayed to this municipality: its inner seal is checked against
+        the trust store and it goes to the counter services (:attr:`counter`). One that
+        fails (or that they refuse) changes nothing else and is audited as
+        ``relay.refused``; the link goes on."""
+        refuse = relay.audit_refusal(self.store.audit.append, self.clock)
+        try:
+            inner = relay.parse_relay(raw)
+            if inner.recipient != self.node_id:
+                raise Misaddressed(
+                    f"a relay for {inner.recipient}", field="recipient", expected=str(self.node_id)
+                )
+            self.trust.verify(inner)
+            if self.counter is None:
+                raise Misaddressed("this municipality keeps no counter services", field="relay")
+            self.counter(uow, inner)
+        except JukinetError as exc:
+            refuse(uow, sender, str(exc))
 
     def refused_notices(self) -> list[wire.NoticeRefusal]:
         """The notices of this municipality that an upper tier refused, oldest first

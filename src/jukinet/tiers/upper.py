@@ -45,7 +45,7 @@ from jukinet.storage.records import (
     PendingRecord,
     ScheduledItem,
 )
-from jukinet.tiers import card_messages, restore, wire
+from jukinet.tiers import card_messages, relay, restore, wire
 from jukinet.tiers.card_office import CardOffice
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
@@ -422,10 +422,13 @@ class UpperTier(Node, ABC):
         batch = _Batch(self, uow)
         parsed: list[tuple[wire.NoticeMessage, bool] | bytes] = []
         card_steps: list[bytes] = []
+        relays: list[bytes] = []
         for raw in messages:
             kind = wire.message_type(raw)
             if kind == card_messages.CARD_STATUS:
                 card_steps.append(raw)
+            elif kind == relay.RELAY:
+                relays.append(raw)
             elif kind == wire.CORRECTION:
                 parsed.append(raw)
             elif kind == wire.IDENTITY_NOTICE:
@@ -455,6 +458,19 @@ class UpperTier(Node, ABC):
         batch.forward.extend(self.cards.take(uow, sender, card_steps))
         if batch.forward:
             self._forward(uow, batch.forward)
+        self._relay(uow, sender, relays)
+
+    def _relay(self, uow: UnitOfWork, sender: NodeId, relays: Sequence[bytes]) -> None:
+        """Pass municipality-to-municipality messages on (see :mod:`jukinet.tiers.relay`)."""
+        if relays:
+            relay.route(
+                self.node_id,
+                uow,
+                sender,
+                relays,
+                send=self._send,
+                refuse=relay.audit_refusal(self.store.audit.append, self.clock),
+            )
 
     def _take_outcome(
         self, uow: UnitOfWork, sender: NodeId, message: wire.CorrectionMessage
@@ -655,7 +671,11 @@ class Prefecture(UpperTier):
         if sender != CENTER:
             super()._apply(uow, sender, messages)
             return
-        # The centre's verdicts on the notices this prefecture referred to it.
+        # The centre's verdicts on the notices this prefecture referred to it, and
+        # messages relayed to this prefecture's municipalities.
+        relays = [raw for raw in messages if wire.message_type(raw) == relay.RELAY]
+        if relays:
+            messages = [raw for raw in messages if wire.message_type(raw) != relay.RELAY]
         batch = _Batch(self, uow)
         words: list[wire.NoticeMessage | wire.NoticeRefusal | str] = []
         for raw in messages:
@@ -697,9 +717,10 @@ class Prefecture(UpperTier):
                 raise Misaddressed(
                     f"{self.node_id} takes no {word!r} from the centre",
                     field="message",
-                    expected="confirmed notices and refusals",
+                    expected="confirmed notices, refusals and relayed messages",
                 )
         batch.commit()
+        self._relay(uow, sender, relays)
 
     def _unexpected(self, uow: UnitOfWork, code: str, digest: str) -> None:
         """The centre confirmed a notice this prefecture did not refer: recorded, not applied."""
