@@ -44,6 +44,7 @@ __all__ = [
     "DatabaseError",
     "DeadlinePassed",
     "DuplicateRegistration",
+    "IdentityMismatch",
     "IntegrityError",
     "IntegrityViolation",
     "InterfaceError",
@@ -57,6 +58,7 @@ __all__ = [
     "JukinetError",
     "Misaddressed",
     "NotFound",
+    "NotOfHousehold",
     "NotPermitted",
     "NotSupportedError",
     "OperationalError",
@@ -157,6 +159,20 @@ class NotPermitted(PolicyError):
     """A recipient asked for something its 別表 row does not allow."""
 
     message = "the request is not permitted for this recipient and task"
+
+
+class IdentityMismatch(NotPermitted):
+    """The identity shown at the counter (an identity document's details, or a card)
+    differs from what the network holds (住基法12条の4第1項)."""
+
+    message = "the identity shown differs from the network's"
+
+
+class NotOfHousehold(NotPermitted):
+    """A copy of another person's record was asked by someone not of their household
+    (住基法12条の4第1項)."""
+
+    message = "the requester is not of the person's household"
 
 
 class UnknownAgency(NotPermitted):

@@ -46,17 +46,19 @@ from jukinet.errors import (
     InvalidFormat,
     InvalidState,
     JukinetError,
+    Misaddressed,
     NotFound,
 )
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, IdentityRow
-from jukinet.tiers import card_desk, restore
+from jukinet.tiers import card_desk, counter_messages, restore
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Health
 from jukinet.tiers.restore import RestoreReport
+from jukinet.tiers.wide_area import WideAreaDesk
 
 __all__ = ["MoveOutCertificate", "Municipality"]
 
@@ -171,6 +173,21 @@ class Municipality:
             batch_size=batch_size,
             max_age=max_age,
         )
+        self.wide_area = WideAreaDesk(self)
+        """Wide-area copies, issuing and home (:mod:`jukinet.tiers.wide_area`)."""
+        self.cs.counter = self._take_counter
+
+    def _take_counter(self, uow: UnitOfWork, inner: Envelope) -> None:
+        """A counter message relayed from another municipality, to its desk."""
+        message = counter_messages.parse(inner.payloads[0])
+        if isinstance(message, counter_messages.CopyRequest | counter_messages.CopyAnswer):
+            self.wide_area.take(uow, inner, message)
+        else:
+            raise Misaddressed(
+                f"{type(message).__name__} is not taken here yet",
+                field="message",
+                expected="a wide-area copy request or answer",
+            )
 
     # --- the node face (the network talks to the CS) ------------------------------
 
