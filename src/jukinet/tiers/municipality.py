@@ -46,7 +46,6 @@ from jukinet.errors import (
     InvalidFormat,
     InvalidState,
     JukinetError,
-    Misaddressed,
     NotFound,
 )
 from jukinet.storage import mapping
@@ -58,6 +57,7 @@ from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Health
 from jukinet.tiers.restore import RestoreReport
+from jukinet.tiers.special_move import SpecialMoveDesk, awaited_item
 from jukinet.tiers.wide_area import WideAreaDesk
 
 __all__ = ["MoveOutCertificate", "Municipality"]
@@ -175,6 +175,9 @@ class Municipality:
         )
         self.wide_area = WideAreaDesk(self)
         """Wide-area copies, issuing and home (:mod:`jukinet.tiers.wide_area`)."""
+        self.special_move = SpecialMoveDesk(self)
+        """The special moving-out/in and move-in notifications
+        (:mod:`jukinet.tiers.special_move`)."""
         self.cs.counter = self._take_counter
 
     def _take_counter(self, uow: UnitOfWork, inner: Envelope) -> None:
@@ -183,11 +186,7 @@ class Municipality:
         if isinstance(message, counter_messages.CopyRequest | counter_messages.CopyAnswer):
             self.wide_area.take(uow, inner, message)
         else:
-            raise Misaddressed(
-                f"{type(message).__name__} is not taken here yet",
-                field="message",
-                expected="a wide-area copy request or answer",
-            )
+            self.special_move.take(uow, inner, message)
 
     # --- the node face (the network talks to the CS) ------------------------------
 
@@ -348,6 +347,29 @@ class Municipality:
         """
         if not isinstance(certificate, MoveOutCertificate):
             raise TypeError(f"expected a MoveOutCertificate, got {type(certificate).__name__}")
+        with self.store.unit_of_work() as uow:
+            return self._move_in(
+                uow,
+                certificate,
+                address=address,
+                household=household,
+                moved_in_on=moved_in_on,
+                notified_on=notified_on,
+            )
+
+    def _move_in(
+        self,
+        uow: UnitOfWork,
+        certificate: MoveOutCertificate,
+        *,
+        address: str,
+        household: HouseholdMembership,
+        moved_in_on: date,
+        notified_on: date | None = None,
+    ) -> ResidentRecord:
+        """Register a move-in in the caller's unit of work: the ordinary procedure's paper
+        certificate and the special procedure's electronic one (24条の2) go through the
+        same checks (issued by that municipality, for a removed record, used once)."""
         if certificate.issued_by == self.code.value:
             raise InvalidState(
                 "a move within the municipality is a 転居, not a 転入",
@@ -361,41 +383,49 @@ class Municipality:
         old = certificate.record
         if moved_in_on < old.birth_date:
             raise InvalidComponent("moved in before birth", field="転入の年月日")
-        with self.store.unit_of_work() as uow:
-            history = self._returning(uow, old.resident_code)
-            if history is not None and any(
-                v.record.moved_in is not None
-                and v.record.moved_in.certificate == certificate.number
-                for v in history.versions
-            ):
-                raise InvalidState(
-                    "this move-out certificate was used here already",
-                    field="転出証明書",
-                    expected="a certificate not yet used (住基法22条, 24条)",
-                )
-            record = attrs.evolve(
-                old,
-                internal_id=history.current.internal_id if history else self._new_internal_id(uow),
-                household=household,
-                address=self._address(address),
-                resident_since=moved_in_on,
-                address_since=moved_in_on,
-                moved_in=MoveInEntry(
-                    notified_on=notified,
-                    previous_address=old.address.full,
-                    moved_from=certificate.moved_from,
-                    certificate=certificate.number,
-                ),
-                status=RecordStatus.REGISTERED,
-                removal=None,
-                national_health_insurance=None,
-                late_stage_elderly_insurance=None,
-                long_term_care_insurance=None,
-                child_allowance=None,
+        history = self._returning(uow, old.resident_code)
+        if history is not None and any(
+            v.record.moved_in is not None and v.record.moved_in.certificate == certificate.number
+            for v in history.versions
+        ):
+            raise InvalidState(
+                "this move-out certificate was used here already",
+                field="転出証明書",
+                expected="a certificate not yet used (住基法22条, 24条)",
             )
-            self._commit(
-                uow, history, record, ChangeReason.DOMESTIC_MOVE_IN, moved_in_on, "register.move_in"
+        record = attrs.evolve(
+            old,
+            internal_id=history.current.internal_id if history else self._new_internal_id(uow),
+            household=household,
+            address=self._address(address),
+            resident_since=moved_in_on,
+            address_since=moved_in_on,
+            moved_in=MoveInEntry(
+                notified_on=notified,
+                previous_address=old.address.full,
+                moved_from=certificate.moved_from,
+                certificate=certificate.number,
+            ),
+            status=RecordStatus.REGISTERED,
+            removal=None,
+            national_health_insurance=None,
+            late_stage_elderly_insurance=None,
+            long_term_care_insurance=None,
+            child_allowance=None,
+        )
+        self._commit(
+            uow, history, record, ChangeReason.DOMESTIC_MOVE_IN, moved_in_on, "register.move_in"
+        )
+        old_town = NodeId.municipality(certificate.moved_from)
+        if old_town in self.cs.trust:
+            # 転入通知 (住基法9条1項): the old municipality completes its 除票
+            notice = counter_messages.MoveInNotification(
+                certificate=certificate.number,
+                resident_code=record.resident_code.value,
+                moved_in_on=moved_in_on.isoformat(),
+                address=record.address.full,
             )
+            self.cs.relay_to(uow, old_town, counter_messages.encode(notice))
         return record
 
     def register_arrival(
@@ -474,28 +504,47 @@ class Municipality:
         """
         if not isinstance(planned_date, date):
             raise TypeError("planned_date: expected a date")
-        number = f"{self._rng.getrandbits(128):032x}"
         with self.store.unit_of_work() as uow:
-            history = self._history_in(uow, who)
-            before = self._registered(history)
-            record = attrs.evolve(
-                before,
-                status=RecordStatus.REMOVED,
-                removal=Removal(
-                    reason=ChangeReason.DOMESTIC_MOVE_OUT,
-                    removed_on=planned_date,
-                    destination=destination,
+            return self._move_out(uow, who, planned_date=planned_date, destination=destination)
+
+    def _move_out(
+        self, uow: UnitOfWork, who: ResidentCode | str, *, planned_date: date, destination: str
+    ) -> MoveOutCertificate:
+        """Record a move-out in the caller's unit of work and make its certificate; the
+        move-in notification (転入通知, 9条1項) is awaited until planned date + 30 days
+        (:meth:`awaiting_move_in_notices`)."""
+        number = f"{self._rng.getrandbits(128):032x}"
+        history = self._history_in(uow, who)
+        before = self._registered(history)
+        record = attrs.evolve(
+            before,
+            status=RecordStatus.REMOVED,
+            removal=Removal(
+                reason=ChangeReason.DOMESTIC_MOVE_OUT,
+                removed_on=planned_date,
+                destination=destination,
+                certificate=number,
+            ),
+        )
+        self._commit(
+            uow,
+            history,
+            record,
+            ChangeReason.DOMESTIC_MOVE_OUT,
+            planned_date,
+            "register.move_out",
+        )
+        self.store.schedule.add(
+            uow,
+            [
+                awaited_item(
                     certificate=number,
-                ),
-            )
-            self._commit(
-                uow,
-                history,
-                record,
-                ChangeReason.DOMESTIC_MOVE_OUT,
-                planned_date,
-                "register.move_out",
-            )
+                    resident_code=record.resident_code.value,
+                    planned_date=planned_date,
+                    destination=destination,
+                )
+            ],
+        )
         return MoveOutCertificate(
             issued_by=self.code.value,
             record=record,
