@@ -11,6 +11,8 @@ its own (time and random sources are passed in).
 * :mod:`jukinet.domain.changes`: kinds and reasons of change (異動事由).
 * :mod:`jukinet.domain.identity`: identity information and the identity notice
   (本人確認情報の通知).
+* :mod:`jukinet.domain.copies`: what a wide-area copy of the 住民票 shows
+  (住民票の写しの広域交付, 住基法12条の4) and how it is printed.
 * :mod:`jukinet.domain.custody`: who holds a person; the rules the upper tiers
   apply to every notice.
 * :mod:`jukinet.domain.agency`: the appended tables (別表) and their scopes.
