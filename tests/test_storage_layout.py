@@ -28,6 +28,7 @@ CONCERNS = (
     "schedule",
     "pending",
     "cards",
+    "counter",
 )
 MAX_LINES = 600
 

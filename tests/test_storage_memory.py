@@ -24,6 +24,7 @@ from jukinet.storage.memory import (
     MemoryAuditLog,
     MemoryCardRegistry,
     MemoryCodePool,
+    MemoryCounterStore,
     MemoryDatabase,
     MemoryIdentityStore,
     MemoryOutbox,
@@ -68,6 +69,15 @@ def _forget_cards(state: MemoryState) -> None:
     state.card_expiries.clear()
 
 
+def _forget_counter(state: MemoryState) -> None:
+    """No move-out infos and no counter requests, as before schema version 6."""
+    state.counter_infos.clear()
+    state.counter_info_codes.clear()
+    state.counter_erasures.clear()
+    state.counter_requests.clear()
+    state.counter_unanswered.clear()
+
+
 def _set_schema_version(store: Store, version: int) -> None:
     assert isinstance(store, MemoryStore)
     with store.raw_state():
@@ -92,24 +102,36 @@ def _downgrade_to_schema_2(store: Store) -> None:
         state.id_dated.clear()
         _forget_pending(state)
         _forget_cards(state)
+        _forget_counter(state)
         store.database.meta["schema_version"] = "2"
 
 
 def _downgrade_to_schema_3(store: Store) -> None:
-    """What a version 3 store held: everything but pending notices and cards."""
+    """What a version 3 store held: everything but pending notices, cards and the
+    counter's data."""
     assert isinstance(store, MemoryStore)
     with store.raw_state() as state:
         _forget_pending(state)
         _forget_cards(state)
+        _forget_counter(state)
         store.database.meta["schema_version"] = "3"
 
 
 def _downgrade_to_schema_4(store: Store) -> None:
-    """What a version 4 store held: everything but cards."""
+    """What a version 4 store held: everything but cards and the counter's data."""
     assert isinstance(store, MemoryStore)
     with store.raw_state() as state:
         _forget_cards(state)
+        _forget_counter(state)
         store.database.meta["schema_version"] = "4"
+
+
+def _downgrade_to_schema_5(store: Store) -> None:
+    """What a version 5 store held: everything but move-out infos and counter requests."""
+    assert isinstance(store, MemoryStore)
+    with store.raw_state() as state:
+        _forget_counter(state)
+        store.database.meta["schema_version"] = "5"
 
 
 def _garble_pending_notice(store: Store, seq: int) -> None:
@@ -193,6 +215,9 @@ class TestMemoryStore(StoreConformance):
 
     def downgrade_to_schema_4(self, store: Store) -> None:
         _downgrade_to_schema_4(store)
+
+    def downgrade_to_schema_5(self, store: Store) -> None:
+        _downgrade_to_schema_5(store)
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
         _garble_pending_notice(store, seq)
@@ -295,6 +320,7 @@ def test_the_ports_are_the_memory_classes() -> None:
         store.provision_log,
         store.schedule,
         store.cards,
+        store.counter,
     )
     classes = (
         MemoryRegister,
@@ -307,6 +333,7 @@ def test_the_ports_are_the_memory_classes() -> None:
         MemoryProvisionLog,
         MemorySchedule,
         MemoryCardRegistry,
+        MemoryCounterStore,
     )
     assert all(isinstance(port, cls) for port, cls in zip(ports, classes, strict=True))
 

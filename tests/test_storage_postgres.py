@@ -141,31 +141,44 @@ def _set_schema_version(store: Store, version: int) -> None:
 
 def _downgrade_to_schema_2(store: Store) -> None:
     """What schema version 2 was: no identity_versions.received_on (its index goes with
-    it), no pending_notices."""
+    it), no pending_notices, no card, move-out info or counter request tables."""
     assert isinstance(store, PostgresStore)
     with store.raw_transaction() as conn:
         conn.execute("ALTER TABLE identity_versions DROP COLUMN received_on")
         conn.execute("DROP TABLE pending_notices")
         conn.execute("DROP TABLE card_events, cards")
+        conn.execute("DROP TABLE move_out_infos, counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
 
 
 def _downgrade_to_schema_3(store: Store) -> None:
-    """What schema version 3 was: no pending_notices (its index goes with it), no card
-    tables."""
+    """What schema version 3 was: no pending_notices (its index goes with it), no card,
+    move-out info or counter request tables."""
     assert isinstance(store, PostgresStore)
     with store.raw_transaction() as conn:
         conn.execute("DROP TABLE pending_notices")
         conn.execute("DROP TABLE card_events, cards")
+        conn.execute("DROP TABLE move_out_infos, counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
 
 
 def _downgrade_to_schema_4(store: Store) -> None:
-    """What schema version 4 was: no cards, no card_events (their indexes go too)."""
+    """What schema version 4 was: no cards, no card_events, no move_out_infos, no
+    counter_requests (their indexes go too)."""
     assert isinstance(store, PostgresStore)
     with store.raw_transaction() as conn:
         conn.execute("DROP TABLE card_events, cards")
+        conn.execute("DROP TABLE move_out_infos, counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '4' WHERE key = 'schema_version'")
+
+
+def _downgrade_to_schema_5(store: Store) -> None:
+    """What schema version 5 was: no move_out_infos, no counter_requests (their indexes
+    go too)."""
+    assert isinstance(store, PostgresStore)
+    with store.raw_transaction() as conn:
+        conn.execute("DROP TABLE move_out_infos, counter_requests")
+        conn.execute("UPDATE jukinet_meta SET value = '5' WHERE key = 'schema_version'")
 
 
 def _garble_pending_notice(store: Store, seq: int) -> None:
@@ -247,6 +260,9 @@ class _PostgresConformance(StoreConformance):
 
     def downgrade_to_schema_4(self, store: Store) -> None:
         _downgrade_to_schema_4(store)
+
+    def downgrade_to_schema_5(self, store: Store) -> None:
+        _downgrade_to_schema_5(store)
 
     def tamper_provision_log(self, store: Store, how: str, seq: int) -> None:
         _tamper_provision_log(store, how, seq)

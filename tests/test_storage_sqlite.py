@@ -47,7 +47,7 @@ def _set_version(store: Store, version: int) -> None:
 
 def _downgrade_to_schema_2(store: Store) -> None:
     """What schema version 2 was: no ``identity_versions.received_on`` (nor its index),
-    no pending-notice tables."""
+    no pending-notice, card, move-out info or counter request tables."""
     assert isinstance(store, SQLiteStore)
     with store.raw_transaction() as conn:
         conn.execute("DROP INDEX identity_versions_received")
@@ -56,27 +56,45 @@ def _downgrade_to_schema_2(store: Store) -> None:
         conn.execute("DROP TABLE pending_notices")
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
+        conn.execute("DROP TABLE move_out_infos")
+        conn.execute("DROP TABLE counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '2' WHERE key = 'schema_version'")
 
 
 def _downgrade_to_schema_3(store: Store) -> None:
-    """What schema version 3 was: no pending-notice tables, no card tables."""
+    """What schema version 3 was: no pending-notice, card, move-out info or counter
+    request tables."""
     assert isinstance(store, SQLiteStore)
     with store.raw_transaction() as conn:
         conn.execute("DROP TABLE pending_codes")
         conn.execute("DROP TABLE pending_notices")
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
+        conn.execute("DROP TABLE move_out_infos")
+        conn.execute("DROP TABLE counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '3' WHERE key = 'schema_version'")
 
 
 def _downgrade_to_schema_4(store: Store) -> None:
-    """What schema version 4 was: no card tables (their indexes go with them)."""
+    """What schema version 4 was: no card, move-out info or counter request tables
+    (their indexes go with them)."""
     assert isinstance(store, SQLiteStore)
     with store.raw_transaction() as conn:
         conn.execute("DROP TABLE card_events")
         conn.execute("DROP TABLE cards")
+        conn.execute("DROP TABLE move_out_infos")
+        conn.execute("DROP TABLE counter_requests")
         conn.execute("UPDATE jukinet_meta SET value = '4' WHERE key = 'schema_version'")
+
+
+def _downgrade_to_schema_5(store: Store) -> None:
+    """What schema version 5 was: no move-out info or counter request tables (their
+    indexes go with them)."""
+    assert isinstance(store, SQLiteStore)
+    with store.raw_transaction() as conn:
+        conn.execute("DROP TABLE move_out_infos")
+        conn.execute("DROP TABLE counter_requests")
+        conn.execute("UPDATE jukinet_meta SET value = '5' WHERE key = 'schema_version'")
 
 
 def _garble_pending_notice(store: Store, seq: int) -> None:
@@ -171,6 +189,9 @@ class TestSQLiteFileStore(StoreConformance):
     def downgrade_to_schema_4(self, store: Store) -> None:
         _downgrade_to_schema_4(store)
 
+    def downgrade_to_schema_5(self, store: Store) -> None:
+        _downgrade_to_schema_5(store)
+
     def garble_pending_notice(self, store: Store, seq: int) -> None:
         _garble_pending_notice(store, seq)
 
@@ -208,6 +229,9 @@ class TestSQLiteMemoryStore(StoreConformance):
 
     def downgrade_to_schema_4(self, store: Store) -> None:
         _downgrade_to_schema_4(store)
+
+    def downgrade_to_schema_5(self, store: Store) -> None:
+        _downgrade_to_schema_5(store)
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
         _garble_pending_notice(store, seq)

@@ -3,7 +3,7 @@
 A node (municipality, prefecture, national centre) owns one :class:`Store`. The
 store hands out its ports (:attr:`Store.register`, :attr:`Store.identities`,
 :attr:`Store.outbox`, :attr:`Store.tracking`, :attr:`Store.code_pool`,
-:attr:`Store.audit`, :attr:`Store.cards` …) and
+:attr:`Store.audit`, :attr:`Store.cards`, :attr:`Store.counter` …) and
 :meth:`Store.unit_of_work`. Every write takes the unit of work it belongs to,
 so several writes across ports commit together or not at all::
 
@@ -17,7 +17,8 @@ writes; outside they see committed data only.
 
 The ports: :class:`Register`, :class:`IdentityStore`, :class:`Outbox`,
 :class:`Tracking`, :class:`CodePool`, :class:`AuditLog`, :class:`AgencyRegistry`,
-:class:`ProvisionLog`, :class:`Schedule`, :class:`PendingNotices`, :class:`CardRegistry`.
+:class:`ProvisionLog`, :class:`Schedule`, :class:`PendingNotices`, :class:`CardRegistry`,
+:class:`CounterStore`.
 
 Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
 
@@ -29,8 +30,11 @@ Semantics every adapter keeps (checked by :mod:`jukinet.testing.conformance`):
 * Outbox sequence numbers per destination are 1, 2, 3 … with no gaps, in commit
   order: a reader that has seen *n* never later finds an entry below *n* appear.
 * History is never overwritten: versions are appended, never updated. The only
-  deletion is :meth:`IdentityStore.expire`, of identity versions whose retention
-  period is over (令30条の6・令30条の7), always from a code's oldest end.
+  deletion of history is :meth:`IdentityStore.expire`, of identity versions whose
+  retention period is over (令30条の6・令30条の7), always from a code's oldest end.
+  (Working data that the law has erased is no history: the 転出証明書情報 a
+  destination keeps only until its day, :meth:`CounterStore.erase_infos`,
+  24条の2第4項.)
 * A resident code is handed out by the pool at most once, ever.
 
 Adapters: :mod:`jukinet.storage.memory`, :mod:`jukinet.storage.sqlite`,
@@ -51,6 +55,7 @@ from jukinet.errors import (
     IntegrityError,
     InterfaceError,
     InvalidComponent,
+    InvalidFormat,
     NotSupportedError,
 )
 from jukinet.storage.records import (
@@ -60,8 +65,10 @@ from jukinet.storage.records import (
     CardEventRow,
     CardRow,
     ChainFault,
+    CounterRequestRow,
     IdentityQuery,
     IdentityRow,
+    MoveOutInfoRow,
     OutboxEntry,
     PendingNotice,
     PendingRecord,
@@ -69,6 +76,9 @@ from jukinet.storage.records import (
     ProvisionRecord,
     RegisterRow,
     ScheduledItem,
+    check_date,
+    check_field,
+    unchecked_replace,
     verify_chain,
 )
 
@@ -78,6 +88,7 @@ __all__ = [
     "AuditLog",
     "CardRegistry",
     "CodePool",
+    "CounterStore",
     "IdentityStore",
     "Outbox",
     "PendingNotices",
@@ -89,17 +100,19 @@ __all__ = [
     "UnitOfWork",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The version of the database schema this code reads and writes.
 
 Version 2 added the provision ports (agencies, provision log, schedule); version 3
 the day each identity version was received (``identity_versions.received_on``,
 :attr:`IdentityRow.received_on <jukinet.storage.records.IdentityRow.received_on>`);
 version 4 the notices an upper tier holds pending (:class:`PendingNotices`);
-version 5 the resident IC cards a municipality issued (:class:`CardRegistry`).
-:meth:`Store.create_schema` migrates a version 2, 3 or 4 store to 5 in one
+version 5 the resident IC cards a municipality issued (:class:`CardRegistry`);
+version 6 what the counter services across municipalities keep (:class:`CounterStore`:
+the 転出証明書情報 received and the requests sent to other municipalities).
+:meth:`Store.create_schema` migrates a version 2, 3, 4 or 5 store to 6 in one
 transaction (identity versions already stored get an unknown day, ``NULL``; the
-pending and card tables start empty); any other version is refused.
+pending, card and counter tables start empty); any other version is refused.
 """
 
 
@@ -930,6 +943,208 @@ def _card_pair(card: object, event: object) -> tuple[CardRow, CardEventRow]:
     return card, event
 
 
+class CounterStore(ABC):
+    """What a municipality keeps for the counter services that cross municipalities
+    (住基法24条の2, 令24条の2〜24条の4; 12条の4).
+
+    * The 転出証明書情報 (:class:`~jukinet.storage.records.MoveOutInfoRow`) that a
+      move-out municipality sent to this one, the planned destination of a card
+      holder (24条の2第3項; 令24条の3), by certificate number. A move-in is
+      registered from an info once only (:meth:`use_info`), and an info is erased
+      on its ``erase_on`` day whether used or not (24条の2第4項; 令24条の4:
+      the planned move-out day + 30 days; :meth:`erase_infos`). The move-out
+      municipality may send an info again (24条の2第5項・第6項): kept under the
+      same certificate number, for the same person from the same municipality, it
+      replaces the one kept and keeps its ``used``.
+    * The requests this municipality sent to another one
+      (:class:`~jukinet.storage.records.CounterRequestRow`): a wide-area copy of
+      住民票 (12条の4第2項・第3項) or an info sent again, each answered once.
+    """
+
+    @abstractmethod
+    def keep_info(self, uow: UnitOfWork, row: MoveOutInfoRow) -> None:
+        """Keep an info that arrived. ``row.used`` must be False (else
+        :class:`~jukinet.errors.InvalidComponent`: only :meth:`use_info` marks it).
+
+        A certificate number already kept for another resident code or another
+        ``moved_from`` is an :class:`~jukinet.errors.IntegrityError`, nothing
+        written. For the same person from the same municipality it is a resend
+        (24条の2第5項・第6項): the new row replaces the kept one (payload, days)
+        but the kept ``used`` stays, so a resend never makes an info usable twice.
+        """
+
+    @abstractmethod
+    def info(self, certificate: str, uow: UnitOfWork | None = None) -> MoveOutInfoRow | None:
+        """The info kept under this certificate number, or None."""
+
+    @abstractmethod
+    def infos_for(self, resident_code: str, uow: UnitOfWork | None = None) -> list[MoveOutInfoRow]:
+        """Every info kept about the person, by planned move-out day (then by
+        certificate number)."""
+
+    @abstractmethod
+    def use_info(self, uow: UnitOfWork, certificate: str) -> None:
+        """Mark the info as used: a move-in was registered from it. An
+        :class:`~jukinet.errors.IntegrityError` when no info is kept under the
+        number or it was used already (once only), even when two units of work
+        race: exactly one of them uses it."""
+
+    @abstractmethod
+    def erase_infos(self, uow: UnitOfWork, *, on: date) -> int:
+        """Erase every info whose ``erase_on`` is ``on`` or earlier, used or not
+        (24条の2第4項; 令24条の4); returns how many. An info is still kept on
+        ``erase_on`` − 1 day."""
+
+    @abstractmethod
+    def open_request(self, uow: UnitOfWork, row: CounterRequestRow) -> None:
+        """Keep a request this municipality sends. ``row.answer`` must be None (else
+        :class:`~jukinet.errors.InvalidComponent`); a ``request_id`` already kept is
+        an :class:`~jukinet.errors.IntegrityError`, nothing written."""
+
+    @abstractmethod
+    def answer_request(self, uow: UnitOfWork, request_id: str, answer: bytes, on: date) -> None:
+        """Keep the answer to a request, received on ``on``. An
+        :class:`~jukinet.errors.IntegrityError` when the request is not kept or was
+        answered already (an answer is kept once); ``on`` before the request's
+        ``asked_on`` is an :class:`~jukinet.errors.InvalidComponent`."""
+
+    @abstractmethod
+    def request(self, request_id: str, uow: UnitOfWork | None = None) -> CounterRequestRow | None:
+        """The request kept under this id (with its answer, if any), or None."""
+
+    @abstractmethod
+    def unanswered(
+        self, *, kind: str | None = None, limit: int = 1000, uow: UnitOfWork | None = None
+    ) -> list[CounterRequestRow]:
+        """Requests not answered yet, of ``kind`` (any when None): oldest first (by
+        ``asked_on``, then request id), at most ``limit``."""
+
+    # -- the checks every adapter makes, in one place --
+
+    @staticmethod
+    def check_info(row: object) -> MoveOutInfoRow:
+        """Check the argument of :meth:`keep_info` on its own and return it.
+
+        >>> from datetime import date
+        >>> row = MoveOutInfoRow(certificate="0" * 32, resident_code="00000000019",
+        ...     moved_from="131016", planned_date=date(2026, 4, 1),
+        ...     erase_on=date(2026, 5, 1), received_on=date(2026, 3, 30),
+        ...     payload=b"info", used=True)
+        >>> CounterStore.check_info(row)
+        Traceback (most recent call last):
+            ...
+        jukinet.errors.InvalidComponent: used: an info arrives unused (expected ...)
+        """
+        if not isinstance(row, MoveOutInfoRow):
+            raise InterfaceError(
+                f"got {type(row).__name__}", field="row", expected="a MoveOutInfoRow"
+            )
+        if row.used:
+            raise InvalidComponent(
+                "an info arrives unused",
+                field="used",
+                expected="used=False (use_info() marks a move-in registered from it)",
+            )
+        return row
+
+    @staticmethod
+    def kept_info(stored: MoveOutInfoRow | None, row: MoveOutInfoRow) -> MoveOutInfoRow:
+        """The row :meth:`keep_info` stores for ``row`` given the one kept under its
+        number (None if none): ``row`` itself, or for a resend ``row`` with the kept
+        ``used``; the :class:`~jukinet.errors.IntegrityError` of :meth:`keep_info`
+        when the kept one is about another person or from another municipality."""
+        if stored is None:
+            return row
+        for name in ("resident_code", "moved_from"):
+            if getattr(stored, name) != getattr(row, name):
+                raise IntegrityError(
+                    f"certificate {row.certificate} is kept with another {name}",
+                    field=name,
+                    expected=f"the {name} of the info kept under that number (a resend"
+                    " is for the same person from the same municipality)",
+                )
+        return unchecked_replace(row, used=stored.used)
+
+    @staticmethod
+    def check_use(stored: MoveOutInfoRow | None, certificate: str) -> MoveOutInfoRow:
+        """The used row :meth:`use_info` stores, or its
+        :class:`~jukinet.errors.IntegrityError` (no info kept, or used already)."""
+        if stored is None:
+            raise IntegrityError(
+                f"no info is kept under certificate {certificate}",
+                field="certificate",
+                expected="the number of an info kept (and not erased)",
+            )
+        if stored.used:
+            raise IntegrityError(
+                f"the info of certificate {certificate} was used already",
+                field="used",
+                expected="an info not used yet (a move-in is registered from it once)",
+            )
+        return unchecked_replace(stored, used=True)
+
+    @staticmethod
+    def check_request(row: object) -> CounterRequestRow:
+        """Check the argument of :meth:`open_request` on its own and return it."""
+        if not isinstance(row, CounterRequestRow):
+            raise InterfaceError(
+                f"got {type(row).__name__}", field="row", expected="a CounterRequestRow"
+            )
+        if row.answered:
+            raise InvalidComponent(
+                "a request is opened with its answer",
+                field="answer",
+                expected="answer=None (answer_request() keeps the answer)",
+            )
+        return row
+
+    @staticmethod
+    def duplicate_request(row: CounterRequestRow) -> IntegrityError:
+        """The error of :meth:`open_request` for a request id already kept."""
+        return IntegrityError(
+            f"request {row.request_id} is already kept",
+            field="request_id",
+            expected="a request id never used before",
+        )
+
+    @staticmethod
+    def check_answer(request_id: object, answer: object, on: object) -> None:
+        """Check the arguments of :meth:`answer_request` on their own."""
+        check_field(CounterRequestRow, "request_id", request_id)
+        if answer is None:
+            raise InvalidFormat("got NoneType", field="answer", expected="a bytes")
+        check_field(CounterRequestRow, "answer", answer)
+        check_date(on, "on")
+
+    @staticmethod
+    def answered(
+        stored: CounterRequestRow | None, request_id: str, answer: bytes, on: date
+    ) -> CounterRequestRow:
+        """The answered row :meth:`answer_request` stores, or its error."""
+        if stored is None:
+            raise IntegrityError(
+                f"no request {request_id} is kept",
+                field="request_id",
+                expected="the id of a request opened before",
+            )
+        if stored.answered:
+            raise IntegrityError(
+                f"request {request_id} was answered already (on {stored.answered_on})",
+                field="answer",
+                expected="a request not answered yet (an answer is kept once)",
+            )
+        return attrs.evolve(stored, answer=answer, answered_on=on)
+
+    @staticmethod
+    def check_kind(kind: object) -> str | None:
+        """Check the ``kind`` of :meth:`unanswered` (None or one of
+        :data:`~jukinet.storage.records.COUNTER_REQUEST_KINDS`) and return it."""
+        if kind is not None:
+            check_field(CounterRequestRow, "kind", kind)
+        assert kind is None or isinstance(kind, str)
+        return kind
+
+
 class Store(ABC):
     """A node's storage: its ports and its units of work.
 
@@ -994,11 +1209,17 @@ class Store(ABC):
     def cards(self) -> CardRegistry:
         """The resident IC cards a municipality issued."""
 
+    @property
+    @abstractmethod
+    def counter(self) -> CounterStore:
+        """What the counter services across municipalities keep (転出証明書情報
+        received, requests sent to other municipalities)."""
+
     @abstractmethod
     def create_schema(self) -> None:
         """Create the tables (idempotent) and record :data:`SCHEMA_VERSION`.
 
-        A store at schema version 2, 3 or 4 is migrated to :data:`SCHEMA_VERSION` in
+        A store at schema version 2, 3, 4 or 5 is migrated to :data:`SCHEMA_VERSION` in
         one transaction, its data kept (see :data:`SCHEMA_VERSION`); another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and changes nothing.
         """

@@ -80,6 +80,11 @@ How it works, in database terms:
 * Cards are kept by card id with their events, with an index from each holder
   to their live card (one per person, the SQL adapters' partial unique index) and
   the live cards ordered by (move-in day, card id) and (expiry day, card id).
+* Move-out infos (転出証明書情報) are kept by certificate number, with an index
+  from each resident code to its infos by planned day and one of every info by
+  erasure day (so :meth:`MemoryCounterStore.erase_infos` reaches only the infos
+  due); an erasure inside a unit of work is staged as a tombstone. Requests sent
+  are kept by request id, the unanswered ones ordered by (day asked, request id).
 * :meth:`MemoryStore.reopen` is ``MemoryStore(store.database)``, another handle.
   :meth:`MemoryStore.raw_state` gives tests, migrations and repair tools the
   committed :class:`MemoryState` itself, behind the ports' back, under the
@@ -115,6 +120,8 @@ The modules, one room per concern (the same names as the SQL adapters'):
 * ``pending``: :class:`MemoryPendingNotices`, the pending notices' part and the
   reading of a kept notice.
 * ``cards``: :class:`MemoryCardRegistry` and the cards' part.
+* ``counter``: :class:`MemoryCounterStore` and the counter's part (move-out
+  infos received, requests sent).
 
 Each concern module's part is three small classes: its committed data
 (``_RegisterState``, with ``_apply_register``), its staging (``_RegisterPending``)
@@ -128,6 +135,7 @@ from jukinet.storage.memory.agencies import MemoryAgencyRegistry
 from jukinet.storage.memory.audit import MemoryAuditLog
 from jukinet.storage.memory.cards import MemoryCardRegistry
 from jukinet.storage.memory.codes import MemoryCodePool
+from jukinet.storage.memory.counter import MemoryCounterStore
 from jukinet.storage.memory.identity import MemoryIdentityStore
 from jukinet.storage.memory.links import MemoryOutbox, MemoryTracking
 from jukinet.storage.memory.pending import MemoryPendingNotices
@@ -141,6 +149,7 @@ __all__ = [
     "MemoryAuditLog",
     "MemoryCardRegistry",
     "MemoryCodePool",
+    "MemoryCounterStore",
     "MemoryDatabase",
     "MemoryIdentityStore",
     "MemoryOutbox",

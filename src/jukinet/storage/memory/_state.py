@@ -23,6 +23,7 @@ from jukinet.storage.memory.agencies import _AgenciesPending, _AgenciesState, _A
 from jukinet.storage.memory.audit import _AuditPending, _AuditState, _AuditView
 from jukinet.storage.memory.cards import _CardsPending, _CardsState, _CardsView
 from jukinet.storage.memory.codes import _CodesPending, _CodesState, _CodesView
+from jukinet.storage.memory.counter import _CounterPending, _CounterState, _CounterView
 from jukinet.storage.memory.identity import _IdentityPending, _IdentityState, _IdentityView
 from jukinet.storage.memory.links import _LinksPending, _LinksState, _LinksView
 from jukinet.storage.memory.pending import _NoticesPending, _NoticesState, _NoticesView
@@ -52,6 +53,7 @@ class MemoryState(
     _ScheduleState,
     _NoticesState,
     _CardsState,
+    _CounterState,
 ):
     """The committed data of a :class:`MemoryDatabase`, with its indexes.
 
@@ -96,7 +98,13 @@ class MemoryState(
     * cards: ``cards`` (card id → :class:`CardRow`; ``cards``), ``card_events``
       (card id → its :class:`CardEventRow` list; ``card_events``), ``card_live``
       (holder → the card id of their live card), ``card_move_ins`` and
-      ``card_expiries`` (sorted (day, card id) of live cards).
+      ``card_expiries`` (sorted (day, card id) of live cards);
+    * counter: ``counter_infos`` (certificate number → :class:`MoveOutInfoRow`;
+      ``move_out_infos``), ``counter_info_codes`` (resident code → sorted
+      (planned_date, certificate) of its infos), ``counter_erasures`` (sorted
+      (erase_on, certificate) of every info), ``counter_requests`` (request id →
+      :class:`CounterRequestRow`; ``counter_requests``), ``counter_unanswered``
+      (sorted (asked_on, request id) of the requests not answered).
 
     The record classes are those of :mod:`jukinet.storage.records`; "sorted" is a
     :mod:`sortedcontainers` ``SortedDict`` or ``SortedSet``. The schema version is
@@ -115,6 +123,7 @@ class MemoryState(
         self._apply_schedule(pending)
         self._apply_notices(pending)
         self._apply_cards(pending)
+        self._apply_counter(pending)
 
 
 @attrs.define(slots=False)
@@ -129,6 +138,7 @@ class _Pending(
     _SchedulePending,
     _NoticesPending,
     _CardsPending,
+    _CounterPending,
 ):
     """What a unit of work has written and not yet committed."""
 
@@ -148,6 +158,7 @@ class _View(
     _ScheduleView,
     _NoticesView,
     _CardsView,
+    _CounterView,
 ):
     """Committed state, seen through a unit of work's staged changes (if any)."""
 
@@ -162,7 +173,7 @@ class _View(
 # --- the database and the unit of work ---------------------------------------------
 
 
-_MIGRATES_FROM = ("2", "3", "4")
+_MIGRATES_FROM = ("2", "3", "4", "5")
 """The earlier schema versions that :meth:`MemoryStore.create_schema` migrates."""
 
 
@@ -190,6 +201,7 @@ class MemoryDatabase:
                 # 2 -> 3: identity versions gained received_on; those a version 2
                 # store holds have none (None: the day is unknown), nothing to change.
                 # 3 -> 4: pending notices, none yet. 4 -> 5: cards, none yet.
+                # 5 -> 6: move-out infos and counter requests, none yet.
                 self.meta["schema_version"] = str(SCHEMA_VERSION)
 
     def _checked_state(self) -> MemoryState:

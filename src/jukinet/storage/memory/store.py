@@ -27,6 +27,7 @@ from jukinet.storage.memory.agencies import MemoryAgencyRegistry
 from jukinet.storage.memory.audit import MemoryAuditLog
 from jukinet.storage.memory.cards import MemoryCardRegistry
 from jukinet.storage.memory.codes import MemoryCodePool
+from jukinet.storage.memory.counter import MemoryCounterStore
 from jukinet.storage.memory.identity import MemoryIdentityStore
 from jukinet.storage.memory.links import MemoryOutbox, MemoryTracking
 from jukinet.storage.memory.pending import MemoryPendingNotices
@@ -68,6 +69,7 @@ class MemoryStore(Store):
         self._schedule = MemorySchedule(self)
         self._pending = MemoryPendingNotices(self)
         self._cards = MemoryCardRegistry(self)
+        self._counter = MemoryCounterStore(self)
 
     @property
     def database(self) -> MemoryDatabase:
@@ -129,10 +131,16 @@ class MemoryStore(Store):
         """The card-registry port."""
         return self._cards
 
+    @property
+    def counter(self) -> MemoryCounterStore:
+        """The counter port (転出証明書情報 received, requests sent)."""
+        return self._counter
+
     def create_schema(self) -> None:
         """Create the (in-memory) schema; idempotent; records :data:`SCHEMA_VERSION`
-        (a version 2, 3 or 4 schema is migrated: identity versions of a version 2 one
-        have an unknown arrival day; pending notices and cards start empty)."""
+        (a version 2, 3, 4 or 5 schema is migrated: identity versions of a version 2
+        one have an unknown arrival day; pending notices, cards, move-out infos and
+        counter requests start empty)."""
         self._check_open()
         self._database._create_schema()
         self._database._checked_state()

@@ -38,15 +38,19 @@ Design notes:
 * Tables are created only by :meth:`PostgresStore.create_schema` (``CREATE
   SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS``, under an advisory
   lock so two processes may race to create it). The version is the row
-  ``('schema_version', '5')`` of ``jukinet_meta``, checked on first use with
-  the presence of every table of that version. A version 2, 3 or 4 schema is
+  ``('schema_version', '6')`` of ``jukinet_meta``, checked on first use with
+  the presence of every table of that version. A version 2, 3, 4 or 5 schema is
   migrated by ``create_schema()`` in the same transaction (2 to 3: ``ALTER
   TABLE identity_versions ADD COLUMN received_on``; 3 to 4: the DDL adds
-  ``pending_notices``; 4 to 5: the DDL adds ``cards`` and ``card_events``);
-  any other version is refused.
+  ``pending_notices``; 4 to 5: the DDL adds ``cards`` and ``card_events``; 5 to
+  6: the DDL adds ``move_out_infos`` and ``counter_requests``); any other
+  version is refused.
 * One live card per person (旧住基法30条の44, 番号法17条) is a partial unique
   index on ``cards (holder)`` over the cards in effect or suspended, so two
   units of work issuing to one holder at once cannot both commit.
+* A 転出証明書情報 is used once (住基法24条の2): :meth:`PostgresCounterStore.use_info`
+  locks the kept row before it checks it, so of two units of work using it at
+  once the second waits and then finds it used.
 * :meth:`PostgresIdentityStore.expire` is one statement: the codes with a
   version received before the cut-off (a partial index on
   ``identity_versions (received_on)``), per code how many of its oldest
@@ -87,8 +91,8 @@ Modules of this package:
   (:class:`PostgresCodePool`), ``audit`` (:class:`PostgresAuditLog`),
   ``agencies`` (:class:`PostgresAgencyRegistry`), ``provision``
   (:class:`PostgresProvisionLog`), ``schedule`` (:class:`PostgresSchedule`),
-  ``pending`` (:class:`PostgresPendingNotices`) and ``cards``
-  (:class:`PostgresCardRegistry`).
+  ``pending`` (:class:`PostgresPendingNotices`), ``cards``
+  (:class:`PostgresCardRegistry`) and ``counter`` (:class:`PostgresCounterStore`).
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ from jukinet.storage.postgres.agencies import PostgresAgencyRegistry
 from jukinet.storage.postgres.audit import PostgresAuditLog
 from jukinet.storage.postgres.cards import PostgresCardRegistry
 from jukinet.storage.postgres.codes import PostgresCodePool
+from jukinet.storage.postgres.counter import PostgresCounterStore
 from jukinet.storage.postgres.identity import PostgresIdentityStore
 from jukinet.storage.postgres.links import PostgresOutbox, PostgresTracking
 from jukinet.storage.postgres.pending import PostgresPendingNotices
@@ -121,6 +126,7 @@ __all__ = [
     "PostgresAuditLog",
     "PostgresCardRegistry",
     "PostgresCodePool",
+    "PostgresCounterStore",
     "PostgresIdentityStore",
     "PostgresOutbox",
     "PostgresPendingNotices",

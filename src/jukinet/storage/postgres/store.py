@@ -20,6 +20,7 @@ from jukinet.storage.postgres import (
     audit,
     cards,
     codes,
+    counter,
     identity,
     links,
     pending,
@@ -39,6 +40,7 @@ from jukinet.storage.postgres.agencies import PostgresAgencyRegistry
 from jukinet.storage.postgres.audit import PostgresAuditLog
 from jukinet.storage.postgres.cards import PostgresCardRegistry
 from jukinet.storage.postgres.codes import PostgresCodePool
+from jukinet.storage.postgres.counter import PostgresCounterStore
 from jukinet.storage.postgres.identity import PostgresIdentityStore
 from jukinet.storage.postgres.links import PostgresOutbox, PostgresTracking
 from jukinet.storage.postgres.pending import PostgresPendingNotices
@@ -66,14 +68,16 @@ _MODULES = (
     schedule,
     pending,
     cards,
+    counter,
 )
 _DDL: tuple[LiteralString, ...] = DDL + tuple(
     statement for module in _MODULES for statement in module.DDL
 )
 
-_MIGRATES_FROM = ("2", "3", "4")
+_MIGRATES_FROM = ("2", "3", "4", "5")
 """The earlier schema versions :meth:`PostgresStore.create_schema` migrates from (3 -> 4
-adds ``pending_notices``, 4 -> 5 ``cards`` and ``card_events``, which the DDL creates)."""
+adds ``pending_notices``, 4 -> 5 ``cards`` and ``card_events``, 5 -> 6
+``move_out_infos`` and ``counter_requests``, which the DDL creates)."""
 # Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
 _MIGRATION: tuple[LiteralString, ...] = (
     "ALTER TABLE {s}.identity_versions ADD COLUMN IF NOT EXISTS received_on DATE",
@@ -142,6 +146,7 @@ class PostgresStore(_Connections, Store):
         self._schedule = PostgresSchedule(self)
         self._pending = PostgresPendingNotices(self)
         self._cards = PostgresCardRegistry(self)
+        self._counter = PostgresCounterStore(self)
         self._statement_sets = (
             self._meta,
             self._register._sql,
@@ -155,6 +160,7 @@ class PostgresStore(_Connections, Store):
             self._schedule._sql,
             self._pending._sql,
             self._cards._sql,
+            self._counter._sql,
         )
 
     def __repr__(self) -> str:
@@ -221,15 +227,21 @@ class PostgresStore(_Connections, Store):
         """The card-registry port."""
         return self._cards
 
+    @property
+    def counter(self) -> PostgresCounterStore:
+        """The counter port (転出証明書情報 received, requests sent)."""
+        return self._counter
+
     # -- schema ---------------------------------------------------------------------
 
     def create_schema(self) -> None:
         """Create the schema and its tables if missing and record the schema version.
 
         Idempotent; an advisory lock lets several processes call it at once. A
-        version 2, 3 or 4 schema is migrated to this version in the same transaction
+        version 2, 3, 4 or 5 schema is migrated to this version in the same transaction
         (a version 2 one's identity versions get ``received_on`` ``NULL``: the day is
-        unknown; the pending-notice and card tables start empty). An
+        unknown; the pending-notice, card, move-out info and counter request tables
+        start empty). An
         existing schema of another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and is left as it is.
         """
@@ -263,7 +275,7 @@ class PostgresStore(_Connections, Store):
         self._schema_checked = True
 
     def _migrate(self, cur: _Cursor, s: sql.Identifier) -> None:
-        """Bring a version 2, 3 or 4 schema to this version (inside the caller's transaction);
+        """Bring a version 2, 3, 4 or 5 schema to this version (inside the caller's transaction);
         refuse any other recorded version before the DDL touches it."""
         cur.execute(
             "SELECT 1 FROM pg_catalog.pg_class c"

@@ -92,17 +92,24 @@ Identities
     ``identity_current`` rows that were among them.
 
 Schema versions
-    The schema version is 5. :meth:`SQLiteStore.create_schema` migrates a
-    version 2, 3 or 4 database to 5 in its ``BEGIN IMMEDIATE`` transaction
+    The schema version is 6. :meth:`SQLiteStore.create_schema` migrates a
+    version 2, 3, 4 or 5 database to 6 in its ``BEGIN IMMEDIATE`` transaction
     (from 2, ``ALTER TABLE identity_versions ADD COLUMN received_on`` and its
-    index; the pending-notice tables of version 4 and the card tables of
-    version 5 are created empty; then the recorded version); a database of any
-    other version is refused unchanged.
+    index; the pending-notice tables of version 4, the card tables of version 5
+    and the move-out info and counter request tables of version 6 are created
+    empty; then the recorded version); a database of any other version is
+    refused unchanged.
 
 Cards
     ``cards`` holds each card's current state and ``card_events`` every event;
     a partial unique index on the holder of the live cards keeps one card in
     effect or suspended per person (旧住基法30条の44, 番号法17条).
+
+Counter services
+    ``move_out_infos`` keeps the 転出証明書情報 received (住基法24条の2第3項) by
+    certificate number, indexed by resident code and by the day it is erased
+    (24条の2第4項; 令24条の4); ``counter_requests`` the requests sent to other
+    municipalities, the unanswered ones in a partial index by the day asked.
 
 Provision log
     ``provision_log`` holds the hash-chained records (提供記録) as written;
@@ -133,7 +140,7 @@ Modules
     ``store``
         :class:`SQLiteStore`: builds the ports; ``create_schema`` runs each
         concern module's ``DDL`` in order, checks and migrates schema versions.
-    ``register``, ``identity``, ``links`` (outbox, tracking), ``codes``, ``audit``, ``agencies``, ``provision``, ``schedule``, ``pending``, ``cards``
+    ``register``, ``identity``, ``links`` (outbox, tracking), ``codes``, ``audit``, ``agencies``, ``provision``, ``schedule``, ``pending``, ``cards``, ``counter``
         one concern each: its tables (``DDL``, ``TABLES``), its statements, its
         row codec and its port class.
 """
@@ -147,6 +154,7 @@ from jukinet.storage.sqlite.agencies import SQLiteAgencyRegistry
 from jukinet.storage.sqlite.audit import SQLiteAuditLog
 from jukinet.storage.sqlite.cards import SQLiteCardRegistry
 from jukinet.storage.sqlite.codes import SQLiteCodePool
+from jukinet.storage.sqlite.counter import SQLiteCounterStore
 from jukinet.storage.sqlite.identity import SQLiteIdentityStore
 from jukinet.storage.sqlite.links import SQLiteOutbox, SQLiteTracking
 from jukinet.storage.sqlite.pending import SQLitePendingNotices
@@ -169,6 +177,7 @@ __all__ = [
     "SQLiteAuditLog",
     "SQLiteCardRegistry",
     "SQLiteCodePool",
+    "SQLiteCounterStore",
     "SQLiteIdentityStore",
     "SQLiteOutbox",
     "SQLitePendingNotices",

@@ -74,6 +74,8 @@ _UNIQUE_MESSAGES = {
         " (旧住基法30条の44, 番号法17条)"
     ),
     "card_events.card_id, card_events.version": "that version of the card is already stored",
+    "move_out_infos.certificate": "an info is already kept under that certificate number",
+    "counter_requests.request_id": "the request is already kept",
 }
 
 

@@ -24,6 +24,7 @@ from jukinet.storage.sqlite import (
     audit,
     cards,
     codes,
+    counter,
     identity,
     links,
     pending,
@@ -46,6 +47,7 @@ from jukinet.storage.sqlite.agencies import SQLiteAgencyRegistry
 from jukinet.storage.sqlite.audit import SQLiteAuditLog
 from jukinet.storage.sqlite.cards import SQLiteCardRegistry
 from jukinet.storage.sqlite.codes import SQLiteCodePool
+from jukinet.storage.sqlite.counter import SQLiteCounterStore
 from jukinet.storage.sqlite.identity import SQLiteIdentityStore
 from jukinet.storage.sqlite.links import SQLiteOutbox, SQLiteTracking
 from jukinet.storage.sqlite.pending import SQLitePendingNotices
@@ -72,15 +74,17 @@ _CONCERNS = (
     schedule,
     pending,
     cards,
+    counter,
 )
 """The concern modules, in the order their DDL runs."""
 
 _TABLES: tuple[str, ...] = ("jukinet_meta", *(t for m in _CONCERNS for t in m.TABLES))
 _DDL: tuple[str, ...] = (*_META_DDL, *(s for m in _CONCERNS for s in m.DDL))
 
-_MIGRATES_FROM = ("2", "3", "4")
+_MIGRATES_FROM = ("2", "3", "4", "5")
 """The earlier schema versions :meth:`SQLiteStore.create_schema` migrates from (3 -> 4
-adds the pending-notice tables, 4 -> 5 the card tables, which the DDL creates)."""
+adds the pending-notice tables, 4 -> 5 the card tables, 5 -> 6 the move-out info and
+counter request tables, which the DDL creates)."""
 # Schema version 2 -> 3: when an identity version was received (令30条の6・30条の7).
 _MIGRATION = ("ALTER TABLE identity_versions ADD COLUMN received_on TEXT",)
 
@@ -169,6 +173,7 @@ class SQLiteStore(Store):
         self._schedule = SQLiteSchedule(self)
         self._pending = SQLitePendingNotices(self)
         self._cards = SQLiteCardRegistry(self)
+        self._counter = SQLiteCounterStore(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -250,14 +255,20 @@ class SQLiteStore(Store):
         """The card-registry port."""
         return self._cards
 
+    @property
+    def counter(self) -> SQLiteCounterStore:
+        """The counter port (転出証明書情報 received, requests sent)."""
+        return self._counter
+
     # schema
 
     def create_schema(self) -> None:
         """Create the tables and indexes if missing and record :data:`SCHEMA_VERSION`.
 
-        Idempotent. A version 2, 3 or 4 database is migrated to this version in the
+        Idempotent. A version 2, 3, 4 or 5 database is migrated to this version in the
         same transaction (a version 2 one's identity versions get ``received_on``
-        ``NULL``: the day is unknown; the pending-notice and card tables start empty). A database that records another version raises
+        ``NULL``: the day is unknown; the pending-notice, card, move-out info and
+        counter request tables start empty). A database that records another version raises
         :class:`~jukinet.errors.SchemaVersionMismatch` and is left unchanged.
         """
         self._check_open()
@@ -288,7 +299,7 @@ class SQLiteStore(Store):
         self._schema_ok = True
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring a version 2, 3 or 4 schema to this version (inside the caller's transaction);
+        """Bring a version 2, 3, 4 or 5 schema to this version (inside the caller's transaction);
         refuse any other recorded version before the DDL touches it."""
         tables = conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jukinet_meta'"

@@ -36,6 +36,9 @@ in a test module and implement its hooks::
         def downgrade_to_schema_4(self, store: Store) -> None:
             ...  # make the storage what schema version 4 was (see the method)
 
+        def downgrade_to_schema_5(self, store: Store) -> None:
+            ...  # make the storage what schema version 5 was (see the method)
+
         def garble_pending_notice(self, store: Store, seq: int) -> None:
             ...  # make a stored pending notice unreadable (see the method)
 
@@ -62,7 +65,9 @@ moves is notified by two municipalities over two independent links
 (30条の6第1項), so an upper tier keeps each municipality's newest word on a
 person: a removal that arrives late from the municipality they left never
 hides their entry in the new one. A person holds at most one resident IC card in
-effect (旧住基法30条の44, 番号法17条), and a card's events are kept.
+effect (旧住基法30条の44, 番号法17条), and a card's events are kept. A
+destination keeps the 転出証明書情報 it was sent until the planned move-out day +
+30 days (24条の2第4項, 令24条の4), and a move-in is registered from it once.
 
 The package holds one module per concern, each a mixin class of tests over
 :class:`~jukinet.testing.conformance.hooks.ConformanceHooks`:
@@ -76,8 +81,9 @@ The package holds one module per concern, each a mixin class of tests over
   ``retention`` (expiry of identity versions), ``links`` (outbox, tracking),
   ``codes`` (code pool), ``audit``, ``agencies``, ``provision`` (provision log),
   ``provision_chain`` (its hash chain against tampering), ``schedule``, ``pending``,
-  ``cards`` (resident IC cards), ``cards_adopt`` (a card adopted at a later version)
-  and ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
+  ``cards`` (resident IC cards), ``cards_adopt`` (a card adopted at a later version),
+  ``counter`` (move-out infos received, requests sent to other municipalities) and
+  ``units_of_work``: the mixins, composed into :class:`StoreConformance` here;
 * ``stateful``: :func:`make_stateful_test`, over ``_model`` (the plain-dict model),
   ``_machine`` (building rows, register and identity rules) and ``_machine_ports``
   (the other ports' rules).
@@ -102,6 +108,7 @@ from jukinet.testing.conformance.audit import AuditConformance
 from jukinet.testing.conformance.cards import CardConformance
 from jukinet.testing.conformance.cards_adopt import CardAdoptConformance
 from jukinet.testing.conformance.codes import CodePoolConformance
+from jukinet.testing.conformance.counter import CounterConformance
 from jukinet.testing.conformance.hooks import (
     OPTIONAL_HOOKS,
     SETTINGS,
@@ -132,6 +139,7 @@ __all__ = [
     "CardConformance",
     "CodePoolConformance",
     "ConformanceHooks",
+    "CounterConformance",
     "IdentityConformance",
     "InjectedCrash",
     "LinksConformance",
@@ -172,6 +180,7 @@ class StoreConformance(
     PendingConformance,
     CardConformance,
     CardAdoptConformance,
+    CounterConformance,
     UnitOfWorkConformance,
 ):
     """Tests every :class:`~jukinet.storage.base.Store` must pass; subclass per adapter.
@@ -194,12 +203,17 @@ class StoreConformance(
       ``store``'s storage.
     * :meth:`downgrade_to_schema_2`: make ``store``'s storage what schema
       version 2 was (no arrival day on identity versions, no pending notices, no
-      cards, version 2 recorded), so that the tests can check the migration of
+      cards, no move-out infos or counter requests, version 2 recorded), so that
+      the tests can check the migration of
       :meth:`Store.create_schema <jukinet.storage.base.Store.create_schema>`.
     * :meth:`downgrade_to_schema_3`: make ``store``'s storage what schema
-      version 3 was (no pending notices, no cards, version 3 recorded), for the same.
+      version 3 was (no pending notices, no cards, no counter data, version 3
+      recorded), for the same.
     * :meth:`downgrade_to_schema_4`: make ``store``'s storage what schema
-      version 4 was (no cards, version 4 recorded), for the same.
+      version 4 was (no cards, no counter data, version 4 recorded), for the same.
+    * :meth:`downgrade_to_schema_5`: make ``store``'s storage what schema
+      version 5 was (no move-out infos, no counter requests, version 5
+      recorded), for the same.
     * :meth:`garble_pending_notice`: make one stored pending notice unreadable,
       so that the tests can check it is read as a
       :class:`~jukinet.errors.CorruptRecord`.

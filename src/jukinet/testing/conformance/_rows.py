@@ -421,6 +421,8 @@ def snapshot(
     codes: Sequence[str] = (),
     audit: bool = True,
     cards: Sequence[str] = (),
+    infos: Sequence[str] = (),
+    requests: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything the ports can tell about a store, as comparable plain data.
 
@@ -433,7 +435,9 @@ def snapshot(
     and every kept record), every scheduled item, and the pending notices: how
     many, and every one about any of ``codes`` (the port is read by code), and
     the cards: every live card (by expiry), each of ``codes``' live card, and the
-    state and history of each of ``cards`` (card ids). Two equal snapshots mean
+    state and history of each of ``cards`` (card ids), and the counter: each of
+    ``infos`` (certificate numbers) and each of ``codes``' infos, every unanswered
+    request and each of ``requests`` (request ids). Two equal snapshots mean
     nothing observable changed.
     """
     people = _scan_register(store)
@@ -476,6 +480,10 @@ def snapshot(
         "cards.live": store.cards.expiring(before=date.max, limit=_ALL_SCHEDULED),
         "cards.live_for": {c: store.cards.live_for(c) for c in codes},
         "cards": {c: (store.cards.get(c), store.cards.history(c)) for c in cards},
+        "counter.infos": {c: store.counter.info(c) for c in infos},
+        "counter.infos_for": {c: store.counter.infos_for(c) for c in codes},
+        "counter.unanswered": store.counter.unanswered(limit=_ALL_SCHEDULED),
+        "counter.requests": {r: store.counter.request(r) for r in requests},
     }
 
 

@@ -44,6 +44,7 @@ OPTIONAL_HOOKS = (
     "downgrade_to_schema_2",
     "downgrade_to_schema_3",
     "downgrade_to_schema_4",
+    "downgrade_to_schema_5",
     "garble_pending_notice",
     "tamper_provision_log",
 )
@@ -114,8 +115,9 @@ class ConformanceHooks:
     def downgrade_to_schema_2(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 2 left, with raw access:
         identity versions without ``received_on`` (the SQL adapters drop the column
-        and its index), no pending notices and no cards (the SQL adapters drop their
-        tables) and ``'2'`` recorded as the schema version."""
+        and its index), no pending notices, no cards, no move-out infos and no
+        counter requests (the SQL adapters drop their tables) and ``'2'`` recorded
+        as the schema version."""
         missing_hook("downgrade_to_schema_2")
 
     def garble_pending_notice(self, store: Store, seq: int) -> None:
@@ -128,16 +130,24 @@ class ConformanceHooks:
 
     def downgrade_to_schema_3(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 3 left, with raw access:
-        no pending notices and no cards (the SQL adapters drop their tables; the
-        store holds none when this is called) and ``'3'`` recorded as the schema
-        version."""
+        no pending notices, no cards, no move-out infos and no counter requests (the
+        SQL adapters drop their tables; the store holds none when this is called)
+        and ``'3'`` recorded as the schema version."""
         missing_hook("downgrade_to_schema_3")
 
     def downgrade_to_schema_4(self, store: Store) -> None:
         """Turn ``store``'s storage into what schema version 4 left, with raw access:
-        no cards (the SQL adapters drop ``card_events`` and ``cards``; the store
-        holds none when this is called) and ``'4'`` recorded as the schema version."""
+        no cards and no counter data (the SQL adapters drop ``card_events``,
+        ``cards``, ``move_out_infos`` and ``counter_requests``; the store holds none
+        when this is called) and ``'4'`` recorded as the schema version."""
         missing_hook("downgrade_to_schema_4")
+
+    def downgrade_to_schema_5(self, store: Store) -> None:
+        """Turn ``store``'s storage into what schema version 5 left, with raw access:
+        no move-out infos and no counter requests (the SQL adapters drop
+        ``move_out_infos`` and ``counter_requests``; the store holds none when this
+        is called) and ``'5'`` recorded as the schema version."""
+        missing_hook("downgrade_to_schema_5")
 
     def dispose(self, store: Store) -> None:
         """Release a store made by :meth:`create_store` (default: close it)."""

@@ -1,16 +1,17 @@
 """Conformance tests of a fresh store, ``create_schema`` (idempotent, migrations of
-schema versions 2, 3 and 4), a store without schema and a closed store.
+schema versions 2, 3, 4 and 5), a store without schema and a closed store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 
 import attrs
 import pytest
 
 from jukinet.errors import (
+    IntegrityError,
     InterfaceError,
     ProgrammingError,
     SchemaVersionMismatch,
@@ -25,12 +26,13 @@ from jukinet.testing.conformance._rows import (
     _on,
 )
 from jukinet.testing.conformance.cards import card_row, event_of, step
+from jukinet.testing.conformance.counter import info_row, request_row
 from jukinet.testing.conformance.hooks import ConformanceHooks
 
 
 class SchemaConformance(ConformanceHooks):
     """Conformance tests of a fresh store, ``create_schema`` (idempotent, migrations of
-    schema versions 2, 3 and 4), a store without schema and a closed store."""
+    schema versions 2, 3, 4 and 5), a store without schema and a closed store."""
 
     # =============================================================================
     # schema and lifecycle
@@ -63,6 +65,10 @@ class SchemaConformance(ConformanceHooks):
         assert store.cards.history(card_row(1).card_id) == []
         assert store.cards.expiring(before=date.max) == []
         assert store.cards.awaiting_continued_use(moved_in_before=date.max) == []
+        assert store.counter.info(info_row(1).certificate) is None
+        assert store.counter.infos_for(self.rows.code(1)) == []
+        assert store.counter.request(request_row(1).request_id) is None
+        assert store.counter.unanswered() == []
         store.check_schema()
 
     def test_create_schema_is_idempotent_and_keeps_data(self, store: Store) -> None:
@@ -111,6 +117,10 @@ class SchemaConformance(ConformanceHooks):
                 lambda: bare.cards.get(card_row(1).card_id),
                 lambda: bare.cards.live_for(self.rows.code(1)),
                 lambda: bare.cards.expiring(before=date.max),
+                lambda: bare.counter.info(info_row(1).certificate),
+                lambda: bare.counter.infos_for(self.rows.code(1)),
+                lambda: bare.counter.request(request_row(1).request_id),
+                lambda: bare.counter.unanswered(),
             ]
             for call in calls:
                 with pytest.raises(ProgrammingError, match="create_schema"):
@@ -135,12 +145,18 @@ class SchemaConformance(ConformanceHooks):
                 bare.unit_of_work() as uow,
             ):
                 bare.cards.issue(uow, card_row(1), event_of(card_row(1)))
+            with (
+                pytest.raises(ProgrammingError, match="create_schema"),
+                bare.unit_of_work() as uow,
+            ):
+                bare.counter.keep_info(uow, info_row(1))
             bare.create_schema()
             bare.check_schema()
             assert bare.register.count() == 0
             assert bare.cards.get(card_row(1).card_id) is None
             assert bare.provision_log.head() == (0, GENESIS)
             assert bare.pending.count() == 0
+            assert bare.counter.unanswered() == []
         finally:
             self.dispose(bare)
 
@@ -233,6 +249,32 @@ class SchemaConformance(ConformanceHooks):
         for handle in (store, reader):
             assert handle.cards.live_for(card.holder) == later
             assert handle.cards.history(card.card_id) == [event_of(card), event]
+        self._counter_port_works(store, reader)
+
+    def _counter_port_works(self, store: Store, reader: Store) -> None:
+        """A migrated store keeps the counter's data as a version 6 store does: none
+        yet, then an info used once and erased on its day, a request answered once."""
+        info, asked = info_row(7), request_row(7)
+        assert reader.counter.infos_for(info.resident_code) == []
+        assert reader.counter.unanswered() == []
+        with store.unit_of_work() as uow:
+            store.counter.keep_info(uow, info)
+            store.counter.open_request(uow, asked)
+        for handle in (store, reader):
+            assert handle.counter.infos_for(info.resident_code) == [info]
+            assert handle.counter.unanswered() == [asked]
+        with store.unit_of_work() as uow:
+            store.counter.use_info(uow, info.certificate)
+            store.counter.answer_request(uow, asked.request_id, b"items", asked.asked_on)
+        with pytest.raises(IntegrityError), store.unit_of_work() as uow:
+            store.counter.use_info(uow, info.certificate)
+        with store.unit_of_work() as uow:
+            assert store.counter.erase_infos(uow, on=info.erase_on - timedelta(days=1)) == 0
+        assert reader.counter.info(info.certificate) == attrs.evolve(info, used=True)
+        assert reader.counter.unanswered() == []
+        answered = reader.counter.request(asked.request_id)
+        assert answered is not None
+        assert answered.answer == b"items"
 
     def test_a_version_3_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
         # Version 4 keeps the notices an upper tier holds pending (docs/tiers.md); a
@@ -312,6 +354,57 @@ class SchemaConformance(ConformanceHooks):
         assert fresh.cards.live_for(card_row(7).holder) is not None
         assert fresh.pending.count() == 1
 
+    def test_a_version_5_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
+        # Version 6 keeps what the counter services across municipalities need: the
+        # 転出証明書情報 a destination was sent (住基法24条の2第3項・第4項) and the
+        # requests sent to other municipalities (12条の4); a version 5 store had none,
+        # and keeps everything else, its cards with their events too.
+        code = self.rows.code(1)
+        rows = [
+            self.rows.identity_row(code, 1, received_on=_on(0)),
+            self.rows.identity_row(code, 2, rest="2番地", received_on=_on(1)),
+        ]
+        notice = self.rows.pending_notice(3)
+        card = card_row(4)
+        suspended, event = step(card, "suspended", state="suspended")
+        with store.unit_of_work() as uow:
+            store.identities.append(uow, rows)
+            store.outbox.append(uow, "pref13", [b"kept"])
+            store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(9)])
+            store.schedule.add(uow, [self.rows.scheduled_item(1)])
+            (seq,) = store.pending.add(uow, [notice])
+            store.cards.issue(uow, card, event_of(card))
+        with store.unit_of_work() as uow:
+            store.cards.update(uow, suspended, event)
+        self.person(store, 1)
+        self.downgrade_to_schema_5(store)
+        old = self.handle(store)
+        with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
+            old.check_schema()
+        assert "version 5" in str(info.value)
+        assert str(SCHEMA_VERSION) in str(info.value)
+        with pytest.raises(SchemaVersionMismatch):
+            old.counter.unanswered()
+        with pytest.raises(SchemaVersionMismatch):
+            old.cards.live_for(card.holder)
+        old.create_schema()
+        old.check_schema()
+        fresh = self.handle(store)
+        fresh.check_schema()
+        for reader in (old, fresh):
+            assert reader.identities.history(code) == rows
+            assert reader.register.count() == 1
+            assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
+            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
+            assert reader.schedule.due(date.max) == [self.rows.scheduled_item(1)]
+            assert reader.pending.find([notice.codes[0]]) == [PendingRecord(seq=seq, entry=notice)]
+            assert reader.cards.live_for(card.holder) == suspended
+            assert reader.cards.history(card.card_id) == [event_of(card), event]
+        self._counter_port_works(old, fresh)
+        fresh.create_schema()  # idempotent once migrated
+        assert fresh.counter.info(info_row(7).certificate) is not None
+        assert fresh.cards.live_for(card.holder) == suspended
+
     def test_a_closed_store_refuses_calls_and_close_is_idempotent(self, store: Store) -> None:
         closed = self.handle(store)
         closed.close()
@@ -346,4 +439,8 @@ class SchemaConformance(ConformanceHooks):
             closed.cards.live_for(self.rows.code(1))
         with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
             closed.cards.issue(uow, card_row(1), event_of(card_row(1)))
+        with pytest.raises(InterfaceError):
+            closed.counter.unanswered()
+        with pytest.raises(InterfaceError), closed.unit_of_work() as uow:
+            closed.counter.keep_info(uow, info_row(1))
         assert store.outbox.destinations() == []  # the storage itself is still there
