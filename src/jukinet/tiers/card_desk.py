@@ -612,15 +612,19 @@ class CardDesk:
         *,
         ask: Callable[[Envelope], Envelope],
         pin: str | None = None,
+        moving: bool = False,
     ) -> cm.CardCheckAnswer:
         """Check a presented card end to end, ``ask`` carrying the request to the
         centre and its answer back (the caller's transport), and raise unless it is in
         effect and its holder a current resident: :class:`~jukinet.errors.CardSuspended`,
         :class:`~jukinet.errors.CardExpired`, :class:`~jukinet.errors.CardRevoked` or
-        :class:`~jukinet.errors.CardAuthenticationFailed`."""
+        :class:`~jukinet.errors.CardAuthenticationFailed`. With ``moving``, a card
+        whose holder moved out and has not moved in yet (verdict ``moving``) is
+        answered too: the special move-in accepts it (住基法24条の2)."""
         pending = self.check_request(chip, pin=pin)
         answer = self.read_answer(ask(pending.envelope))
-        require_in_effect(answer)
+        if not (moving and answer.verdict == "moving"):
+            require_in_effect(answer)
         return answer
 
 

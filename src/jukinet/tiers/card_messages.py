@@ -80,13 +80,15 @@ VERDICTS = frozenset(
         "key_mismatch",
         "code_mismatch",
         "not_resident",
+        "moving",
     }
 )
 """What the centre can answer about a presented card: ``in_effect`` (and its
 holder a current resident), the card's final or suspended state, or why it cannot
 be trusted (``unknown_card``: never registered; ``key_mismatch``: the chip's key is
 not the registered one; ``code_mismatch``: the chip's number is not the holder's;
-``not_resident``: the holder's record is removed)."""
+``not_resident``: the holder's record is removed; ``moving``: removed by a domestic
+move-out and not yet moved in, so the card serves the move-in, 住基法24条の2)."""
 
 _HEX = re.compile(r"[0-9a-f]+")
 _CARD_KEYS = frozenset(attrs.fields_dict(CardRow))

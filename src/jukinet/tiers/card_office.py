@@ -276,6 +276,8 @@ class CardOffice:
             assert due.entry.reason is not None
             reason = due.entry.reason.value
             return ("expired", reason) if reason == "expired" else ("lapsed", reason)
+        if current is not None and current.removed and current.reason == "domestic_move_out":
+            return "moving", ""
         if current is None or current.removed:
             return "not_resident", ""
         if row.state == "suspended":

@@ -257,7 +257,8 @@ class SpecialMoveDesk:
         town = self._town
         today = town.clock.today()
         holder = who if isinstance(who, ResidentCode) else ResidentCode(who)
-        require_in_effect(card)
+        if card.verdict != "moving":  # in transit: moved out, not yet moved in
+            require_in_effect(card)
         if card.holder != holder.value:
             raise IdentityMismatch(
                 "the card presented is another person's",
