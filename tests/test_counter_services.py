@@ -32,13 +32,13 @@ from jukinet.errors import (
     WrongPin,
 )
 from jukinet.testing.country import Country, StoreFactory, build_country
-from jukinet.tiers import card_messages as cm
 from jukinet.tiers.messages import CENTER, Envelope, NodeId
 from jukinet.tiers.wide_area import IdentityDocument
 
 CHIYODA, CHUO, KITA_OSAKA = "131016", "131024", "271276"
 CHEAP = ScryptCost(n=2**4, r=1, p=1)
 DOMICILE = "東京都千代田区千代田1番"
+HEAD = PersonName(family="高橋", given="陽", family_reading="タカハシ", given_reading="ハル")
 
 
 @pytest.fixture
@@ -58,14 +58,18 @@ def _person(
     head: bool = True,
     number: str | None = None,
 ) -> ResidentRecord:
-    relationship = HEAD_OF_HOUSEHOLD if head else "子"
+    membership = (
+        HouseholdMembership(household_id=household, relationship=HEAD_OF_HOUSEHOLD)
+        if head
+        else HouseholdMembership(household_id=household, relationship="子", head_name=HEAD)
+    )
     record = country.municipality(CHIYODA).register_birth(
         name=PersonName(
             family="高橋", given=given, family_reading="タカハシ", given_reading="ハル"
         ),
         birth_date=date(2026, 1, 10),
         sex=Sex.FEMALE,
-        household=HouseholdMembership(household_id=household, relationship=relationship),
+        household=membership,
         address="千代田1丁目1番1号",
         individual_number=IndividualNumber(number) if number else None,
         family_register=FamilyRegister(domicile=DOMICILE, head="高橋 一郎"),
@@ -218,7 +222,10 @@ def _move_in(
         address="梅田1丁目1番1号",
         household=HouseholdMembership(household_id="K1", relationship=HEAD_OF_HOUSEHOLD),
         members=tuple(
-            (m.resident_code, HouseholdMembership(household_id="K1", relationship="子"))
+            (
+                m.resident_code,
+                HouseholdMembership(household_id="K1", relationship="子", head_name=HEAD),
+            )
             for m in members
         ),
     )
@@ -259,7 +266,7 @@ def test_the_move_in_deadline_14_days_after_moving_in(
     if ok:
         _move_in(country, head, chip, moved_in_on=planned)
     else:
-        with pytest.raises(DeadlinePassed, match="ordinary procedure|令24条の2"):
+        with pytest.raises(DeadlinePassed, match="ordinary procedure"):
             _move_in(country, head, chip, moved_in_on=planned)
 
 
