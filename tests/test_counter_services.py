@@ -27,6 +27,7 @@ from jukinet.errors import (
     CardSuspended,
     DeadlinePassed,
     IdentityMismatch,
+    InvalidState,
     NotFound,
     NotOfHousehold,
     WrongPin,
@@ -376,3 +377,19 @@ def test_the_ordinary_move_in_also_notifies_the_old_municipality(country: Countr
     country.network.settle()
     assert chiyoda.special_move.awaiting_notifications() == []
     assert "move_in.notified" in _actions(country, CHIYODA)
+
+
+def test_no_special_move_in_for_someone_the_network_shows_at_home(country: Country) -> None:
+    # a move-out data sent by a municipality for a person who never moved out there
+    head = _person(country, "陽", number="621498320257")
+    chip = _card(country, head)
+    card = country.desk(KITA_OSAKA).check(chip, ask=_ask(country), pin="1234", moving=True)
+    assert card.verdict == "in_effect"
+    with pytest.raises(InvalidState, match="no one moving"):
+        country.municipality(KITA_OSAKA).special_move.move_in(
+            head.resident_code,
+            card=card,
+            moved_in_on=country.clock.today(),
+            address="梅田1丁目1番1号",
+            household=HouseholdMembership(household_id="K1", relationship=HEAD_OF_HOUSEHOLD),
+        )

@@ -32,7 +32,10 @@ def test_the_demo_reconciles_provides_refuses_and_discloses(tmp_path: Path) -> N
     assert "three wrong PINs: WrongPin, WrongPin, CardLocked" in text
     assert "in effect again = True" in text
     assert "issued → pin_reset → suspended" in text
-    assert "7. The JPKI revocation feed" in text
+    assert "7. Counter services between municipalities" in text
+    assert "本籍 shown: False; resident code shown: False" in text
+    assert "転入通知 awaited 1 → 0" in text
+    assert "8. The JPKI revocation feed" in text
     assert "resident-code change(s) on the feed for デジタル庁" in text
     assert sorted(p.name for p in tmp_path.iterdir())[0].endswith(".sqlite3")
 

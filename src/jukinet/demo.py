@@ -19,6 +19,7 @@ changes) and code change requests are rough guesses, said so in the output.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import tempfile
 import time
@@ -28,6 +29,7 @@ from typing import TextIO
 
 import attrs
 
+from jukinet.card.chip import Chip
 from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
@@ -42,6 +44,7 @@ from jukinet.tiers.messages import CENTER, NodeId, NodeKey
 from jukinet.tiers.municipality import Municipality
 from jukinet.tiers.node import FEED_PREFIX
 from jukinet.tiers.provision import ByCode, Outcome, ProvisionRequest, seal_request
+from jukinet.tiers.wide_area import IdentityDocument
 
 __all__ = ["MUNICIPALITIES", "add_arguments", "run"]
 
@@ -229,7 +232,9 @@ def _story(
     _say(out)
     clean = _provision(country, rng, out) and clean
     _say(out)
-    clean = _card(country, out) and clean
+    card_ok, chip = _card(country, out)
+    _say(out)
+    clean = _counter(country, chip, out) and card_ok and clean
     _say(out)
     _jpki(country, out)
     _say(out)
@@ -302,7 +307,7 @@ def _provision(country: Country, rng: random.Random, out: TextIO) -> bool:
     return not faults
 
 
-def _card(country: Country, out: TextIO) -> bool:
+def _card(country: Country, out: TextIO) -> tuple[bool, Chip]:
     """Issue a card in 千代田区, use it in 大阪市北区, lock it, reset it, report it lost."""
     home, away = MUNICIPALITIES[0], MUNICIPALITIES[2]
     town = country.municipality(home)
@@ -366,7 +371,73 @@ def _card(country: Country, out: TextIO) -> bool:
         out,
         f"   history: {' → '.join(steps)}; the centre keeps version {kept.version if kept else '?'}",
     )
-    return ok and suspended and kept is not None and kept.version == len(steps)
+    return ok and suspended and kept is not None and kept.version == len(steps), chip
+
+
+def _counter(country: Country, chip: Chip, out: TextIO) -> bool:
+    """A wide-area copy in 大阪市北区 for a 千代田区 resident, then her move there by mail."""
+    home, away = MUNICIPALITIES[0], MUNICIPALITIES[2]
+    town, there = country.municipality(home), country.municipality(away)
+    ask = country.center.answer_card_check
+    _say(out, "7. Counter services between municipalities, relayed m → p → c → p → m.")
+    found = country.desk(home).lift_suspension(chip)  # the lost card turns up
+    country.network.settle()
+    holder = town.resident(found.holder)
+    _say(out, f"   the lost card turns up: suspension lifted in person ({found.state.value})")
+    document = IdentityDocument(kind="旅券", name=holder.name, birth_date=holder.birth_date)
+    request_id = there.wide_area.request(
+        home=home, requester=holder.resident_code, document=document
+    )
+    country.network.settle()
+    copy = there.wide_area.issue_copy(request_id)
+    _say(
+        out,
+        f"   a wide-area copy (住基法12条の4) at {there.code.full_name}, asked with a passport:",
+    )
+    for line in copy.to_text().splitlines()[:6]:
+        _say(out, f"     | {line}")
+    shown = json.dumps(copy.to_data(), ensure_ascii=False)
+    # the family register (本籍, 7条5号) never leaves the home municipality (12条の4第1項)
+    _say(
+        out,
+        f"   本籍 shown: {'東京都千代田区千代田1番' in shown}; resident code shown: {holder.resident_code.value in shown}",
+    )
+    planned = country.clock.today()
+    town.special_move.move_out(
+        holder.resident_code,
+        planned_date=planned,
+        destination=away,
+        address="大阪市北区梅田1丁目1番1号",
+        by="mail",
+        card_id=chip.card_id,
+    )
+    country.network.settle()
+    kept = there.special_move.pending_info(holder.resident_code)
+    _say(
+        out,
+        f"   move-out by mail (24条の2) from {town.code.full_name}: the move-out data reaches"
+        f" {there.code.full_name}, kept until {kept[0].erase_on.isoformat() if kept else '?'}",
+    )
+    waiting = len(town.special_move.awaiting_notifications())
+    country.clock.advance(days=2)
+    card = country.desk(away).check(chip, ask=ask, pin="1470", moving=True)
+    moved = there.special_move.move_in(
+        holder.resident_code,
+        card=card,
+        moved_in_on=planned,
+        address="梅田1丁目1番1号",
+        household=HouseholdMembership(household_id="OCARD", relationship=HEAD_OF_HOUSEHOLD),
+    )
+    country.network.settle()
+    status = country.desk(away).continue_use(chip, pin="1470", ask=ask)
+    after = len(town.special_move.awaiting_notifications())
+    _say(
+        out,
+        f"   move-in at {there.code.full_name} with the card (verdict {card.verdict}), no paper"
+        f" certificate: {moved[0].address.full}; 転入通知 awaited {waiting} → {after}",
+    )
+    _say(out, f"   continued use of the card registered there: version {status.version}")
+    return bool(kept) and waiting == 1 and after == 0
 
 
 def _jpki(country: Country, out: TextIO) -> None:
@@ -379,7 +450,7 @@ def _jpki(country: Country, out: TextIO) -> None:
     for _seq, notice in feed:
         label = f"{notice.certificate.label_ja} ({notice.cause.value})"
         counts[label] = counts.get(label, 0) + 1
-    _say(out, "7. The JPKI revocation feed (JPKI法12条, 31条):")
+    _say(out, "8. The JPKI revocation feed (JPKI法12条, 31条):")
     for label, count in sorted(counts.items()):
         _say(out, f"   {count:>5}  {label}")
     if not counts:

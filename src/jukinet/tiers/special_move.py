@@ -40,6 +40,7 @@ from jukinet.errors import (
     DeadlinePassed,
     IdentityMismatch,
     InvalidComponent,
+    InvalidState,
     Misaddressed,
     NotFound,
 )
@@ -257,8 +258,14 @@ class SpecialMoveDesk:
         town = self._town
         today = town.clock.today()
         holder = who if isinstance(who, ResidentCode) else ResidentCode(who)
-        if card.verdict != "moving":  # in transit: moved out, not yet moved in
-            require_in_effect(card)
+        if card.verdict != "moving":
+            require_in_effect(card)  # a card error for a card not in effect
+            raise InvalidState(
+                f"the network shows {holder} as no one moving (verdict {card.verdict})",
+                field="card",
+                expected="a card whose holder's move-out the network has recorded"
+                " (CardDesk.check(..., moving=True) after the move-out arrived)",
+            )
         if card.holder != holder.value:
             raise IdentityMismatch(
                 "the card presented is another person's",
