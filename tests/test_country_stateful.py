@@ -516,6 +516,8 @@ def _sent_notices(
         *(entry.payload for entry in store.outbox.read(f"p:{town[:2]}", limit=100_000)),
     ]
     for payload in payloads:
+        if wire.message_type(payload) != wire.IDENTITY_NOTICE:
+            continue  # card steps and relayed counter messages share the link
         message = wire.parse_notice(payload, verify=True)
         if message.notice_bytes in leave_out:
             continue
