@@ -218,8 +218,8 @@ class SchemaConformance(ConformanceHooks):
         self._pending_port_works(fresh, self.handle(store))
 
     def _pending_port_works(self, store: Store, reader: Store) -> None:
-        """A migrated store keeps pending notices as a version 4 store does, and cards
-        as a version 5 store does."""
+        """A migrated store keeps pending notices as a version 4 store does, cards as a
+        version 5 store does and the counter's data as a version 6 store does."""
         assert store.pending.count() == 0
         notice = self.rows.pending_notice(7, codes=[self.rows.code(7), self.rows.code(8)])
         with store.unit_of_work() as uow:
@@ -237,7 +237,7 @@ class SchemaConformance(ConformanceHooks):
 
     def _cards_port_works(self, store: Store, reader: Store) -> None:
         """A migrated store keeps cards as a version 5 store does: none yet, then one
-        per holder, updated with its events kept."""
+        per holder, updated with its events kept (and the counter's data, as version 6)."""
         card = card_row(7)
         assert reader.cards.live_for(card.holder) is None
         assert reader.cards.expiring(before=date.max) == []
