@@ -256,7 +256,7 @@ def test_a_household_moves_by_mail_between_prefectures(country: Country) -> None
     assert status.moved_in_on is None
 
 
-@pytest.mark.parametrize(("days", "ok"), [(13, True), (14, False)])
+@pytest.mark.parametrize(("days", "ok"), [(13, True), (14, False), (15, False)])
 def test_the_move_in_deadline_14_days_after_moving_in(
     country: Country, days: int, ok: bool
 ) -> None:
@@ -271,7 +271,7 @@ def test_the_move_in_deadline_14_days_after_moving_in(
             _move_in(country, head, chip, moved_in_on=planned)
 
 
-@pytest.mark.parametrize(("days", "ok"), [(29, True), (30, False)])
+@pytest.mark.parametrize(("days", "ok"), [(29, True), (30, False), (31, False)])
 def test_the_move_in_deadline_30_days_after_the_planned_date(
     country: Country, days: int, ok: bool
 ) -> None:
@@ -288,7 +288,7 @@ def test_the_move_in_deadline_30_days_after_the_planned_date(
             _move_in(country, head, chip, moved_in_on=moved_in_on)
 
 
-@pytest.mark.parametrize(("days", "kept"), [(29, 1), (30, 0)])
+@pytest.mark.parametrize(("days", "kept"), [(29, 1), (30, 0), (31, 0)])
 def test_the_data_is_erased_30_days_after_the_planned_date(
     country: Country, days: int, kept: int
 ) -> None:
