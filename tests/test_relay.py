@@ -113,3 +113,17 @@ def test_malformed_relays_are_refused(country: Country) -> None:
     town = country.municipality(CHIYODA)
     with town.store.unit_of_work() as uow, pytest.raises(Exception, match="another municipality"):
         town.cs.relay_to(uow, NodeId.municipality(CHIYODA), b"to myself")
+
+
+def test_a_relay_waits_for_a_crashed_destination(country: Country) -> None:
+    # what is addressed to a crashed node waits in its sender's outbox: the network
+    # settles without it and delivers it once the node is back
+    town = NodeId.municipality(KITA_OSAKA)
+    country.network.crash(town)
+    inbox = _inbox(country, KITA_OSAKA)
+    sent = _send(country, CHIYODA, KITA_OSAKA, b"while you were down")
+    country.network.settle()
+    assert inbox == []
+    country.network.restart(country.municipality(KITA_OSAKA))
+    country.network.settle()
+    assert inbox == [sent]

@@ -95,6 +95,7 @@ class FaultyNetwork:
         self.drop, self.duplicate, self.reorder, self.delay = drop, duplicate, reorder, delay
         self._nodes: dict[NodeId, Endpoint] = {}
         self._down: set[NodeId] = set()
+        self._reachable_sent = 0
         self._in_flight: list[tuple[int, Envelope]] = []  # (rounds to wait, envelope)
         self.stats = NetworkStats()
         self.refusals: list[tuple[NodeId, str]] = []
@@ -125,6 +126,8 @@ class FaultyNetwork:
     def _send(self, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
             self.stats.sent += 1
+            if self._reachable(envelope):
+                self._reachable_sent += 1
             if self._rng.random() < self.drop:
                 self.stats.dropped += 1
                 continue
@@ -136,6 +139,10 @@ class FaultyNetwork:
                     wait = self._rng.randint(1, 3)
                     self.stats.delayed += 1
                 self._in_flight.append((wait, envelope))
+
+    def _reachable(self, envelope: Envelope) -> bool:
+        """Whether the envelope's recipient is a live node of this network."""
+        return envelope.recipient in self._nodes and envelope.recipient not in self._down
 
     def round(self, *, collect: bool = True) -> int:
         """One round: collect what every live node sends, then deliver what is due.
@@ -174,13 +181,17 @@ class FaultyNetwork:
     def settle(self, *, max_rounds: int = 1000, quiet_rounds: int = 3) -> int:
         """Run faultless rounds until nothing is in flight and nothing is sent for a
         few rounds in a row; returns the rounds run. Faults stay as configured, so
-        settling also exercises retries.
+        settling also exercises retries. What is addressed to a crashed (or unknown)
+        node does not keep the network busy: it waits in its sender's outbox, sent
+        again each round, until the node restarts.
         """
         quiet = 0
         for rounds in range(1, max_rounds + 1):
-            before = self.stats.sent
+            before = self._reachable_sent
             self.round()
-            if self.stats.sent == before and not self._in_flight:
+            if self._reachable_sent == before and not any(
+                self._reachable(envelope) for _, envelope in self._in_flight
+            ):
                 quiet += 1
                 if quiet >= quiet_rounds:
                     return rounds
