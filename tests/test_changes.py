@@ -9,10 +9,14 @@ from jukinet.errors import InvalidComponent
 
 
 def test_every_reason_of_the_standard_classification_is_present() -> None:
-    # domain-facts §3.1: 9 entry reasons, 9 removal reasons, 19 correction reasons.
+    # domain-facts §3.1: 9 entry reasons, 9 removal reasons, 19 correction reasons;
+    # besides them jukinet records the move-in notification on a 除票 (住基法15条の3
+    # 第2項, STD-SPEC j680), a change of the record that is no 異動 of the person.
     assert len(ChangeReason.of_kind(ChangeKind.ENTRY)) == 9
     assert len(ChangeReason.of_kind(ChangeKind.REMOVAL)) == 9
-    assert len(ChangeReason.of_kind(ChangeKind.CORRECTION)) == 19
+    corrections = set(ChangeReason.of_kind(ChangeKind.CORRECTION))
+    assert len(corrections - {ChangeReason.MOVE_IN_NOTICE_RECORDED}) == 19
+    assert not ChangeReason.MOVE_IN_NOTICE_RECORDED.notifiable
     labels = {r.label_ja for r in ChangeReason}
     for label in (
         "国内転入",
@@ -32,14 +36,17 @@ def test_every_reason_of_the_standard_classification_is_present() -> None:
 
 
 def test_household_changes_are_not_identity_information() -> None:
-    # 住基法30条の6第1項 lists the items; household membership is not one of them.
+    # 住基法30条の6第1項 lists the items; household membership is not one of them, nor
+    # is the move-in notification written on a 除票 (15条の3第2項).
     household = {
         ChangeReason.HOUSEHOLD_SEPARATION,
         ChangeReason.HOUSEHOLD_MERGER,
         ChangeReason.HOUSEHOLD_CHANGE,
         ChangeReason.HEAD_OF_HOUSEHOLD_CHANGE,
     }
-    assert {r for r in ChangeReason if not r.notifiable} == household
+    assert {r for r in ChangeReason if not r.notifiable} == household | {
+        ChangeReason.MOVE_IN_NOTICE_RECORDED
+    }
 
 
 def test_code_changing_reasons() -> None:

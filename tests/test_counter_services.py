@@ -377,6 +377,12 @@ def test_the_ordinary_move_in_also_notifies_the_old_municipality(country: Countr
     country.network.settle()
     assert chiyoda.special_move.awaiting_notifications() == []
     assert "move_in.notified" in _actions(country, CHIYODA)
+    # the 除票 now carries the confirmed address and move date (15条の3第2項)
+    removed = chiyoda.resident(head.resident_code)
+    assert removed.removal is not None
+    assert removed.removal.move_confirmed_on == country.clock.today()
+    assert removed.removal.destination == "大阪府大阪市北区梅田1丁目1番1号"
+    assert chiyoda.history(head.resident_code).latest.reason.value == "move_in_notice_recorded"
 
 
 def test_no_special_move_in_for_someone_the_network_shows_at_home(country: Country) -> None:

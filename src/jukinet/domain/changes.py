@@ -130,6 +130,10 @@ class ChangeReason(enum.Enum):
     """世帯変更: moved from one household to another."""
     HEAD_OF_HOUSEHOLD_CHANGE = "head_of_household_change"
     """世帯主変更: the household head changed."""
+    MOVE_IN_NOTICE_RECORDED = "move_in_notice_recorded"
+    """転入通知による記載: on a move-out's 除票, the new address and the actual move date
+    the new municipality's move-in notification gave (住基法9条1項, 15条の3第2項). Not
+    identity information: no notice is sent."""
     FORMER_SURNAME_ENTRY = "former_surname_entry"
     """旧氏の記載: a former surname was entered (令30条の13)."""
     FORMER_SURNAME_CHANGE = "former_surname_change"
@@ -250,6 +254,7 @@ _REASONS: dict[ChangeReason, _ReasonInfo] = {
     ChangeReason.HOUSEHOLD_MERGER: _ReasonInfo(_C, "世帯合併", False),
     ChangeReason.HOUSEHOLD_CHANGE: _ReasonInfo(_C, "世帯変更", False),
     ChangeReason.HEAD_OF_HOUSEHOLD_CHANGE: _ReasonInfo(_C, "世帯主変更", False),
+    ChangeReason.MOVE_IN_NOTICE_RECORDED: _ReasonInfo(_C, "転入通知による記載", False),
     ChangeReason.FORMER_SURNAME_ENTRY: _ReasonInfo(_C, "旧氏の記載", True),
     ChangeReason.FORMER_SURNAME_CHANGE: _ReasonInfo(_C, "旧氏の変更", True),
     ChangeReason.FORMER_SURNAME_DELETION: _ReasonInfo(_C, "旧氏の削除", True),

@@ -32,6 +32,7 @@ import attrs
 
 from jukinet.card.kinds import CardKind, accepted_for_special_move
 from jukinet.domain import codec
+from jukinet.domain.changes import ChangeReason
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident import HouseholdMembership, ResidentRecord
 from jukinet.domain.resident_code import ResidentCode
@@ -45,7 +46,13 @@ from jukinet.errors import (
     NotFound,
 )
 from jukinet.storage.base import UnitOfWork
-from jukinet.storage.records import AuditEntry, CounterRequestRow, MoveOutInfoRow, ScheduledItem
+from jukinet.storage.records import (
+    MOVE_OUT_INFO_DAYS,
+    AuditEntry,
+    CounterRequestRow,
+    MoveOutInfoRow,
+    ScheduledItem,
+)
 from jukinet.tiers import card_messages, messages
 from jukinet.tiers import counter_messages as msg
 from jukinet.tiers.card_desk import require_in_effect
@@ -56,7 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KEEP_DAYS", "MOVE_IN_DAYS", "AwaitedNotice", "SpecialMoveDesk", "awaited_item"]
 
-KEEP_DAYS = 30
+KEEP_DAYS = MOVE_OUT_INFO_DAYS
 """The destination keeps the move-out data until the planned date + this many days,
 and the special move-in must come before then (24条の2第4項; 令24条の2第2号, 令24条の4)."""
 MOVE_IN_DAYS = 14
@@ -461,6 +468,7 @@ class SpecialMoveDesk:
                 expected="the certificate of a move-out of this municipality",
             )
         town.store.schedule.cancel(uow, [key])
+        self._complete_removed(uow, notice)
         self._audit(
             uow,
             "move_in.notified",
@@ -468,6 +476,31 @@ class SpecialMoveDesk:
             certificate=notice.certificate,
             at=inner.sender.code,
             moved_in_on=notice.moved_in_on,
+        )
+
+    def _complete_removed(self, uow: UnitOfWork, notice: msg.MoveInNotification) -> None:
+        """Write the confirmed address and move date on the 除票 (15条の3第2項), when
+        the record is still the one that move-out removed."""
+        town = self._town
+        history = town._history_in(uow, ResidentCode(notice.resident_code))
+        record = history.current
+        removal = record.removal
+        if removal is None or removal.certificate != notice.certificate:
+            return  # the person came back since: the 除票 is no longer the current record
+        moved_in_on = date.fromisoformat(notice.moved_in_on)
+        completed = attrs.evolve(
+            record,
+            removal=attrs.evolve(
+                removal, destination=notice.address, move_confirmed_on=moved_in_on
+            ),
+        )
+        town._commit(
+            uow,
+            history,
+            completed,
+            ChangeReason.MOVE_IN_NOTICE_RECORDED,
+            moved_in_on,
+            "register.move_confirmed",
         )
 
     def _audit(self, uow: UnitOfWork, action: str, subject: str | None, **detail: str) -> None:
