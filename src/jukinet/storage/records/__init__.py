@@ -135,3 +135,46 @@ __all__ = [
     "unchecked_replace",
     "verify_chain",
 ]
+
+# autodoc reads a constant's docstring only from the module it documents, this
+# package: the constants its modules define are documented here.
+
+CARD_EVENTS = CARD_EVENTS
+"""What can happen to a card (:attr:`CardEventRow.event`)."""
+
+CARD_KINDS = CARD_KINDS
+"""The kinds of card a :class:`CardRow` records: a resident basic register card
+(住民基本台帳カード) or an individual number card (個人番号カード)."""
+
+CARD_REASONS = CARD_REASONS
+"""Why a card lapsed (``""``: it has not, or no reason applies)."""
+
+CARD_STATES = CARD_STATES
+"""A card's states: ``in_effect`` and ``suspended`` are *live* (the holder has a card);
+``returned`` and ``lapsed`` are final."""
+
+COUNTER_REQUEST_KINDS = COUNTER_REQUEST_KINDS
+"""What a :class:`CounterRequestRow` asks another municipality for: the items of a
+wide-area copy of 住民票 (``copy``, 12条の4第2項・第3項) or the 転出証明書情報 sent
+again (``resend``, 24条の2第5項・第6項)."""
+
+GENESIS = GENESIS
+"""The hash before the first entry of a provision log."""
+
+LIVE_CARD_STATES = LIVE_CARD_STATES
+"""The states in which a card counts as the holder's one card (旧住基法30条の44, 番号法17条)."""
+
+MAX_KEY_LENGTH = MAX_KEY_LENGTH
+"""Longest search key or identifier string stored in an indexed column."""
+
+MAX_PAYLOAD_BYTES = MAX_PAYLOAD_BYTES
+"""Largest serialized payload a row may carry (a resident record is about 1–2 KiB)."""
+
+MOVE_OUT_INFO_DAYS = MOVE_OUT_INFO_DAYS
+"""How many days after the planned move-out a destination keeps the 転出証明書情報 it
+was sent (住基法24条の2第4項; 令24条の4): kept through ``planned_date + 29`` days,
+erased from ``planned_date + 30`` days (:attr:`MoveOutInfoRow.erase_on`)."""
+
+PROVISION_KINDS = PROVISION_KINDS
+"""What a provision-log entry records: a provision, a refusal, a disclosure to the
+person (30条の32), a correction request and its outcome (30条の35), a purge."""

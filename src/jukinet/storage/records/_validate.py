@@ -13,10 +13,10 @@ from jukinet.domain import lg_code, resident_code
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 
 MAX_PAYLOAD_BYTES = 64 * 1024
-"""Largest serialized payload a row may carry (a resident record is about 1–2 KiB)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 MAX_KEY_LENGTH = 200
-"""Longest search key or identifier string stored in an indexed column."""
+# Documented where it is imported from: jukinet.storage.records.
 
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
 _NODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")

@@ -24,15 +24,13 @@ from jukinet.storage.records._validate import (
 _CARD_ID = re.compile(r"[0-9a-f]{32}")
 
 CARD_KINDS = frozenset({"juki", "my_number"})
-"""The kinds of card a :class:`CardRow` records: a resident basic register card
-(住民基本台帳カード) or an individual number card (個人番号カード)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 CARD_STATES = frozenset({"in_effect", "suspended", "returned", "lapsed"})
-"""A card's states: ``in_effect`` and ``suspended`` are *live* (the holder has a card);
-``returned`` and ``lapsed`` are final."""
+# Documented where it is imported from: jukinet.storage.records.
 
 LIVE_CARD_STATES = frozenset({"in_effect", "suspended"})
-"""The states in which a card counts as the holder's one card (旧住基法30条の44, 番号法17条)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 CARD_REASONS = frozenset(
     {
@@ -47,12 +45,12 @@ CARD_REASONS = frozenset(
         "moved_out",
     }
 )
-"""Why a card lapsed (``""``: it has not, or no reason applies)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 CARD_EVENTS = frozenset(
     {"issued", "suspended", "resumed", "returned", "moved_in", "continued", "pin_reset", "lapsed"}
 )
-"""What can happen to a card (:attr:`CardEventRow.event`)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 
 def _card_id(_i: Any, _a: Any, value: Any) -> None:

@@ -24,14 +24,10 @@ from jukinet.storage.records._validate import (
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 MOVE_OUT_INFO_DAYS = 30
-"""How many days after the planned move-out a destination keeps the 転出証明書情報 it
-was sent (住基法24条の2第4項; 令24条の4): kept through ``planned_date + 29`` days,
-erased from ``planned_date + 30`` days (:attr:`MoveOutInfoRow.erase_on`)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 COUNTER_REQUEST_KINDS = frozenset({"copy", "resend"})
-"""What a :class:`CounterRequestRow` asks another municipality for: the items of a
-wide-area copy of 住民票 (``copy``, 12条の4第2項・第3項) or the 転出証明書情報 sent
-again (``resend``, 24条の2第5項・第6項)."""
+# Documented where it is imported from: jukinet.storage.records.
 
 
 def _hex32(field: str) -> Any:

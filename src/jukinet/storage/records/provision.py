@@ -46,11 +46,10 @@ PROVISION_KINDS = frozenset(
         "purged",
     }
 )
-"""What a provision-log entry records: a provision, a refusal, a disclosure to the
-person (30条の32), a correction request and its outcome (30条の35), a purge."""
+# Documented where it is imported from: jukinet.storage.records.
 
 GENESIS = "0" * 64
-"""The hash before the first entry of a provision log."""
+# Documented where it is imported from: jukinet.storage.records.
 
 
 @attrs.frozen(kw_only=True)
