@@ -12,11 +12,11 @@ import attrs
 from jukinet.domain import lg_code, resident_code
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 MAX_PAYLOAD_BYTES = 64 * 1024
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 MAX_KEY_LENGTH = 200
-# Documented where it is imported from: jukinet.storage.records.
 
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,31}")
 _NODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")

@@ -23,15 +23,16 @@ from jukinet.storage.records._validate import (
 
 _CARD_ID = re.compile(r"[0-9a-f]{32}")
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 CARD_KINDS = frozenset({"juki", "my_number"})
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 CARD_STATES = frozenset({"in_effect", "suspended", "returned", "lapsed"})
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 LIVE_CARD_STATES = frozenset({"in_effect", "suspended"})
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 CARD_REASONS = frozenset(
     {
         "",
@@ -45,12 +46,11 @@ CARD_REASONS = frozenset(
         "moved_out",
     }
 )
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 CARD_EVENTS = frozenset(
     {"issued", "suspended", "resumed", "returned", "moved_in", "continued", "pin_reset", "lapsed"}
 )
-# Documented where it is imported from: jukinet.storage.records.
 
 
 def _card_id(_i: Any, _a: Any, value: Any) -> None:

@@ -23,11 +23,11 @@ from jukinet.storage.records._validate import (
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 MOVE_OUT_INFO_DAYS = 30
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 COUNTER_REQUEST_KINDS = frozenset({"copy", "resend"})
-# Documented where it is imported from: jukinet.storage.records.
 
 
 def _hex32(field: str) -> Any:

@@ -36,6 +36,7 @@ _REQUEST_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,63}")
 _HASH = re.compile(r"[0-9a-f]{64}")
 
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 PROVISION_KINDS = frozenset(
     {
         "provided",
@@ -46,10 +47,9 @@ PROVISION_KINDS = frozenset(
         "purged",
     }
 )
-# Documented where it is imported from: jukinet.storage.records.
 
+# Documented in jukinet.storage.records (the package), where it is imported from.
 GENESIS = "0" * 64
-# Documented where it is imported from: jukinet.storage.records.
 
 
 @attrs.frozen(kw_only=True)
