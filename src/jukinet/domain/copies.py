@@ -523,7 +523,7 @@ def make_copy(
     ``records`` are the requester's own record, or records of members of one
     household, as the home municipality ``home`` answered them. The persons are
     printed in register order: by internal number (宛名番号), as
-    :meth:`RegisterStore.household <jukinet.storage.base.RegisterStore.household>`
+    :meth:`Register.household <jukinet.storage.base.Register.household>`
     returns them, whatever order they come in.
 
     Refused with :class:`~jukinet.errors.InvalidComponent`: no records, a person
