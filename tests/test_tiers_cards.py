@@ -301,6 +301,22 @@ def test_continued_use_after_a_move_within_90_days(country: Country, after: int)
         country.desk(CHUO).check(chip, ask=_ask(country))
 
 
+def test_continued_use_twice_before_the_centre_hears_of_it(country: Country) -> None:
+    # the holder comes back before the first continued use reached the centre,
+    # which still answers that the card awaits it: a typed refusal, nothing changed
+    record = _resident(country)
+    chip = _issue(country, record)
+    _move(country, record, KITA_OSAKA)
+    desk = country.desk(KITA_OSAKA)
+    assert desk.continue_use(chip, pin="1234", ask=_ask(country)).version == 3
+    with pytest.raises(InvalidState, match="kept here at version 3"):
+        desk.continue_use(chip, pin="1234", ask=_ask(country))
+    assert desk.status(chip.card_id).version == 3
+    country.network.settle()
+    with pytest.raises(InvalidState, match="awaits no continued use"):
+        desk.continue_use(chip, pin="1234", ask=_ask(country))
+
+
 def test_no_continued_use_on_the_91st_day(country: Country) -> None:
     record = _resident(country)
     chip = _issue(country, record)

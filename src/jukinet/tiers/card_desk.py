@@ -546,6 +546,16 @@ class CardDesk:
                     field="resident",
                     expected="the card's holder, registered here by the move-in",
                 )
+            kept = self._store.cards.get(status.card_id, uow)
+            if kept is not None and kept.version >= answer.version:
+                # the centre has not heard yet of what this municipality recorded
+                # (the continued use itself, the holder coming twice)
+                raise InvalidState(
+                    f"card {status.card_id} is kept here at version {kept.version},"
+                    f" the centre answered version {answer.version}",
+                    field="card",
+                    expected="a card whose continued use is not registered here yet",
+                )
             self._store.cards.adopt(
                 uow, cm.card_row(status, key), cm.event_row(status.card_id, moved)
             )
