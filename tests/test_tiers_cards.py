@@ -386,3 +386,36 @@ def test_the_centre_tells_nothing_about_a_card_to_one_who_cannot_show_it(
         )
         assert answer.verdict == ("key_mismatch" if key else "code_mismatch")
         assert (answer.holder, answer.municipality, answer.kind) == (None, None, None)
+
+
+def test_the_centre_refuses_an_issue_by_a_municipality_that_never_held_the_person(
+    country: Country,
+) -> None:
+    record = _resident(country)
+    from jukinet.card.lifecycle import CardStatus
+    from jukinet.domain.lg_code import LocalGovernmentCode
+
+    # 中央区 claims to have issued a card to 千代田区's resident
+    issued = CardStatus.issue(
+        card_id="cd" * 16,
+        holder=record.resident_code,
+        kind=CardKind.MY_NUMBER,
+        photo=True,
+        issuer=LocalGovernmentCode(CHUO),
+        issued_on=country.clock.today(),
+        born_on=record.birth_date,
+    )
+    chuo = country.municipality(CHUO)
+    with chuo.store.unit_of_work() as uow:
+        chuo.cs.queue(
+            uow,
+            chuo.cs.prefecture,
+            [
+                cm.encode_card_status(
+                    cm.card_row(issued.status, bytes(32)), cm.event_row("cd" * 16, issued.entry)
+                )
+            ],
+        )
+    country.network.settle()
+    assert _centre_card(country, "cd" * 16) is None
+    assert "no resident of 131024" in str(_audit(country, CENTER, "card.refused")[-1]["why"])

@@ -87,8 +87,8 @@ class CardOffice:
                 return f"card {card.card_id} exists"
             if event.event != CardEvent.ISSUED.value or card.issuer != event.municipality:
                 return "a first step that is not an issue by its issuer"
-            if not self._resident(uow, card.holder, event.municipality):
-                return f"{card.holder} is no current resident of {event.municipality}"
+            if not self._resident(uow, card.holder, event.municipality, since=card.issued_on):
+                return f"{card.holder} was no resident of {event.municipality} at the issue"
             if cards.live_for(card.holder, uow) is not None:
                 return f"{card.holder} has a live card (one card per person)"
             try:
@@ -114,9 +114,17 @@ class CardOffice:
             return "the reported state is not what the step gives"
         return None
 
-    def _resident(self, uow: UnitOfWork, holder: str, municipality: str) -> bool:
+    def _resident(
+        self, uow: UnitOfWork, holder: str, municipality: str, *, since: date | None = None
+    ) -> bool:
+        """Whether the centre holds ``holder`` as a resident of ``municipality``: current
+        there, or (with ``since``) removed there on or after that day, so that a card
+        issued just before a move-out, whose step the move-out overtook on the links
+        (the tiers apply an envelope's notices before its card steps), is still taken."""
         row = self._tier.store.identities.current(holder, uow)
-        return row is not None and not row.removed and row.municipality == municipality
+        if row is None or row.municipality != municipality:
+            return False
+        return not row.removed or (since is not None and row.event_date >= since)
 
     def _refuse(
         self, uow: UnitOfWork, sender: NodeId, card: CardRow, event: CardEventRow, why: str
