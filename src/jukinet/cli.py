@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+import jukinet
 from jukinet.domain import individual_number, lg_code, resident_code
 from jukinet.domain._digits import fold_digits
 from jukinet.domain.individual_number import IndividualNumber
@@ -79,6 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="jukinet",
         description="Tools for Juki Net (住民基本台帳ネットワークシステム) identifiers.",
     )
+    parser.add_argument("--version", action="version", version=f"jukinet {jukinet.__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for add in _COMMANDS:
         add(subparsers)

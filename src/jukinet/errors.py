@@ -56,7 +56,9 @@ __all__ = [
     "InvalidState",
     "ItemsNotPermitted",
     "JukinetError",
+    "KeyFileInvalid",
     "Misaddressed",
+    "MissingDependency",
     "NotFound",
     "NotOfHousehold",
     "NotPermitted",
@@ -305,6 +307,20 @@ class IntegrityViolation(JukinetError):
     """A message or a log fails an integrity check; nothing was changed."""
 
     message = "integrity check failed"
+
+
+class KeyFileInvalid(IntegrityViolation):
+    """A key file cannot be opened: a wrong passphrase, or not an encrypted Ed25519
+    private key in PEM. The passphrase is never echoed."""
+
+    message = "the key file cannot be opened"
+
+
+class MissingDependency(JukinetError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install
+    (e.g. ``pip install 'jukinet[postgres]'``)."""
+
+    message = "an optional dependency is not installed"
 
 
 class BadSignature(IntegrityViolation):

@@ -35,6 +35,7 @@ import enum
 import functools
 import hashlib
 import json
+import os
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,9 +43,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from jukinet.domain import codec
 from jukinet.domain.lg_code import LocalGovernmentCode
@@ -53,6 +60,7 @@ from jukinet.errors import (
     InvalidComponent,
     InvalidFormat,
     JukinetError,
+    KeyFileInvalid,
     ReplayDetected,
     UnknownSender,
 )
@@ -284,10 +292,63 @@ def signing_bytes(
 
 @attrs.frozen
 class NodeKey:
-    """A node's Ed25519 signing key. The private key is never printed or serialized."""
+    """A node's Ed25519 signing key. The private key is never printed; it is written
+    out only encrypted with a passphrase (:meth:`to_pem`, :meth:`save`)."""
 
     node: NodeId
     _private: Ed25519PrivateKey = attrs.field(repr=False, alias="private")
+
+    def to_pem(self, passphrase: bytes) -> bytes:
+        """The private key as PKCS#8 PEM, encrypted with ``passphrase`` (the best
+        encryption :mod:`cryptography` offers), for a key file the node keeps.
+
+        >>> key = NodeKey.generate(NodeId.municipality("131016"), random.Random(1))
+        >>> pem = key.to_pem(b"correct horse")
+        >>> pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        True
+        >>> NodeKey.from_pem(key.node, pem, b"correct horse").public_bytes == key.public_bytes
+        True
+        >>> NodeKey.from_pem(key.node, pem, b"wrong")
+        Traceback (most recent call last):
+        ...
+        jukinet.errors.KeyFileInvalid: key file: the key file cannot be opened (expected the passphrase it was saved with, for an encrypted Ed25519 private key in PEM)
+        """
+        if not isinstance(passphrase, bytes) or not passphrase:
+            raise KeyFileInvalid(
+                "a key file needs a passphrase", field="passphrase", expected="non-empty bytes"
+            )
+        return self._private.private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase)
+        )
+
+    @classmethod
+    def from_pem(cls, node: NodeId, data: bytes, passphrase: bytes) -> NodeKey:
+        """The key of ``node`` from a key file made by :meth:`to_pem`; a wrong
+        passphrase or anything but an encrypted Ed25519 key is a
+        :class:`~jukinet.errors.KeyFileInvalid`."""
+        try:
+            key = load_pem_private_key(data, password=passphrase)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            key = None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyFileInvalid(
+                field="key file",
+                expected="the passphrase it was saved with, for an encrypted Ed25519"
+                " private key in PEM",
+            )
+        return cls(node, key)
+
+    def save(self, path: str | os.PathLike[str], passphrase: bytes) -> None:
+        """Write :meth:`to_pem` to ``path``, readable by its owner only (mode 0600)."""
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(self.to_pem(passphrase))
+
+    @classmethod
+    def load(cls, node: NodeId, path: str | os.PathLike[str], passphrase: bytes) -> NodeKey:
+        """Read a key file written by :meth:`save` (see :meth:`from_pem`)."""
+        with open(path, "rb") as file:
+            return cls.from_pem(node, file.read(), passphrase)
 
     @classmethod
     def generate(cls, node: NodeId, rng: random.Random) -> NodeKey:

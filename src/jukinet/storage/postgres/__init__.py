@@ -97,6 +97,17 @@ Modules of this package:
 
 from __future__ import annotations
 
+try:
+    import psycopg as _psycopg  # noqa: F401
+    import psycopg_pool as _psycopg_pool  # noqa: F401
+except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the install
+    from jukinet.errors import MissingDependency
+
+    raise MissingDependency(
+        f"jukinet.storage.postgres needs {_missing.name}, which is not installed",
+        expected="pip install 'jukinet[postgres]'",
+    ) from _missing
+
 from jukinet.storage.postgres import _database
 from jukinet.storage.postgres._database import PostgresUnitOfWork
 from jukinet.storage.postgres._database import _translated as _translated  # tests use it
