@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,32 @@ def test_python_dash_m_jukinet() -> None:
         "resident code (住民票コード): 1234-5678-903",
         "valid",
     ]
+
+
+def test_demo_with_a_bad_dir_ends_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    assert main(["demo", "--dir", str(a_file)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert "cannot use --dir" in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_demo_into_a_closed_pipe_ends_quietly() -> None:
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jukinet", "demo", "--residents", "5", "--days", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()
+    process.stdout.close()  # the reader goes away, as `| head -1` does
+    _, err = process.communicate(timeout=300)
+    assert b"Traceback" not in err
+    assert process.returncode == 1
