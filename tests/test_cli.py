@@ -205,3 +205,10 @@ def test_demo_into_a_closed_pipe_ends_quietly() -> None:
     _, err = process.communicate(timeout=300)
     assert b"Traceback" not in err
     assert process.returncode == 1
+
+
+def test_lg_suggests_what_was_probably_meant(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lg", "中央区", "--prefecture", "大阪府"]) != 0
+    assert "did you mean 大阪市中央区 (271284)?" in capsys.readouterr().err
+    assert main(["lg", "ほげ"]) != 0
+    assert "did you mean" not in capsys.readouterr().err

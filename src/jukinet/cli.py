@@ -196,9 +196,11 @@ def _run_lg(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _INVALID
     if not found:
         where = "" if prefecture is None else f" in {prefecture}"
+        hint = _suggest(text, prefecture)
         print(
             f"jukinet lg: no local government is called {text!r}{where} "
-            f"(list valid as of {lg_code.DATA_VALID_AS_OF})",
+            f"(list valid as of {lg_code.DATA_VALID_AS_OF})"
+            + (f"; did you mean {hint}?" if hint else ""),
             file=err,
         )
         return _INVALID
@@ -253,6 +255,24 @@ def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             print(f"jukinet demo: cannot use --dir {args.dir}: {exc.strerror}", file=err)
             return 2
     return demo.run(args, out)
+
+
+def _suggest(text: str, prefecture: str | None) -> str:
+    """Names that contain ``text`` (in ``prefecture`` when given), e.g. 中央区 in 大阪府
+    → 大阪市中央区 (271284): at most five, or "" when none."""
+    prefix = None
+    if prefecture is not None:
+        if prefecture.isdigit():
+            prefix = prefecture.zfill(2)[:2]
+        else:
+            matches = [p for p in lg_code.prefectures() if p.name == prefecture]
+            prefix = matches[0].value[:2] if matches else ""
+    names = [
+        f"{code.name} ({code.value})"
+        for code in lg_code.all_codes()
+        if text and text in code.name and (prefix is None or code.value[:2] == prefix)
+    ]
+    return "、".join(names[:5])
 
 
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None], ...] = (
