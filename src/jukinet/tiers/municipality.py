@@ -50,11 +50,12 @@ from jukinet.errors import (
 )
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry, IdentityRow
+from jukinet.storage.records import AuditEntry, CounterRequestRow, IdentityRow
 from jukinet.tiers import card_desk, counter_messages, restore
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
+from jukinet.tiers.messages import encode as encode_envelope
 from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, Health
 from jukinet.tiers.restore import RestoreReport
 from jukinet.tiers.special_move import SpecialMoveDesk, awaited_item
@@ -1007,6 +1008,35 @@ class Municipality:
                 expected="a person not registered in this municipality (住基法6条), or"
                 f" distinct_from naming {', '.join(matches)} once checked to be others",
             )
+
+    def _ask(
+        self,
+        uow: UnitOfWork,
+        *,
+        kind: str,
+        peer: LocalGovernmentCode,
+        subject: str,
+        request_id: str,
+        message: bytes,
+    ) -> Envelope:
+        """Send a counter request to another municipality and keep it open until its
+        answer comes (:meth:`CounterStore.open_request
+        <jukinet.storage.base.CounterStore.open_request>`), in the caller's unit of work."""
+        inner = self.cs.relay_to(uow, NodeId.municipality(peer), message)
+        self.store.counter.open_request(
+            uow,
+            CounterRequestRow(
+                request_id=request_id,
+                kind=kind,
+                peer=peer.value,
+                subject=subject,
+                asked_on=self.clock.today(),
+                request=encode_envelope(inner),
+                answer=None,
+                answered_on=None,
+            ),
+        )
+        return inner
 
     def _audit(
         self, uow: UnitOfWork, action: str, subject: str | None, detail: dict[str, object]

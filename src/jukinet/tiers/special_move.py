@@ -48,12 +48,10 @@ from jukinet.errors import (
 from jukinet.storage.base import UnitOfWork
 from jukinet.storage.records import (
     MOVE_OUT_INFO_DAYS,
-    AuditEntry,
-    CounterRequestRow,
     MoveOutInfoRow,
     ScheduledItem,
 )
-from jukinet.tiers import card_messages, messages
+from jukinet.tiers import card_messages
 from jukinet.tiers import counter_messages as msg
 from jukinet.tiers.card_desk import require_in_effect
 from jukinet.tiers.messages import Envelope, NodeId
@@ -347,19 +345,13 @@ class SpecialMoveDesk:
             request_id=town._rng.randbytes(16).hex(), resident_code=code.value
         )
         with town.store.unit_of_work() as uow:
-            inner = town.cs.relay_to(uow, NodeId.municipality(old), msg.encode(request))
-            town.store.counter.open_request(
+            town._ask(
                 uow,
-                CounterRequestRow(
-                    request_id=request.request_id,
-                    kind="resend",
-                    peer=old.value,
-                    subject=code.value,
-                    asked_on=town.clock.today(),
-                    request=messages.encode(inner),
-                    answer=None,
-                    answered_on=None,
-                ),
+                kind="resend",
+                peer=old,
+                subject=code.value,
+                request_id=request.request_id,
+                message=msg.encode(request),
             )
             self._audit(uow, "special_move.info_requested", code.value, to=old.value)
         return request.request_id
@@ -504,17 +496,7 @@ class SpecialMoveDesk:
         )
 
     def _audit(self, uow: UnitOfWork, action: str, subject: str | None, **detail: str) -> None:
-        self._town.store.audit.append(
-            uow,
-            [
-                AuditEntry(
-                    at=self._town.clock.now(),
-                    action=action,
-                    subject=subject,
-                    detail=json.dumps(detail, sort_keys=True, ensure_ascii=False).encode(),
-                )
-            ],
-        )
+        self._town._audit(uow, action, subject, dict(detail))
 
 
 def awaited_item(

@@ -24,7 +24,6 @@ card errors, at the counter, before anything is sent).
 
 from __future__ import annotations
 
-import json
 from datetime import date
 
 import attrs
@@ -43,11 +42,10 @@ from jukinet.errors import (
 )
 from jukinet.storage import mapping
 from jukinet.storage.base import UnitOfWork
-from jukinet.storage.records import AuditEntry, CounterRequestRow
 from jukinet.tiers import card_messages, messages
 from jukinet.tiers import counter_messages as msg
 from jukinet.tiers.card_desk import require_in_effect
-from jukinet.tiers.messages import Envelope, NodeId
+from jukinet.tiers.messages import Envelope
 
 __all__ = ["IDENTITY_DOCUMENTS", "IdentityDocument", "WideAreaDesk"]
 
@@ -159,19 +157,13 @@ class WideAreaDesk:
             birth_date=document.birth_date.isoformat() if document is not None else None,
         )
         with town.store.unit_of_work() as uow:
-            inner = town.cs.relay_to(uow, NodeId.municipality(home_code), msg.encode(request))
-            town.store.counter.open_request(
+            town._ask(
                 uow,
-                CounterRequestRow(
-                    request_id=request.request_id,
-                    kind="copy",
-                    peer=home_code.value,
-                    subject=who.value,
-                    asked_on=town.clock.today(),
-                    request=messages.encode(inner),
-                    answer=None,
-                    answered_on=None,
-                ),
+                kind="copy",
+                peer=home_code,
+                subject=who.value,
+                request_id=request.request_id,
+                message=msg.encode(request),
             )
             self._audit(uow, "copy.requested", who.value, request.request_id, home_code.value)
         return request.request_id
@@ -347,15 +339,4 @@ class WideAreaDesk:
         peer: str,
         **more: str,
     ) -> None:
-        detail = {"request": request_id, "peer": peer, **more}
-        self._town.store.audit.append(
-            uow,
-            [
-                AuditEntry(
-                    at=self._town.clock.now(),
-                    action=action,
-                    subject=subject,
-                    detail=json.dumps(detail, sort_keys=True).encode(),
-                )
-            ],
-        )
+        self._town._audit(uow, action, subject, {"request": request_id, "peer": peer, **more})

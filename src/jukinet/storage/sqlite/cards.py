@@ -10,6 +10,7 @@ writers race, and partial indexes on the live cards' move-in and expiry days ans
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -146,6 +147,14 @@ def _event_values(e: CardEventRow) -> tuple[Any, ...]:
     return (e.card_id, e.version, e.event, e.on.isoformat(), e.municipality, e.reason)
 
 
+def _stored(conn: sqlite3.Connection, card_id: str) -> CardRow | None:
+    """The stored state of one card, read on ``conn``, or None."""
+    found = _decode(
+        conn.execute(f"{_SELECT} WHERE card_id = ?", (card_id,)).fetchall(), _card, "cards"
+    )
+    return found[0] if found else None
+
+
 class SQLiteCardRegistry(_Port, CardRegistry):
     """The resident IC cards a municipality issued (旧住基法30条の44, 番号法17条), in
     ``cards`` (current states) and ``card_events`` (every event)."""
@@ -170,12 +179,7 @@ class SQLiteCardRegistry(_Port, CardRegistry):
         """Store a card's new state with its event (see :class:`CardRegistry`)."""
         row, later = CardRegistry.check_update(card, event)
         with self._store._write(uow) as conn:
-            stored = _decode(
-                conn.execute(f"{_SELECT} WHERE card_id = ?", (row.card_id,)).fetchall(),
-                _card,
-                "cards",
-            )
-            CardRegistry.check_change(stored[0] if stored else None, row)
+            CardRegistry.check_change(_stored(conn, row.card_id), row)
             conn.execute(_UPDATE, (*_changes(row), row.card_id, row.version - 1))
             conn.execute(_INSERT_EVENT, _event_values(later))
 
@@ -183,12 +187,7 @@ class SQLiteCardRegistry(_Port, CardRegistry):
         """Keep a card learnt of at a later version (see :class:`CardRegistry`)."""
         row, seen = CardRegistry.check_adopt(card, event)
         with self._store._write(uow) as conn:
-            found = _decode(
-                conn.execute(f"{_SELECT} WHERE card_id = ?", (row.card_id,)).fetchall(),
-                _card,
-                "cards",
-            )
-            stored = found[0] if found else None
+            stored = _stored(conn, row.card_id)
             CardRegistry.check_adoption(stored, row)
             if conn.execute(_OTHER_LIVE, (row.holder, row.card_id)).fetchone() is not None:
                 raise CardRegistry.second_live_card(row)
@@ -202,9 +201,7 @@ class SQLiteCardRegistry(_Port, CardRegistry):
         """The card's current state, or None."""
         check_field(CardRow, "card_id", card_id)
         with self._store._read(uow) as conn:
-            rows = conn.execute(f"{_SELECT} WHERE card_id = ?", (card_id,)).fetchall()
-        found = _decode(rows, _card, "cards")
-        return found[0] if found else None
+            return _stored(conn, card_id)
 
     def get_many(
         self, card_ids: Sequence[str], uow: UnitOfWork | None = None
