@@ -14,16 +14,20 @@ them; it can also crash a node (its storage survives) and restart it.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from jukinet._log import event
 from jukinet.errors import IntegrityViolation, InvalidComponent, JukinetError
 from jukinet.tiers.messages import Envelope, NodeId
 
 __all__ = ["Endpoint", "FaultyNetwork", "NetworkStats"]
+
+_logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -130,15 +134,31 @@ class FaultyNetwork:
                 self._reachable_sent += 1
             if self._rng.random() < self.drop:
                 self.stats.dropped += 1
+                self._log("network.dropped", envelope)
                 continue
             copies = 2 if self._rng.random() < self.duplicate else 1
             self.stats.duplicated += copies - 1
+            if copies > 1:
+                self._log("network.duplicated", envelope)
             for _ in range(copies):
                 wait = 0
                 if self._rng.random() < self.delay:
                     wait = self._rng.randint(1, 3)
                     self.stats.delayed += 1
                 self._in_flight.append((wait, envelope))
+
+    @staticmethod
+    def _log(name: str, envelope: Envelope) -> None:
+        event(
+            _logger,
+            logging.DEBUG,
+            name,
+            sender=envelope.sender,
+            recipient=envelope.recipient,
+            payload_type=envelope.payload_type,
+            first_seq=envelope.first_seq,
+            last_seq=envelope.last_seq,
+        )
 
     def _reachable(self, envelope: Envelope) -> bool:
         """Whether the envelope's recipient is a live node of this network."""

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 
 import attrs
 
+from jukinet._log import event
 from jukinet.card.chip import Chip
 from jukinet.card.data import CardData, PrintedItems
 from jukinet.card.keys import IssuerKey
@@ -54,7 +56,9 @@ from jukinet.domain.resident import ResidentRecord
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import (
     CardAuthenticationFailed,
+    CardError,
     CardExpired,
+    CardLocked,
     CardRevoked,
     CardSuspended,
     InvalidComponent,
@@ -69,6 +73,8 @@ from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId
 
 __all__ = ["CardDesk", "PendingCheck", "follow", "require_in_effect"]
+
+_logger = logging.getLogger(__name__)
 
 _REMOVALS = frozenset(
     {
@@ -497,6 +503,15 @@ class CardDesk:
             with self._store.unit_of_work() as uow:
                 self._keep(uow, due, row.public_key)
             lapsed += 1
+        event(
+            _logger,
+            logging.INFO,
+            "deadlines.run",
+            node=self._town.node_id,
+            task="card.lapse",
+            today=day.isoformat(),
+            count=lapsed,
+        )
         return lapsed
 
     def continue_use(
@@ -575,7 +590,20 @@ class CardDesk:
         :meth:`read_answer`."""
         session = self._authenticate(chip)
         if pin is not None:
-            session.verify_pin(pin)
+            try:
+                session.verify_pin(pin)
+            except CardError as exc:
+                # Never the PIN itself: only that it was refused and what the card did.
+                locked = isinstance(exc, CardLocked)
+                event(
+                    _logger,
+                    logging.WARNING if locked else logging.INFO,
+                    "card.locked" if locked else "card.refused",
+                    node=self._town.node_id,
+                    card=session.card_id,
+                    error=type(exc).__name__,
+                )
+                raise
         public = session.public
         request = cm.CardCheck(
             request_id=self._rng.randbytes(16).hex(),
@@ -634,7 +662,19 @@ class CardDesk:
         pending = self.check_request(chip, pin=pin)
         answer = self.read_answer(ask(pending.envelope))
         if not (moving and answer.verdict == "moving"):
-            require_in_effect(answer)
+            try:
+                require_in_effect(answer)
+            except CardError as exc:
+                event(
+                    _logger,
+                    logging.WARNING,
+                    "card.refused",
+                    node=self._town.node_id,
+                    card=answer.card_id,
+                    verdict=answer.verdict,
+                    error=type(exc).__name__,
+                )
+                raise
         return answer
 
 

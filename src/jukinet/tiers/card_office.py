@@ -25,10 +25,12 @@ card presented, and audited as ``card.checked``.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
+from jukinet._log import event as _event
 from jukinet.card.kinds import CardKind, ChipCode, rules_for
 from jukinet.card.lifecycle import CardEvent
 from jukinet.domain import codec
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from jukinet.tiers.upper import UpperTier
 
 __all__ = ["CardOffice"]
+
+_logger = logging.getLogger(__name__)
 
 
 class CardOffice:
@@ -129,6 +133,18 @@ class CardOffice:
     def _refuse(
         self, uow: UnitOfWork, sender: NodeId, card: CardRow, event: CardEventRow, why: str
     ) -> None:
+        _event(
+            _logger,
+            logging.WARNING,
+            "card.refused",
+            node=self._tier.node_id,
+            sender=sender,
+            card=card.card_id,
+            step=event.event,
+            version=event.version,
+            municipality=event.municipality,
+            why=why[:500],
+        )
         self._tier.store.audit.append(
             uow,
             [
@@ -216,6 +232,15 @@ class CardOffice:
                     )
                 ],
             )
+        _event(
+            _logger,
+            logging.DEBUG,
+            "card.checked",
+            node=tier.node_id,
+            sender=envelope.sender,
+            card=check.card_id,
+            verdict=answer.verdict,
+        )
         return tier.seal_message(
             envelope.sender, cm.CARD_CHECK_ANSWER, cm.encode_card_check_answer(answer)
         )

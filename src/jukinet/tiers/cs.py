@@ -11,12 +11,14 @@ implementation of that interface.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from jukinet._log import event
 from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
@@ -46,6 +48,8 @@ NOTICE_REFUSED = "notice.refused"
 """Audit action: an upper tier refused one of this municipality's notices (the
 resident code is the subject, the :class:`~jukinet.tiers.wire.NoticeRefusal` the
 detail)."""
+
+_logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -130,6 +134,14 @@ class CommunicationServer(Node):
                     expected=f"a resident of {self.municipality} (住基法30条の6)",
                 )
         messages = [wire.encode_notice(n) for n in notices]
+        event(
+            _logger,
+            logging.DEBUG,
+            "notice.queued",
+            node=self.node_id,
+            destination=self.prefecture,
+            count=len(messages),
+        )
         if uow is not None:
             return self._send(uow, self.prefecture, messages)
         with self.store.unit_of_work() as own:
@@ -156,7 +168,21 @@ class CommunicationServer(Node):
             notice = self.source.latest_notice(code)
             if notice is not None:
                 notices.append(notice)
-        return self.notify_many(notices) if notices else range(0)
+        if not notices:
+            return range(0)
+        seqs = self.notify_many(notices)
+        event(
+            _logger,
+            logging.INFO,
+            "outbox.resent",
+            node=self.node_id,
+            destination=self.prefecture,
+            cause="resend",
+            count=len(notices),
+            first_seq=seqs.start,
+            last_seq=seqs.stop - 1,
+        )
+        return seqs
 
     def restore(self, envelopes: Sequence[Envelope]) -> RestoreReport:
         """Restore identity information and links from the upper tiers' packages
@@ -173,6 +199,36 @@ class CommunicationServer(Node):
         a typed error and changes nothing.
         """
         envelopes = list(envelopes)
+        event(_logger, logging.INFO, "restore.started", node=self.node_id, envelopes=len(envelopes))
+        try:
+            report = self._restore(envelopes)
+        except JukinetError as exc:
+            event(
+                _logger,
+                logging.WARNING,
+                "restore.refused",
+                node=self.node_id,
+                error=type(exc).__name__,
+                reason=str(exc)[:500],
+            )
+            raise
+        event(
+            _logger,
+            logging.INFO,
+            "restore.finished",
+            node=self.node_id,
+            codes=report.codes,
+            versions=report.versions,
+            registered=report.registered,
+            removed=report.removed,
+            withdrawn=report.withdrawn,
+            prefecture_link=report.prefecture_link,
+            from_prefecture=report.from_prefecture,
+            center_link=report.center_link,
+        )
+        return report
+
+    def _restore(self, envelopes: list[Envelope]) -> RestoreReport:
         for envelope in envelopes:
             if not isinstance(envelope, Envelope):
                 raise TypeError(f"expected Envelope items, got {type(envelope).__name__}")
@@ -237,6 +293,18 @@ class CommunicationServer(Node):
                 self.store.code_pool.designate(uow, self.municipality, codes)
             elif kind == wire.NOTICE_REFUSED and sender == self.prefecture:
                 refusal = wire.parse_notice_refusal(raw)
+                event(
+                    _logger,
+                    logging.WARNING,
+                    "notice.refused",
+                    node=self.node_id,
+                    sender=sender,
+                    municipality=refusal.municipality,
+                    resident_code=refusal.resident_code,
+                    reason=refusal.reason,
+                    why=refusal.why[:500],
+                    digest=refusal.digest,
+                )
                 self.store.audit.append(
                     uow,
                     [
@@ -296,7 +364,7 @@ class CommunicationServer(Node):
         the trust store and it goes to the counter services (:attr:`counter`). One that
         fails (or that they refuse) changes nothing else and is audited as
         ``relay.refused``; the link goes on."""
-        refuse = relay.audit_refusal(self.store.audit.append, self.clock)
+        refuse = relay.audit_refusal(self.store.audit.append, self.clock, node=self.node_id)
         try:
             inner = relay.parse_relay(raw)
             if inner.recipient != self.node_id:

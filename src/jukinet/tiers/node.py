@@ -19,12 +19,14 @@ sequenced envelope the receiver, in **one unit of work**:
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
 import attrs
 
+from jukinet._log import event
 from jukinet.errors import (
     IntegrityError,
     IntegrityViolation,
@@ -56,6 +58,8 @@ FEED_PREFIX = "feed:"
 pace (:meth:`Node.read_feed`) and confirms a position; they are never sent."""
 REFUSED = "receive.refused"
 """The audit action of a refused envelope (what :meth:`Node.health` lists)."""
+
+_logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -153,6 +157,17 @@ class Node:
             acked = outbox.acknowledged(destination)
             entries = outbox.read(destination, after=acked, limit=self._batch * max_envelopes)
             recipient = NodeId.parse(destination)
+            if entries:
+                event(
+                    _logger,
+                    logging.DEBUG,
+                    "outbox.offered",
+                    node=self._id,
+                    destination=destination,
+                    acknowledged=acked,
+                    first_seq=entries[0].seq,
+                    last_seq=entries[-1].seq,
+                )
             for start in range(0, len(entries), self._batch):
                 chunk = entries[start : start + self._batch]
                 envelopes.append(
@@ -239,11 +254,34 @@ class Node:
             ack = self._apply_envelope(envelope)
         except (IntegrityViolation, ValidationError) as exc:
             self._record_refusal(envelope, exc)
+            event(
+                _logger,
+                logging.WARNING,
+                "envelope.refused",
+                node=self._id,
+                sender=envelope.sender,
+                first_seq=envelope.first_seq,
+                last_seq=envelope.last_seq,
+                payload_type=envelope.payload_type[:64],
+                error=type(exc).__name__,
+                reason=str(exc)[:500],
+            )
             if isinstance(exc, IntegrityViolation):
                 raise
             raise IntegrityViolation(
                 f"the envelope's content is malformed: {exc}", field="envelope"
             ) from exc
+        event(
+            _logger,
+            logging.DEBUG,
+            "envelope.received",
+            node=self._id,
+            sender=envelope.sender,
+            first_seq=envelope.first_seq,
+            last_seq=envelope.last_seq,
+            status=ack.status,
+            position=ack.position,
+        )
         return [self._answer(envelope, ack)]
 
     def _check_envelope(self, envelope: Envelope) -> None:
@@ -333,6 +371,19 @@ class Node:
                 raise IntegrityViolation(
                     f"the acknowledgement does not fit this link: {exc}", field="ack"
                 ) from exc
+        if ack.status == "gap":
+            # The receiver skipped ahead: what follows its position goes again with
+            # the next outgoing() (the link's retry).
+            event(
+                _logger,
+                logging.INFO,
+                "outbox.resent",
+                node=self._id,
+                destination=destination,
+                cause="gap",
+                after=ack.position,
+                refused_first_seq=ack.first_seq,
+            )
 
     def _record_refusal(self, envelope: Envelope, exc: JukinetError) -> None:
         detail = json.dumps(

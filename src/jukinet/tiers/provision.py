@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
@@ -44,6 +45,7 @@ import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from jukinet._log import event
 from jukinet.domain import codec
 from jukinet.domain.address import Address
 from jukinet.domain.agency import (
@@ -128,6 +130,7 @@ about 35 MB, and 64 MiB leaves room for queries of twice that size.
 RETENTION = timedelta(days=7 * 366)
 """How long provision records are kept (7 years, as prefectures publish; 30条の16)."""
 _SEARCH_LIMIT = 1000
+_logger = logging.getLogger(__name__)
 
 
 # --- requests -----------------------------------------------------------------
@@ -576,6 +579,17 @@ class ProvisionDesk:
             if isinstance(exc, NotPermitted):
                 raise
             raise RequestNotAuthentic(f"the request is malformed: {exc}", field="request") from exc
+        event(
+            _logger,
+            logging.INFO,
+            "provision.given",
+            node=self.node_id,
+            agency=request.agency,
+            use=use.key,
+            request_id=request.request_id,
+            queries=len(request.queries),
+            found=sum(1 for r in results if r.outcome is Outcome.FOUND),
+        )
         return ProvisionAnswer(
             request_id=request.request_id,
             request_hash=envelope.digest,
@@ -799,6 +813,17 @@ class ProvisionDesk:
         )
         with self.store.unit_of_work() as uow:
             self.store.provision_log.append(uow, [entry])
+        event(
+            _logger,
+            logging.WARNING,
+            "provision.refused",
+            node=self.node_id,
+            agency=agency,
+            use=use,
+            request_id=request_id,
+            error=type(exc).__name__,
+            reason=str(exc)[:500],
+        )
 
     # --- the log -------------------------------------------------------------
 
@@ -832,6 +857,15 @@ class ProvisionDesk:
                     )
                 ],
             )
+        event(
+            _logger,
+            logging.INFO,
+            "deadlines.run",
+            node=self.node_id,
+            task="provision.purge_log",
+            count=count,
+            before=before.isoformat(),
+        )
         return count
 
     def report(self, start: datetime, end: datetime) -> ProvisionReport:

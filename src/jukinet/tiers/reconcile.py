@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 
 import attrs
 
+from jukinet._log import event
 from jukinet.domain import codec
 from jukinet.domain.identity import IdentityInfo
 from jukinet.errors import InvalidComponent
@@ -29,6 +31,8 @@ from jukinet.storage.records import check_lg_code
 from jukinet.tiers.cs import RegisterEntry
 
 __all__ = ["Differences", "Snapshot", "compare", "snapshot_of_entries", "snapshot_of_store"]
+
+_logger = logging.getLogger(__name__)
 
 
 def _hash(info_bytes: bytes) -> str:
@@ -89,12 +93,23 @@ def compare(below: Snapshot, above: Snapshot) -> Differences:
     if below.digest == above.digest:
         return Differences(below.municipality, (), (), ())
     lower, upper = below.entries, above.entries
-    return Differences(
+    found = Differences(
         below.municipality,
         missing_above=tuple(sorted(lower.keys() - upper.keys())),
         extra_above=tuple(sorted(upper.keys() - lower.keys())),
         differing=tuple(sorted(c for c in lower.keys() & upper.keys() if lower[c] != upper[c])),
     )
+    if found:
+        event(
+            _logger,
+            logging.WARNING,
+            "reconcile.differences",
+            municipality=found.municipality,
+            missing_above=len(found.missing_above),
+            extra_above=len(found.extra_above),
+            differing=len(found.differing),
+        )
+    return found
 
 
 def snapshot_of_entries(municipality: str, entries: Iterable[RegisterEntry]) -> Snapshot:

@@ -38,8 +38,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Callable, Sequence
 
+from jukinet._log import event
 from jukinet.domain import codec
 from jukinet.errors import InvalidFormat, JukinetError, Misaddressed
 from jukinet.storage.base import UnitOfWork
@@ -58,6 +60,7 @@ RELAY_REFUSED = "relay.refused"
 """Audit action of a relay a tier or the destination refused."""
 
 _KEYS = frozenset({"envelope"})
+_logger = logging.getLogger(__name__)
 
 
 def encode_relay(inner: Envelope) -> bytes:
@@ -152,11 +155,22 @@ def route(
 def audit_refusal(
     audit_append: Callable[[UnitOfWork, list[AuditEntry]], object],
     clock: Clock,
+    *,
+    node: NodeId | None = None,
 ) -> Callable[[UnitOfWork, NodeId, str], None]:
     """A ``refuse`` callback recording ``relay.refused`` (naming the sender) through
-    ``audit_append``."""
+    ``audit_append``, and logging it (event ``relay.refused``, WARNING, naming
+    ``node``, the tier that refused)."""
 
     def refuse(uow: UnitOfWork, sender: NodeId, why: str) -> None:
+        event(
+            _logger,
+            logging.WARNING,
+            RELAY_REFUSED,
+            node=node,
+            sender=sender,
+            why=why[:500],
+        )
         audit_append(
             uow,
             [

@@ -24,12 +24,14 @@ the destination (:meth:`CardDesk.continue_use <jukinet.tiers.card_desk.CardDesk.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 import attrs
 
+from jukinet._log import event
 from jukinet.card.kinds import CardKind, accepted_for_special_move
 from jukinet.domain import codec
 from jukinet.domain.changes import ChangeReason
@@ -67,6 +69,7 @@ and the special move-in must come before then (24条の2第4項; 令24条の2第
 MOVE_IN_DAYS = 14
 """… and before the moved-in date + this many days (22条1項; 令24条の2第2号)."""
 
+_logger = logging.getLogger(__name__)
 _AWAITED = "move_in_notice:"
 
 
@@ -365,6 +368,15 @@ class SpecialMoveDesk:
             erased = town.store.counter.erase_infos(uow, on=day)
             if erased:
                 self._audit(uow, "special_move.erased", None, count=str(erased))
+        event(
+            _logger,
+            logging.INFO,
+            "deadlines.run",
+            node=town.node_id,
+            task="special_move.erase",
+            today=day.isoformat(),
+            count=erased,
+        )
         return erased
 
     # --- messages from other municipalities ------------------------------------------------

@@ -16,6 +16,7 @@ resident-code changes for デジタル庁 (:meth:`NationalCenter.code_changes`, 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from typing import ClassVar
 
 import attrs
 
+from jukinet._log import event
 from jukinet.domain import codec, custody, jpki, linkage, retention
 from jukinet.domain import resident_code as _resident_code
 from jukinet.domain.agency import AgencyUseTable
@@ -80,6 +82,8 @@ HISTORY_EXPIRED = "identity.expire"
 """Audit action: identity versions whose retention period was over were deleted
 (:meth:`UpperTier.expire_history`; the detail holds the cut-off day and the count)."""
 _DEADLINE = "jpki.move_in:"
+
+_logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -287,6 +291,15 @@ class _Batch:
         )
         self.applied.append(Applied(message, before))
         self.changed.update(claim.codes)
+        event(
+            _logger,
+            logging.DEBUG,
+            "notice.accepted",
+            node=self.tier.node_id,
+            municipality=claim.municipality,
+            reason=claim.reason.value,
+            digest=message.digest,
+        )
         self.tier._confirmed(self.uow, message, referred)
         if forward and not self.tier.national:
             self.forward.append(message.encode())
@@ -311,6 +324,17 @@ class _Batch:
             ],
         )
         self.keep(_Pending(seq, claim.municipality, claim.codes, message, referred))
+        event(
+            _logger,
+            logging.DEBUG,
+            "notice.held",
+            node=self.tier.node_id,
+            municipality=claim.municipality,
+            reason=claim.reason.value,
+            digest=message.digest,
+            pending_seq=seq,
+            referred=not self.tier.national,
+        )
         if not self.tier.national:
             self.forward.append(wire.encode_referral(message))
 
@@ -330,6 +354,16 @@ class _Batch:
                 if judgement.verdict is custody.Verdict.WAIT:
                     continue
                 self.forget(entry)
+                event(
+                    _logger,
+                    logging.DEBUG,
+                    "notice.released",
+                    node=self.tier.node_id,
+                    municipality=entry.municipality,
+                    digest=entry.message.digest,
+                    pending_seq=entry.seq,
+                    verdict=judgement.verdict.value,
+                )
                 if judgement.verdict is custody.Verdict.ACCEPT:
                     self.accept(entry.message, referred=entry.referred)
                 else:
@@ -469,7 +503,7 @@ class UpperTier(Node, ABC):
                 sender,
                 relays,
                 send=self._send,
-                refuse=relay.audit_refusal(self.store.audit.append, self.clock),
+                refuse=relay.audit_refusal(self.store.audit.append, self.clock, node=self.node_id),
             )
 
     def _take_outcome(
@@ -500,6 +534,18 @@ class UpperTier(Node, ABC):
     ) -> None:
         """Audit a refusal; the subject is ``sender``, the node that sent the notice here
         (the municipality the notice names may be another: it may be forged)."""
+        event(
+            _logger,
+            logging.WARNING,
+            "notice.refused",
+            node=self.node_id,
+            sender=sender,
+            municipality=refusal.municipality,
+            resident_code=refusal.resident_code,
+            reason=refusal.reason,
+            why=refusal.why[:500],
+            digest=refusal.digest,
+        )
         self.store.audit.append(
             uow,
             [
@@ -573,6 +619,17 @@ class UpperTier(Node, ABC):
                     )
                 ],
             )
+        event(
+            _logger,
+            logging.INFO,
+            "restore.package",
+            node=self.node_id,
+            municipality=node.code,
+            versions=len(rows),
+            applied=applied,
+            confirmed=confirmed,
+            designations=len(designations),
+        )
         return restore.seal_package(
             self._key,
             node,
@@ -615,6 +672,15 @@ class UpperTier(Node, ABC):
                     )
                 ],
             )
+        event(
+            _logger,
+            logging.INFO,
+            "deadlines.run",
+            node=self.node_id,
+            task=HISTORY_EXPIRED,
+            count=count,
+            received_before=cutoff.isoformat(),
+        )
         return count
 
     @abstractmethod
@@ -724,6 +790,15 @@ class Prefecture(UpperTier):
 
     def _unexpected(self, uow: UnitOfWork, code: str, digest: str) -> None:
         """The centre confirmed a notice this prefecture did not refer: recorded, not applied."""
+        event(
+            _logger,
+            logging.WARNING,
+            "notice.unexpected",
+            node=self.node_id,
+            sender=CENTER,
+            resident_code=code,
+            digest=digest,
+        )
         self.store.audit.append(
             uow,
             [
@@ -885,6 +960,15 @@ class NationalCenter(UpperTier):
             with self.store.unit_of_work() as uow:
                 due = schedule.due(today, limit=1000, uow=uow)
                 if not due:
+                    event(
+                        _logger,
+                        logging.INFO,
+                        "deadlines.run",
+                        node=self.node_id,
+                        task="jpki.move_in",
+                        today=today.isoformat(),
+                        count=count,
+                    )
                     return count
                 feed = []
                 for item in due:
@@ -981,5 +1065,22 @@ class NationalCenter(UpperTier):
                     ],
                 )
         except IntegrityError as exc:  # a racing designation took one of the codes
+            event(
+                _logger,
+                logging.WARNING,
+                "designation.collided",
+                node=self.node_id,
+                municipality=node.code,
+                count=count,
+            )
             raise CodePoolExhausted(f"designation collided, try again: {exc}") from exc
+        event(
+            _logger,
+            logging.INFO,
+            "designation.sent",
+            node=self.node_id,
+            municipality=node.code,
+            count=count,
+            messages=len(messages),
+        )
         return chosen
