@@ -186,7 +186,8 @@ def test_events_carry_their_name_and_fields(
             fields = record.fields  # type: ignore[attr-defined]
             assert isinstance(fields, dict)
             assert record.getMessage().split(" ")[0] == name
-            assert name == name.lower() and "." in name
+            assert name == name.lower()
+            assert "." in name
 
     (refused,) = events["envelope.refused"]
     assert refused.levelno == logging.WARNING
@@ -237,7 +238,8 @@ def test_no_secret_in_any_event(caplog: pytest.LogCaptureFixture) -> None:
     text = "\n".join(record.getMessage() for record in caplog.records)
     for key in country.keys.values():
         assert key.public_bytes.hex() not in text
-    assert "山田" not in text and "偽" not in text
+    assert "山田" not in text
+    assert "偽" not in text
 
 
 def test_reconciliation_differences_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -319,9 +321,11 @@ def test_every_logger_is_named_after_its_module() -> None:
             calls += 1
             (arg,) = node.args
             if path.name == "_log.py" and path.parent == SRC:
-                assert isinstance(arg, ast.Constant) and arg.value == "jukinet"
+                assert isinstance(arg, ast.Constant)
+                assert arg.value == "jukinet"
             else:
-                assert isinstance(arg, ast.Name) and arg.id == "__name__", f"{path}:{node.lineno}"
+                assert isinstance(arg, ast.Name), f"{path}:{node.lineno}"
+                assert arg.id == "__name__", f"{path}:{node.lineno}"
     assert calls > 5
 
 
@@ -342,9 +346,12 @@ def test_nothing_but_the_command_line_prints() -> None:
         if path.name in PRINTING_ALLOWED and path.parent == SRC:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id in ("print", "breakpoint"):
-                    offenders.append(f"{path}:{node.lineno} {node.func.id}()")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("print", "breakpoint")
+            ):
+                offenders.append(f"{path}:{node.lineno} {node.func.id}()")
             if (
                 isinstance(node, ast.Attribute)
                 and node.attr in ("stdout", "stderr", "__stdout__", "__stderr__")
