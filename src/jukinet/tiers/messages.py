@@ -118,7 +118,7 @@ class NodeId:
     NodeId('p:13')
     """
 
-    kind: NodeKind
+    kind: NodeKind = attrs.field(order=lambda kind: kind.value)  # node ids of any kinds sort
     code: str
 
     def __attrs_post_init__(self) -> None:
