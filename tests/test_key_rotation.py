@@ -154,7 +154,13 @@ def test_a_trust_store_lists_nodes_of_every_kind_in_order() -> None:
     rng = random.Random(11)
     nodes = [B, CENTER, NodeId.prefecture("13"), A, NodeId.agency("pension")]
     trust = TrustStore({node: NodeKey.generate(node, rng).public_bytes for node in nodes})
-    assert [str(n) for n in trust.nodes()] == ["a:pension", "c:jlis", "m:131016", "m:131024", "p:13"]
+    assert [str(n) for n in trust.nodes()] == [
+        "a:pension",
+        "c:jlis",
+        "m:131016",
+        "m:131024",
+        "p:13",
+    ]
 
 
 # --- key files -----------------------------------------------------------------------
