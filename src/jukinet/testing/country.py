@@ -31,12 +31,14 @@ from jukinet.card.keys import CardAuthority
 from jukinet.card.pin import ScryptCost
 from jukinet.card.terminal import CounterTerminal
 from jukinet.domain.lg_code import LocalGovernmentCode
+from jukinet.errors import NotFound
 from jukinet.storage.base import Store
 from jukinet.testing.network import FaultyNetwork
 from jukinet.tiers.card_desk import CardDesk
 from jukinet.tiers.clock import ManualClock
 from jukinet.tiers.messages import CENTER, NodeId, NodeKey, TrustStore
 from jukinet.tiers.municipality import Municipality
+from jukinet.tiers.node import Node
 from jukinet.tiers.upper import NationalCenter, Prefecture
 
 __all__ = ["Country", "build_country"]
@@ -72,6 +74,20 @@ class Country:
     def prefecture(self, code: str) -> Prefecture:
         """The prefecture with this 2-digit code."""
         return self.prefectures[code]
+
+    def rotate_key(self, key: NodeKey) -> None:
+        """Give ``key.node`` a new key: every node trusts it beside the old one, the
+        node signs with it from now on and a restart keeps it. Retire the old key
+        with ``country.trust.retire(node, old.public_bytes)`` once the network has
+        drained (see docs/embedding.md)."""
+        node = key.node
+        if node not in self.keys:
+            raise NotFound(f"{node} is not a node of this country", field="node")
+        self.trust.add(node, key.public_bytes)
+        endpoint = self.network.node(node)
+        assert isinstance(endpoint, Node | Municipality)
+        endpoint.rotate_key(key)
+        self.keys[node] = key
 
     def restart(self, node: NodeId) -> None:
         """Replace a node by a fresh instance over its surviving store (after a crash)."""

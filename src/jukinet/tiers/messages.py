@@ -59,6 +59,7 @@ from jukinet.errors import (
     BadSignature,
     InvalidComponent,
     InvalidFormat,
+    InvalidState,
     JukinetError,
     KeyFileInvalid,
     ReplayDetected,
@@ -117,7 +118,7 @@ class NodeId:
     NodeId('p:13')
     """
 
-    kind: NodeKind
+    kind: NodeKind = attrs.field(order=lambda kind: kind.value)  # node ids of any kinds sort
     code: str
 
     def __attrs_post_init__(self) -> None:
@@ -394,22 +395,91 @@ class NodeKey:
 
 
 class TrustStore:
-    """Public keys bound to node identities: who is who on the network."""
+    """Public keys bound to node identities: who is who on the network.
+
+    A node may have more than one trusted key while it changes keys (a *rotation*):
+    :meth:`add` trusts a new key **beside** the ones already trusted, so envelopes
+    signed with the old key and still on their way (or sealed before the change and
+    waiting in an outbox, such as a relayed counter message) still verify;
+    :meth:`retire` ends the overlap, after which the old key is refused
+    (:class:`~jukinet.errors.BadSignature`). A public key belongs to one node only:
+    a key trusted for one node is never accepted as another's.
+
+    >>> rng = random.Random(5)
+    >>> chiyoda = NodeId.municipality("131016")
+    >>> old, new = NodeKey.generate(chiyoda, rng), NodeKey.generate(chiyoda, rng)
+    >>> trust = TrustStore({chiyoda: old.public_bytes})
+    >>> trust.add(chiyoda, new.public_bytes)          # the overlap: both verify
+    >>> trust.keys(chiyoda) == [old.public_bytes, new.public_bytes]
+    True
+    >>> trust.verify_bytes(chiyoda, b"data", old.sign(b"data"))
+    >>> trust.retire(chiyoda, old.public_bytes)       # the cut-over
+    >>> trust.verify_bytes(chiyoda, b"data", old.sign(b"data"))
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.BadSignature: signature: the signature is not m:131016's over this content
+    """
 
     def __init__(self, keys: Mapping[NodeId, bytes] | None = None) -> None:
-        self._keys: dict[NodeId, Ed25519PublicKey] = {}
+        self._keys: dict[NodeId, dict[bytes, Ed25519PublicKey]] = {}
         for node, public in (keys or {}).items():
             self.add(node, public)
 
     def add(self, node: NodeId, public_key: bytes) -> None:
-        """Trust ``public_key`` as ``node``'s key (replacing an earlier one)."""
+        """Trust ``public_key`` as one of ``node``'s keys, beside any trusted already
+        (a key trusted already is left as it is); end an overlap with :meth:`retire`.
+
+        A key already trusted for another node is refused
+        (:class:`~jukinet.errors.InvalidComponent`) and nothing changes.
+        """
         if not isinstance(node, NodeId):
             raise TypeError(f"node: expected NodeId, got {type(node).__name__}")
         if not isinstance(public_key, bytes) or len(public_key) != 32:
             raise InvalidFormat(
                 "the public key is not 32 raw bytes", field="public key", expected="32 bytes"
             )
-        self._keys[node] = Ed25519PublicKey.from_public_bytes(public_key)
+        for other, keys in self._keys.items():
+            if other != node and public_key in keys:
+                raise InvalidComponent(
+                    f"the public key is trusted for {other} already",
+                    field="public key",
+                    expected=f"a key of {node} alone (one key, one node)",
+                )
+        self._keys.setdefault(node, {}).setdefault(
+            public_key, Ed25519PublicKey.from_public_bytes(public_key)
+        )
+
+    def retire(self, node: NodeId, public_key: bytes) -> None:
+        """Stop trusting ``public_key`` for ``node`` (the end of a key rotation): what
+        it signed is refused from now on.
+
+        A node that is not trusted is an :class:`~jukinet.errors.UnknownSender`; a
+        key not trusted for the node an :class:`~jukinet.errors.InvalidComponent`;
+        retiring a node's last key (which would leave it unable to send anything) an
+        :class:`~jukinet.errors.InvalidState`. Each leaves the store as it was.
+        """
+        if not isinstance(node, NodeId):
+            raise TypeError(f"node: expected NodeId, got {type(node).__name__}")
+        keys = self._keys.get(node)
+        if keys is None:
+            raise UnknownSender(f"{node} is not in the trust store", field="node")
+        if not isinstance(public_key, bytes) or public_key not in keys:
+            raise InvalidComponent(
+                f"the key is not one trusted for {node}",
+                field="public key",
+                expected=f"one of the {len(keys)} key(s) trusted for {node}",
+            )
+        if len(keys) == 1:
+            raise InvalidState(
+                f"the key is the last one trusted for {node}",
+                field="public key",
+                expected=f"the new key of {node} added first",
+            )
+        del keys[public_key]
+
+    def keys(self, node: NodeId) -> list[bytes]:
+        """The raw public keys trusted for ``node``, oldest first (empty if none)."""
+        return list(self._keys.get(node, {}))
 
     def __contains__(self, node: object) -> bool:
         return node in self._keys
@@ -419,19 +489,21 @@ class TrustStore:
         return sorted(self._keys)
 
     def verify_bytes(self, node: NodeId, data: bytes, signature: bytes) -> None:
-        """Raise unless ``signature`` is ``node``'s signature over ``data``."""
-        key = self._keys.get(node)
-        if key is None:
+        """Raise unless ``signature`` is ``node``'s signature over ``data``, by any of
+        the keys trusted for ``node`` (the newest is tried first)."""
+        keys = self._keys.get(node)
+        if keys is None:
             raise UnknownSender(f"{node} is not in the trust store", field="sender")
-        try:
-            key.verify(signature, data)
-        except InvalidSignature:
-            raise BadSignature(
-                f"the signature is not {node}'s over this content", field="signature"
-            ) from None
+        for key in reversed(keys.values()):
+            try:
+                key.verify(signature, data)
+            except InvalidSignature:
+                continue
+            return
+        raise BadSignature(f"the signature is not {node}'s over this content", field="signature")
 
     def verify(self, envelope: Envelope) -> None:
-        """Raise unless the envelope is signed by the key trusted for its sender."""
+        """Raise unless the envelope is signed by a key trusted for its sender."""
         self.verify_bytes(envelope.sender, envelope.signed_bytes(), envelope.signature)
 
 

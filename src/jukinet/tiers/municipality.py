@@ -208,6 +208,11 @@ class Municipality:
         """The communication server's health report."""
         return self.cs.health()
 
+    def rotate_key(self, key: NodeKey) -> None:
+        """Sign with ``key`` from now on (see :meth:`Node.rotate_key
+        <jukinet.tiers.node.Node.rotate_key>`)."""
+        self.cs.rotate_key(key)
+
     # --- reading ------------------------------------------------------------------
 
     def history(self, who: ResidentCode | str) -> ResidentHistory:

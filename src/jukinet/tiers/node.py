@@ -140,6 +140,34 @@ class Node:
         """This node's identity."""
         return self._id
 
+    @property
+    def public_key(self) -> bytes:
+        """The raw public key this node signs with now (for the others' trust stores)."""
+        return self._key.public_bytes
+
+    def rotate_key(self, key: NodeKey) -> None:
+        """Sign with ``key`` from now on (a key rotation).
+
+        Envelopes are signed when they are sent: what :meth:`outgoing` resends after
+        the rotation (unacknowledged messages too) carries the new key's signature.
+        What was sealed before (envelopes in flight, relayed counter messages still
+        in an outbox) keeps the old one, so the other nodes trust both
+        (:meth:`TrustStore.add <jukinet.tiers.messages.TrustStore.add>`) until the
+        network has drained, then retire the old key
+        (:meth:`TrustStore.retire <jukinet.tiers.messages.TrustStore.retire>`; see
+        docs/embedding.md). A key of another node is refused
+        (:class:`~jukinet.errors.Misaddressed`) and the node keeps its key.
+        """
+        if not isinstance(key, NodeKey):
+            raise TypeError(f"key: expected a NodeKey, got {type(key).__name__}")
+        if key.node != self._id:
+            raise Misaddressed(
+                f"the key belongs to {key.node}, not {self._id}",
+                field="key",
+                expected=str(self._id),
+            )
+        self._key = key
+
     # --- sending ------------------------------------------------------------------
 
     def outgoing(self, *, max_envelopes: int = 10) -> list[Envelope]:
