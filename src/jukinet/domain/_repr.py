@@ -16,8 +16,9 @@ The house convention for reprs (see also ``docs/concepts.md``):
   data lives. Such a repr reads no storage, takes no lock, never raises and never
   shows a secret (keys, passwords).
 
-A class opts in with ``@attrs.frozen(kw_only=True, repr=False)`` and
-``__repr__ = set_fields_repr``.
+A record opts in with ``@attrs.frozen(kw_only=True, repr=False)`` and
+``__repr__ = set_fields_repr``; a live object decorates its ``__repr__`` with
+:func:`never_raises`.
 
 >>> import attrs, enum
 >>> class Colour(enum.Enum):
@@ -38,11 +39,15 @@ Paint(name='朱', note='matt', layers=(1, 2))
 from __future__ import annotations
 
 import enum
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["set_fields_repr"]
+__all__ = ["never_raises", "set_fields_repr"]
+
+_T = TypeVar("_T")
 
 _UNKNOWN = object()
 """A default that cannot be worked out without calling user code on the instance."""
@@ -100,3 +105,26 @@ def set_fields_repr(self: object) -> str:
         show = field.repr
         parts.append(f"{field.name}={show(value) if callable(show) else _value_repr(value)}")
     return f"{cls.__name__}({', '.join(parts)})"
+
+
+def never_raises(method: Callable[[_T], str]) -> Callable[[_T], str]:
+    """Wrap a live object's ``__repr__`` so that it cannot raise: on any error (a
+    half-built object, a closed or broken resource) it falls back to
+    ``object.__repr__`` (``<module.Class object at 0x…>``).
+
+    >>> class Broken:
+    ...     @never_raises
+    ...     def __repr__(self) -> str:
+    ...         return f"<Broken {self.missing}>"
+    >>> repr(Broken()).startswith("<jukinet.domain._repr.Broken object at 0x")
+    True
+    """
+
+    @functools.wraps(method)
+    def guarded(self: _T) -> str:
+        try:
+            return method(self)
+        except Exception:
+            return object.__repr__(self)
+
+    return guarded
