@@ -420,8 +420,9 @@ class TrustStore:
         return node in self._keys
 
     def nodes(self) -> list[NodeId]:
-        """Every trusted node, sorted."""
-        return sorted(self._keys)
+        """Every trusted node, sorted by its written form (``c:jlis``, ``m:…``, ``p:…``;
+        node kinds have no order of their own)."""
+        return sorted(self._keys, key=str)
 
     def verify_bytes(self, node: NodeId, data: bytes, signature: bytes) -> None:
         """Raise unless ``signature`` is ``node``'s signature over ``data``."""
