@@ -226,6 +226,17 @@ def test_postgres_store_on_a_pool_shows_where_never_the_password(postgres_dsn: s
     assert repr(PostgresStore(uri)) == (
         "<PostgresStore app@db.example:6543 schema='jukinet' via pool, pool closed>"
     )
+    asked: list[str] = []
+
+    def conninfo() -> str:  # made on demand, e.g. fetching a secret: a repr never asks
+        asked.append("conninfo")
+        return postgres_dsn
+
+    on_demand = ConnectionPool(conninfo, open=False)
+    assert repr(PostgresStore(on_demand)) == (
+        "<PostgresStore ? schema='jukinet' via pool, pool closed>"
+    )
+    assert asked == []
 
 
 # --- records ------------------------------------------------------------------------

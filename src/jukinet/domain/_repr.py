@@ -41,7 +41,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -60,9 +60,10 @@ def _default(field: attrs.Attribute[Any]) -> object:
     if default is attrs.NOTHING:
         return _UNKNOWN
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        if default.takes_self:
+        factory = getattr(default, "factory", None)
+        if getattr(default, "takes_self", True) or not callable(factory):
             return _UNKNOWN
-        default = default.factory()
+        default = factory()
     converter = field.converter
     if converter is None:
         return default
@@ -91,7 +92,7 @@ def set_fields_repr(self: object) -> str:
     their default (fields with ``repr=False`` are left out too)."""
     cls = type(self)
     parts = []
-    for field in attrs.fields(cls):
+    for field in attrs.fields(cast("type[attrs.AttrsInstance]", cls)):
         if not field.repr:
             continue
         value = getattr(self, field.name)

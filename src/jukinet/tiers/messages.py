@@ -442,7 +442,7 @@ class TrustStore:
 
     @never_raises
     def __repr__(self) -> str:
-        """``<TrustStore 3 nodes: c:jlis p:13 m:131016>``: how many nodes are trusted and
+        """``<TrustStore 3 nodes: c:jlis m:131016 p:13>``: how many nodes are trusted and
         the first few of them (never the keys)."""
         nodes = self.nodes()
         shown = " ".join(str(node) for node in nodes[:_REPR_NODES])

@@ -107,7 +107,10 @@ def _where(connection: psycopg.Connection[Any] | ConnectionPool[Any]) -> str:
     trip; never the user or password); ``?`` for what cannot be read."""
     try:
         if isinstance(connection, ConnectionPool):
-            params = conninfo_to_dict(connection.conninfo, **(connection.kwargs or {}))
+            conninfo, kwargs = connection.conninfo, connection.kwargs
+            if callable(conninfo) or callable(kwargs):
+                return "?"  # made on demand (perhaps fetching a secret): not called here
+            params = conninfo_to_dict(conninfo, **(kwargs or {}))
             dbname, host, port = (str(params.get(k) or "") for k in ("dbname", "host", "port"))
         else:
             info = connection.info
