@@ -17,6 +17,7 @@ from datetime import date
 
 import attrs
 
+from jukinet.domain._repr import set_fields_repr
 from jukinet.domain._validate import instance_of as _type
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeKind, ChangeReason
@@ -30,13 +31,28 @@ from jukinet.errors import InvalidComponent
 __all__ = ["IdentityInfo", "IdentityNotice"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class IdentityInfo:
     """Identity confirmation information (本人確認情報, 住基法30条の6第1項).
 
     The four basic items (基本4情報: name, birth date, sex, address) plus the
     individual number and the resident code.
+
+    Its repr, like every record's, shows only what is set and reads back with
+    ``eval`` (the classes and ``datetime`` in scope):
+
+    >>> from datetime import date
+    >>> IdentityInfo(
+    ...     resident_code=ResidentCode("12345678903"),
+    ...     name=PersonName(family="山田", given="花子"),
+    ...     birth_date=date(1990, 4, 1),
+    ...     sex=Sex.FEMALE,
+    ...     address=Address("131016", "千代田1番1号"),
+    ... )
+    IdentityInfo(resident_code=ResidentCode('12345678903'), name=PersonName(family='山田', given='花子'), birth_date=datetime.date(1990, 4, 1), sex=Sex.FEMALE, address=Address(municipality=LocalGovernmentCode('131016'), rest='千代田1番1号'))
     """
+
+    __repr__ = set_fields_repr
 
     resident_code: ResidentCode = attrs.field(validator=_type("住民票コード", ResidentCode))
     name: PersonName = attrs.field(validator=_type("氏名", PersonName))
@@ -67,7 +83,7 @@ class IdentityInfo:
         return self.address.municipality.value
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class IdentityNotice:
     """A notice of identity information (本人確認情報の通知, 住基法30条の6; 令30条の5).
 
@@ -80,6 +96,8 @@ class IdentityNotice:
     the same number and the municipality moved from (``moved_from``), so the upper
     tiers can tell which move-out a move-in follows (docs/tiers.md, invariant 3).
     """
+
+    __repr__ = set_fields_repr
 
     info: IdentityInfo = attrs.field(validator=_type("本人確認情報", IdentityInfo))
     reason: ChangeReason = attrs.field(validator=_type("異動事由", ChangeReason))

@@ -37,6 +37,7 @@ from typing import Self
 import attrs
 import jaconv
 
+from jukinet.domain._repr import set_fields_repr
 from jukinet.domain._validate import check_raw_length
 from jukinet.errors import InvalidComponent, InvalidFormat, InvalidLength
 
@@ -378,7 +379,7 @@ def _join(first: str, second: str) -> str:
     return f"{first} {second}" if second else first
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PersonName:
     """A person's name (氏名, shimei) with reading (振り仮名), 旧氏 and 通称.
 
@@ -404,7 +405,7 @@ class PersonName:
     stored alike.
 
     >>> PersonName(family='山田', given='太郎', family_reading='やまだ', given_reading='たろう')
-    PersonName(family='山田', given='太郎', family_reading='ヤマダ', given_reading='タロウ', former_family=None, former_family_reading=None, alias=None, alias_reading=None)
+    PersonName(family='山田', given='太郎', family_reading='ヤマダ', given_reading='タロウ')
     >>> PersonName(family='NGUYEN', given='', alias='中村 花子').full
     'NGUYEN'
     >>> PersonName(family='山田', given='')
@@ -412,6 +413,8 @@ class PersonName:
     ...
     jukinet.errors.InvalidFormat: given: the given name is empty (expected a given name; only a name in Latin letters may have none)
     """
+
+    __repr__ = set_fields_repr
 
     family: str = attrs.field(converter=_family)
     """The family name (氏)."""

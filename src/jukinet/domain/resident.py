@@ -21,6 +21,7 @@ from datetime import date
 
 import attrs
 
+from jukinet.domain._repr import set_fields_repr
 from jukinet.domain._validate import check_raw_length
 from jukinet.domain._validate import instance_of as _type
 from jukinet.domain._validate import not_before as _not_before
@@ -168,7 +169,7 @@ class FamilyRegisterStatus(enum.Enum):
     """The family register is not known (不明)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class FamilyRegister:
     """Family register shown on the record (戸籍の表示, koseki no hyōji, 住基法7条5号).
 
@@ -180,6 +181,8 @@ class FamilyRegister:
     >>> FamilyRegister(status=FamilyRegisterStatus.UNKNOWN).domicile is None
     True
     """
+
+    __repr__ = set_fields_repr
 
     domicile: str | None = attrs.field(default=None, converter=_domicile)
     head: str | None = attrs.field(default=None, converter=_register_head)
@@ -201,7 +204,7 @@ HEAD_OF_HOUSEHOLD = "世帯主"
 """The relationship (続柄) of a household head to themself."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class HouseholdMembership:
     """Household membership (世帯, setai, 住基法7条4号).
 
@@ -215,6 +218,8 @@ class HouseholdMembership:
     ...
     jukinet.errors.InvalidComponent: 世帯主の氏名: a member who is not the head must name the head (expected head_name for relationship '子')
     """
+
+    __repr__ = set_fields_repr
 
     household_id: str = attrs.field(converter=_household_id)
     relationship: str = attrs.field(converter=_relationship)
@@ -242,7 +247,7 @@ class HouseholdMembership:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class MoveInEntry:
     """For a person who moved in: the notification date and previous address (住基法7条8号).
 
@@ -250,6 +255,8 @@ class MoveInEntry:
     (``moved_from``) and the number of the move-out certificate it used
     (``certificate``, see :func:`certificate_number`).
     """
+
+    __repr__ = set_fields_repr
 
     notified_on: date = attrs.field(validator=_type("転入届の年月日", date))
     previous_address: str = attrs.field(converter=_previous_address)
@@ -268,9 +275,11 @@ class MoveInEntry:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class InsurancePeriod:
     """A period of enrolment (資格取得 / 喪失), for NHI, late-stage elderly and care insurance."""
+
+    __repr__ = set_fields_repr
 
     acquired_on: date = attrs.field(validator=_type("資格取得の年月日", date))
     lost_on: date | None = attrs.field(
@@ -284,9 +293,11 @@ class InsurancePeriod:
 _BASIC_PENSION_NUMBER = re.compile(r"[0-9]{10}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class NationalPension:
     """National pension, category-1 insured status (国民年金, 住基法7条11号; 令5条)."""
+
+    __repr__ = set_fields_repr
 
     acquired_on: date = attrs.field(validator=_type("資格取得の年月日", date))
     category: str = attrs.field(converter=_pension_category)
@@ -310,9 +321,11 @@ class NationalPension:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ChildAllowance:
     """Child allowance (児童手当, 住基法7条11号の2; 令6条): first and last month paid."""
+
+    __repr__ = set_fields_repr
 
     start_month: date = attrs.field(validator=_type("支給開始月", date))
     end_month: date | None = attrs.field(
@@ -362,13 +375,15 @@ class ForeignResidentCategory(enum.Enum):
 _CARD_NUMBER = re.compile(r"[A-Z]{2}[0-9]{8}[A-Z]{2}")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ForeignResidentInfo:
     """Items recorded for foreign residents (外国人住民, 住基法30条の45).
 
     ``card_number`` is the 在留カード / 特別永住者証明書 number: two letters, eight
     digits, two letters.
     """
+
+    __repr__ = set_fields_repr
 
     nationality: str = attrs.field(converter=_nationality)
     category: ForeignResidentCategory = attrs.field(
@@ -401,7 +416,7 @@ class ForeignResidentInfo:
             )
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Removal:
     """Why and when a record was removed (除票の記載, 住基法15条の2・15条の3).
 
@@ -410,6 +425,8 @@ class Removal:
     has arrived; ``certificate`` the number of the move-out certificate a domestic
     move-out issued (:func:`certificate_number`).
     """
+
+    __repr__ = set_fields_repr
 
     reason: ChangeReason = attrs.field(validator=_type("消除の事由", ChangeReason))
     removed_on: date = attrs.field(validator=_type("消除の年月日", date))
@@ -464,7 +481,7 @@ def _internal_id(value: object) -> str:
     return text
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ResidentRecord:
     """Resident record (住民票, jūminhyō): every item of 住基法7条 for one person.
 
@@ -477,6 +494,8 @@ class ResidentRecord:
     The record is in force while ``status`` is REGISTERED; a removed record (除票)
     carries its :class:`Removal`.
     """
+
+    __repr__ = set_fields_repr
 
     internal_id: str = attrs.field(converter=_internal_id)
     resident_code: ResidentCode = attrs.field(validator=_type("住民票コード", ResidentCode))
@@ -574,7 +593,7 @@ class ResidentRecord:
         return self.address.municipality.value
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RecordVersion:
     """One version of a record: the record as it stood after one change.
 
@@ -582,6 +601,8 @@ class RecordVersion:
     municipality recorded it (処理日). A notifiable change produces one identity
     notice; a household change does not.
     """
+
+    __repr__ = set_fields_repr
 
     version: int = attrs.field(validator=_type("版", int))
     record: ResidentRecord = attrs.field(validator=_type("住民票", ResidentRecord))

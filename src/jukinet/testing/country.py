@@ -11,6 +11,10 @@ and ``python -m jukinet demo`` run on.
 ...     store.create_schema()
 ...     return store
 >>> country = build_country(memory, ["131016", "131024", "271276"], seed=1)
+>>> country
+<Country 1 centre, 2 prefectures, 3 municipalities at <ManualClock 2026-04-01T00:00:00+00:00>>
+>>> country.municipality("131016")
+<Municipality m:131016 東京都千代田区 on <MemoryStore database=0x... open>>
 >>> sorted(str(p) for p in country.prefectures)
 ['13', '27']
 >>> country.network.settle() > 0
@@ -30,6 +34,7 @@ import attrs
 from jukinet.card.keys import CardAuthority
 from jukinet.card.pin import ScryptCost
 from jukinet.card.terminal import CounterTerminal
+from jukinet.domain._repr import never_raises
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.errors import NotFound
 from jukinet.storage.base import Store
@@ -46,7 +51,7 @@ __all__ = ["Country", "build_country"]
 StoreFactory = Callable[[NodeId], Store]
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Country:
     """The nodes of a small country and what they share."""
 
@@ -113,6 +118,15 @@ class Country:
             )
             self.network.restart(self.municipalities[node.code])
             self.desks[node.code] = self.desks[node.code].reopen(self.municipalities[node.code])
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<Country 1 centre, 2 prefectures, 3 municipalities at <ManualClock …>>``."""
+        prefectures, towns = len(self.prefectures), len(self.municipalities)
+        return (
+            f"<Country 1 centre, {prefectures} prefecture{'' if prefectures == 1 else 's'},"
+            f" {towns} municipalit{'y' if towns == 1 else 'ies'} at {self.clock!r}>"
+        )
 
 
 def build_country(

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from jukinet._log import event
+from jukinet.domain._repr import never_raises
 from jukinet.errors import IntegrityViolation, InvalidComponent, JukinetError
 from jukinet.tiers.messages import Envelope, NodeId
 
@@ -221,4 +222,26 @@ class FaultyNetwork:
         raise JukinetError(
             f"the network did not settle within {max_rounds} rounds"
             + (f" (latest refusals: {recent})" if recent else "")
+        )
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<FaultyNetwork 6 nodes, 2 in flight, crashed: m:131016; drop=0.1>``: the
+        attached nodes, what is on the wire, the crashed nodes and the faults set."""
+        crashed = " ".join(sorted(str(node) for node in self._down))
+        faults = " ".join(
+            f"{name}={value}"
+            for name, value in (
+                ("drop", self.drop),
+                ("duplicate", self.duplicate),
+                ("reorder", self.reorder),
+                ("delay", self.delay),
+            )
+            if value
+        )
+        return (
+            f"<FaultyNetwork {len(self._nodes)} nodes, {len(self._in_flight)} in flight"
+            + (f", crashed: {crashed}" if crashed else "")
+            + (f"; {faults}" if faults else "")
+            + ">"
         )

@@ -49,6 +49,7 @@ from jukinet.card.lifecycle import (
 )
 from jukinet.card.pin import ScryptCost
 from jukinet.card.terminal import CardSession, CounterTerminal
+from jukinet.domain._repr import never_raises
 from jukinet.domain.changes import ChangeReason
 from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.lg_code import LocalGovernmentCode
@@ -69,6 +70,7 @@ from jukinet.errors import (
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry
 from jukinet.tiers import card_messages as cm
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId
 
@@ -676,6 +678,17 @@ class CardDesk:
                 )
                 raise
         return answer
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<CardDesk m:131016 東京都千代田区 terminal='131016-counter' checks=0>``: the
+        municipality, the counter terminal and the card checks awaiting an answer."""
+        return (
+            f"<CardDesk {node_label(self._town.node_id)}"
+            f" terminal={self._terminal.terminal_id!r} checks={len(self._checks)}>"
+        )
 
 
 def require_in_effect(answer: cm.CardCheckAnswer) -> None:

@@ -34,12 +34,14 @@ from jukinet._log import event as _event
 from jukinet.card.kinds import CardKind, ChipCode, rules_for
 from jukinet.card.lifecycle import CardEvent
 from jukinet.domain import codec
+from jukinet.domain._repr import never_raises
 from jukinet.domain.identity import IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.errors import JukinetError, Misaddressed
 from jukinet.storage.base import UnitOfWork
 from jukinet.storage.records import AuditEntry, CardEventRow, CardRow
 from jukinet.tiers import card_messages as cm
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.messages import Envelope, NodeId, NodeKind
 
 if TYPE_CHECKING:
@@ -316,3 +318,10 @@ class CardOffice:
         if row.state == "suspended":
             return "suspended", ""
         return "in_effect", ""
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<CardOffice c:jlis>``: the tier it serves."""
+        return f"<CardOffice {node_label(self._tier.node_id)}>"

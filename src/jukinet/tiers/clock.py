@@ -9,6 +9,8 @@ demos are deterministic.
 datetime.date(2026, 4, 1)
 >>> clock.advance(days=1).today()
 datetime.date(2026, 4, 2)
+>>> clock
+<ManualClock 2026-04-02T09:00:00+00:00>
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Protocol, runtime_checkable
 
+from jukinet.domain._repr import never_raises
 from jukinet.errors import InvalidComponent
 
 __all__ = ["JST", "Clock", "ManualClock", "SystemClock"]
@@ -47,6 +50,10 @@ class SystemClock:
     def today(self) -> date:
         """Today's date in Japan."""
         return self.now().date()
+
+    def __repr__(self) -> str:
+        """``<SystemClock JST>``."""
+        return "<SystemClock JST>"
 
 
 class ManualClock:
@@ -84,3 +91,8 @@ class ManualClock:
                 "the new time is naive or earlier", field="when", expected="a later aware datetime"
             )
         self._now = when
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<ManualClock 2026-04-01T09:00:00+00:00>``: the time it shows."""
+        return f"<ManualClock {self._now.isoformat()}>"

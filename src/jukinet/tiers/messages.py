@@ -54,6 +54,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from jukinet.domain import codec
+from jukinet.domain._repr import never_raises
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.errors import (
     BadSignature,
@@ -394,6 +395,10 @@ class NodeKey:
         )
 
 
+_REPR_NODES = 6
+"""How many trusted nodes a :class:`TrustStore`'s repr names."""
+
+
 class TrustStore:
     """Public keys bound to node identities: who is who on the network.
 
@@ -485,7 +490,7 @@ class TrustStore:
         return node in self._keys
 
     def nodes(self) -> list[NodeId]:
-        """Every trusted node, sorted."""
+        """Every trusted node, sorted (``c:jlis``, then ``m:…``, then ``p:…``)."""
         return sorted(self._keys)
 
     def verify_bytes(self, node: NodeId, data: bytes, signature: bytes) -> None:
@@ -505,6 +510,15 @@ class TrustStore:
     def verify(self, envelope: Envelope) -> None:
         """Raise unless the envelope is signed by a key trusted for its sender."""
         self.verify_bytes(envelope.sender, envelope.signed_bytes(), envelope.signature)
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<TrustStore 3 nodes: c:jlis m:131016 p:13>``: how many nodes are trusted and
+        the first few of them (never the keys)."""
+        nodes = self.nodes()
+        shown = " ".join(str(node) for node in nodes[:_REPR_NODES])
+        more = f" … (+{len(nodes) - _REPR_NODES})" if len(nodes) > _REPR_NODES else ""
+        return f"<TrustStore {len(nodes)} node{'' if len(nodes) == 1 else 's'}: {shown}{more}>"
 
 
 def encode(envelope: Envelope) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from jukinet.domain import codec
+from jukinet.domain._repr import never_raises
 from jukinet.domain.address import Address
 from jukinet.domain.changes import ChangeReason
 from jukinet.domain.identity import IdentityInfo, IdentityNotice
@@ -52,6 +53,7 @@ from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, CounterRequestRow, IdentityRow
 from jukinet.tiers import card_desk, counter_messages, restore
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.cs import CommunicationServer, RegisterEntry
 from jukinet.tiers.messages import Envelope, NodeId, NodeKey, TrustStore
@@ -1121,6 +1123,15 @@ class Municipality:
                 expected="codes designated by the national centre (住基法30条の2)",
             )
         return ResidentCode(code)
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<Municipality m:131016 東京都千代田区 on <SQLiteStore '/tmp/x.db' open>>``:
+        the municipality and where its data lives (no storage read; counts are in
+        :meth:`health` and ``store.register.count()``)."""
+        return f"<Municipality {node_label(self.node_id)} on {self.store!r}>"
 
 
 def _codes_checked(distinct_from: object) -> tuple[str, ...]:

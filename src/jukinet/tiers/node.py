@@ -27,6 +27,7 @@ from datetime import timedelta
 import attrs
 
 from jukinet._log import event
+from jukinet.domain._repr import never_raises
 from jukinet.errors import (
     IntegrityError,
     IntegrityViolation,
@@ -38,6 +39,7 @@ from jukinet.errors import (
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, AuditRecord, OutboxEntry
 from jukinet.tiers import wire
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import DEFAULT_MAX_AGE as DEFAULT_MAX_AGE  # re-exported
 from jukinet.tiers.messages import DEFAULT_MAX_SKEW as DEFAULT_MAX_SKEW  # re-exported
@@ -475,3 +477,11 @@ class Node:
             applied=self.store.tracking.senders(),
             refusals=tuple(found),
         )
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<Prefecture p:13 東京都 on <MemoryStore database=0x… open>>``: the node
+        and where its data lives (no storage read; see :meth:`health` for counts)."""
+        return f"<{type(self).__name__} {node_label(self._id)} on {self.store!r}>"

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from jukinet._log import event
 from jukinet.domain import codec
+from jukinet.domain._repr import never_raises
 from jukinet.domain.address import Address
 from jukinet.domain.agency import (
     AgencyUseTable,
@@ -88,6 +89,7 @@ from jukinet.storage.records import (
     unchecked_replace,
 )
 from jukinet.tiers import wire
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import (
     DEFAULT_MAX_AGE,
@@ -1060,6 +1062,14 @@ class ProvisionDesk:
                 )
             ],
         )
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<ProvisionDesk p:13 東京都 on <MemoryStore database=0x… open>>``: the tier
+        it serves and where its data lives (no storage read)."""
+        return f"<ProvisionDesk {node_label(self.node_id)} on {self.store!r}>"
 
 
 def _read_log(

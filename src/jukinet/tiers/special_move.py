@@ -34,6 +34,7 @@ import attrs
 from jukinet._log import event
 from jukinet.card.kinds import CardKind, accepted_for_special_move
 from jukinet.domain import codec
+from jukinet.domain._repr import never_raises
 from jukinet.domain.changes import ChangeReason
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident import HouseholdMembership, ResidentRecord
@@ -55,6 +56,7 @@ from jukinet.storage.records import (
 )
 from jukinet.tiers import card_messages
 from jukinet.tiers import counter_messages as msg
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.card_desk import require_in_effect
 from jukinet.tiers.messages import Envelope, NodeId
 
@@ -509,6 +511,13 @@ class SpecialMoveDesk:
 
     def _audit(self, uow: UnitOfWork, action: str, subject: str | None, **detail: str) -> None:
         self._town._audit(uow, action, subject, dict(detail))
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<SpecialMoveDesk m:131016 東京都千代田区>``: the municipality it serves."""
+        return f"<SpecialMoveDesk {node_label(self._town.node_id)}>"
 
 
 def awaited_item(

@@ -28,6 +28,7 @@ from datetime import date
 
 import attrs
 
+from jukinet.domain._repr import never_raises
 from jukinet.domain.copies import CopyItem, CopyOptions, ResidentCopy, copy_items
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.names import PersonName
@@ -44,6 +45,7 @@ from jukinet.storage import mapping
 from jukinet.storage.base import UnitOfWork
 from jukinet.tiers import card_messages, messages
 from jukinet.tiers import counter_messages as msg
+from jukinet.tiers._repr import node_label
 from jukinet.tiers.card_desk import require_in_effect
 from jukinet.tiers.messages import Envelope
 
@@ -340,3 +342,10 @@ class WideAreaDesk:
         **more: str,
     ) -> None:
         self._town._audit(uow, action, subject, {"request": request_id, "peer": peer, **more})
+
+    # --- repr -------------------------------------------------------------------
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<WideAreaDesk m:131016 東京都千代田区>``: the municipality it serves."""
+        return f"<WideAreaDesk {node_label(self._town.node_id)}>"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
+from jukinet.domain._repr import never_raises
 from jukinet.errors import InterfaceError, OperationalError, ProgrammingError
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.memory._state import (
@@ -70,6 +71,13 @@ class MemoryStore(Store):
         self._pending = MemoryPendingNotices(self)
         self._cards = MemoryCardRegistry(self)
         self._counter = MemoryCounterStore(self)
+
+    @never_raises
+    def __repr__(self) -> str:
+        """``<MemoryStore database=0x7f… open>``: which :class:`MemoryDatabase` (handles
+        on the same one show the same address) and whether this handle is closed."""
+        state = "closed" if self._closed else "open"
+        return f"<MemoryStore database={id(self._database):#x} {state}>"
 
     @property
     def database(self) -> MemoryDatabase:

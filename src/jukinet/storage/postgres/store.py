@@ -10,10 +10,12 @@ from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool
 
 from jukinet import errors
+from jukinet.domain._repr import never_raises
 from jukinet.storage.base import SCHEMA_VERSION, Store
 from jukinet.storage.postgres import (
     agencies,
@@ -100,6 +102,25 @@ class _MetaSQL(_Statements):
     update = _Statement("UPDATE {s}.jukinet_meta SET value = %s WHERE key = 'schema_version'")
 
 
+def _where(connection: psycopg.Connection[Any] | ConnectionPool[Any]) -> str:
+    """``dbname@host:port`` of a connection or pool, from its parameters (no round
+    trip; never the user or password); ``?`` for what cannot be read."""
+    try:
+        if isinstance(connection, ConnectionPool):
+            conninfo, kwargs = connection.conninfo, connection.kwargs
+            if callable(conninfo) or callable(kwargs):
+                return "?"  # made on demand (perhaps fetching a secret): not called here
+            params = conninfo_to_dict(conninfo, **(kwargs or {}))
+            dbname, host, port = (str(params.get(k) or "") for k in ("dbname", "host", "port"))
+        else:
+            info = connection.info
+            dbname, host, port = info.dbname, info.host, str(info.port)
+    except Exception:  # a closed connection, an unparsable conninfo
+        return "?"
+    where = f"{dbname or '?'}@{host}" if host else dbname or "?"
+    return f"{where}:{port}" if host and port else where
+
+
 class PostgresStore(_Connections, Store):
     """A node's storage in one PostgreSQL schema, on psycopg 3.
 
@@ -132,6 +153,7 @@ class PostgresStore(_Connections, Store):
         schema: str = "jukinet",
     ) -> None:
         super().__init__(connection, schema)
+        self._where = _where(connection)
         # Statements are composed here, by each port (sql.Identifier quotes the
         # schema), and rendered to bytes once, at first use (_Connections._render).
         self._meta = _MetaSQL(self._schema)
@@ -163,9 +185,19 @@ class PostgresStore(_Connections, Store):
             self._counter._sql,
         )
 
+    @never_raises
     def __repr__(self) -> str:
-        kind = "pool" if self._pool is not None else "connection"
-        return f"<PostgresStore schema={self._schema!r} on a {kind}>"
+        """``<PostgresStore test@127.0.0.1:5432 schema='jukinet' via pool, open>``: the
+        database, host and port (never the user or password), the schema, a pool or
+        a single connection, and ``open``, ``closed`` (the store) or ``pool closed``
+        / ``connection closed`` (the caller's). Sends nothing to the server."""
+        if self._pool is not None:
+            kind, gone = "pool", self._pool.closed
+        else:
+            assert self._connection is not None
+            kind, gone = "connection", self._connection.closed
+        state = "closed" if self._closed else f"{kind} closed" if gone else "open"
+        return f"<PostgresStore {self._where} schema={self._schema!r} via {kind}, {state}>"
 
     @property
     def schema(self) -> str:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from jukinet.domain._repr import never_raises
 from jukinet.errors import (
     InterfaceError,
     InvalidComponent,
@@ -175,7 +176,10 @@ class SQLiteStore(Store):
         self._cards = SQLiteCardRegistry(self)
         self._counter = SQLiteCounterStore(self)
 
+    @never_raises
     def __repr__(self) -> str:
+        """``<SQLiteStore '/tmp/x.db' open>``: the path, ``':memory:'`` or the
+        factory, and whether this store is closed. Opens nothing."""
         state = "closed" if self._closed else "open"
         return f"<SQLiteStore {self._description!r} {state}>"
 
