@@ -271,6 +271,25 @@ def test_provision_log(world: World) -> None:
         export.provision_log(country.municipality(CHIYODA))  # type: ignore[arg-type]
 
 
+def test_jpki_feed(world: World) -> None:
+    feed = export.jpki_feed(world.country.center)
+    _assert_flat(feed)
+    _assert_relabelled(feed)
+    expected = world.country.center.revocations(limit=10_000)
+    assert feed.column("position") == tuple(position for position, _ in expected)
+    assert feed.column("cause") == tuple(notice.cause.value for _, notice in expected)
+    assert feed.column("certificate_label") == tuple(
+        notice.certificate.label_ja for _, notice in expected
+    )
+    codes = set(feed.column("resident_code"))
+    assert world.hanako.resident_code.value in codes  # her move revokes (JPKI法12条)
+    positions = feed.column("position")
+    assert list(positions) == sorted(positions)
+    assert len(export.jpki_feed(world.country.center, after=positions[-1])) == 0
+    with pytest.raises(TypeError):
+        export.jpki_feed(world.country.prefecture("13"))  # type: ignore[arg-type]
+
+
 # --- the Table --------------------------------------------------------------------
 
 

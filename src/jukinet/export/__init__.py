@@ -13,7 +13,8 @@ when the ``pandas`` extra is installed (``pip install 'jukinet[pandas]'``).
 * :func:`identity_rows`: a tier's identity information (本人確認情報), current
   versions or every version;
 * :func:`register`: a municipality's resident records (住民票), flat;
-* :func:`provision_log`: a tier's provision log (提供記録).
+* :func:`provision_log`: a tier's provision log (提供記録);
+* :func:`jpki_feed`: the centre's JPKI revocation feed (異動等失効情報).
 
 They read through the tiers' public faces and the storage ports only, and change
 nothing.
@@ -36,8 +37,10 @@ from jukinet.export.tables import (
     LOCAL_GOVERNMENT_COLUMNS,
     PROVISION_COLUMNS,
     REGISTER_COLUMNS,
+    REVOCATION_COLUMNS,
     agency_uses,
     identity_rows,
+    jpki_feed,
     local_governments,
     provision_log,
     register,
@@ -49,11 +52,13 @@ __all__ = [
     "LOCAL_GOVERNMENT_COLUMNS",
     "PROVISION_COLUMNS",
     "REGISTER_COLUMNS",
+    "REVOCATION_COLUMNS",
     "Column",
     "Table",
     "Value",
     "agency_uses",
     "identity_rows",
+    "jpki_feed",
     "local_governments",
     "provision_log",
     "register",

@@ -36,7 +36,7 @@ from jukinet.storage.base import Store
 from jukinet.storage.records import IdentityRow, ProvisionRecord, RegisterRow
 from jukinet.tiers.municipality import Municipality
 from jukinet.tiers.provision import ProvisionDesk
-from jukinet.tiers.upper import UpperTier
+from jukinet.tiers.upper import NationalCenter, UpperTier
 from jukinet.export.table import Column, Table, Value
 
 __all__ = [
@@ -45,8 +45,10 @@ __all__ = [
     "LOCAL_GOVERNMENT_COLUMNS",
     "PROVISION_COLUMNS",
     "REGISTER_COLUMNS",
+    "REVOCATION_COLUMNS",
     "agency_uses",
     "identity_rows",
+    "jpki_feed",
     "local_governments",
     "provision_log",
     "register",
@@ -499,3 +501,44 @@ def _provision_row(provider: str, desk: ProvisionDesk, record: ProvisionRecord) 
         "detail": entry.detail.decode("utf-8", errors="replace"),
         "hash": record.hash,
     }
+
+
+# --- the JPKI feed ---------------------------------------------------------------
+
+REVOCATION_COLUMNS = (
+    Column("position", "位置", "the notice's position on the feed"),
+    Column("resident_code", "住民票コード", "whose certificate is revoked"),
+    Column("certificate", "電子証明書", "signature or user_authentication"),
+    Column("certificate_label", "電子証明書の種類", "署名用電子証明書 or 利用者証明用電子証明書"),
+    Column("cause", "失効の事由", "identity_changed, removed or no_move_in (JPKI法12条, 31条)"),
+    Column("reason", "異動事由", "the change that caused it"),
+    Column("reason_label", "異動事由の名称", "that reason in Japanese"),
+    Column("event_date", "異動年月日", "the day of the change (or the move-in deadline)"),
+)
+"""The columns of :func:`jpki_feed`."""
+
+
+def jpki_feed(center: NationalCenter, *, after: int = 0) -> Table:
+    """The centre's JPKI revocation feed (異動等失効情報, JPKI法12条・31条) after
+    position ``after``, one row per notice; reading does not confirm it
+    (:meth:`NationalCenter.confirm_revocations
+    <jukinet.tiers.upper.NationalCenter.confirm_revocations>` does)."""
+    if not isinstance(center, NationalCenter):
+        raise TypeError(f"expected a NationalCenter, got {type(center).__name__}")
+    rows: list[dict[str, Value]] = []
+    while feed := center.revocations(after=after, limit=_PAGE):
+        for position, notice in feed:
+            rows.append(
+                {
+                    "position": position,
+                    "resident_code": notice.resident_code.value,
+                    "certificate": notice.certificate.value,
+                    "certificate_label": notice.certificate.label_ja,
+                    "cause": notice.cause.value,
+                    "reason": notice.reason.value,
+                    "reason_label": notice.reason.label_ja,
+                    "event_date": notice.event_date,
+                }
+            )
+        after = feed[-1][0]
+    return Table.from_dicts("jpki_feed", REVOCATION_COLUMNS, rows)
