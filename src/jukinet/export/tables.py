@@ -68,7 +68,7 @@ _ITEM_ORDER = (
 )
 # A national ministry or agency (府省庁) named first in a 別表第一 recipient:
 # 厚生労働省及び日本年金機構 → 厚生労働省, 金融庁又は財務省 → 金融庁.
-_MINISTRY = re.compile(r"(内閣府|内閣官房|[^\s、（）]{1,10}?[省庁])(?:又は|及び|並びに|$)")
+_MINISTRY = re.compile(r"(内閣府|内閣官房|[^\s、（）]{1,10}?[省庁])(?:又は|若しくは|及び|並びに|$)")
 
 
 def _join(values: Iterator[str] | tuple[str, ...] | list[str]) -> str:
