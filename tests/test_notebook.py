@@ -26,10 +26,10 @@ def test_the_tour_notebook_runs() -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(
-        not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"
-    ), "store the notebook without outputs"
+    notebook = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
+        "store the notebook without outputs"
+    )
     client = NotebookClient(
         notebook,
         timeout=300,

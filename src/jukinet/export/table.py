@@ -89,6 +89,10 @@ def _columns(value: Iterable[Column]) -> tuple[Column, ...]:
     return columns
 
 
+def _rows(value: Iterable[tuple[Value, ...]]) -> tuple[tuple[Value, ...], ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Table:
     """A named table: :attr:`columns` and :attr:`rows` of plain values, one tuple per
@@ -103,7 +107,7 @@ class Table:
 
     name: str
     columns: tuple[Column, ...] = attrs.field(converter=_columns)
-    rows: tuple[tuple[Value, ...], ...] = attrs.field(converter=tuple)
+    rows: tuple[tuple[Value, ...], ...] = attrs.field(converter=_rows)
 
     def __attrs_post_init__(self) -> None:
         width = len(self.columns)

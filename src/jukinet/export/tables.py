@@ -31,13 +31,13 @@ from jukinet.domain.identity import IdentityNotice
 from jukinet.domain.lg_code import all_codes
 from jukinet.domain.resident import RecordVersion
 from jukinet.errors import JukinetError
+from jukinet.export.table import Column, Table, Value
 from jukinet.storage import mapping
 from jukinet.storage.base import Store
 from jukinet.storage.records import IdentityRow, ProvisionRecord, RegisterRow
 from jukinet.tiers.municipality import Municipality
 from jukinet.tiers.provision import ProvisionDesk
 from jukinet.tiers.upper import NationalCenter, UpperTier
-from jukinet.export.table import Column, Table, Value
 
 __all__ = [
     "AGENCY_USE_COLUMNS",
