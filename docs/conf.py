@@ -28,17 +28,25 @@ language = "en"
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
-    "myst_parser",
+    "myst_nb",
 ]
 
-source_suffix = {".md": "markdown"}
+# myst-nb provides the MyST parser for ``.md`` pages and renders ``.ipynb``
+# notebooks (docs/notebooks/), executing each on every build so it never rots.
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
 
 # MyST: ``:::`` fences and definition lists; anchors for headings down to level 3
 # so that ``[text](page.md#heading)`` links resolve.
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# Notebooks are stored without outputs and run at build time; an error fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = 300
+nb_execution_show_tb = True
 
 # autodoc: signatures keep the annotations as written (jukinet modules use
 # ``from __future__ import annotations``); the description shows them per field.
