@@ -68,7 +68,7 @@ class Progress:
     """What is being done, in plain words ("initial load", "restore" …)."""
     done: int = attrs.field(validator=_check_done)
     """Units done so far (>= 0; never goes down within one operation)."""
-    total: int | None
+    total: int | None = attrs.field()
     """Units expected, or None when unknown."""
     unit: str = attrs.field(default="records", validator=_check_text)
     """What is counted ("records", "versions", "codes", "queries" …)."""

@@ -21,7 +21,8 @@ from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent, JukinetError, Misaddressed, NotFound
-from jukinet.progress import ProgressCallback, check_callback, report
+from jukinet.progress import ProgressCallback, check_callback
+from jukinet.progress import report as report_progress
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, IdentityRow
 from jukinet.tiers import relay, wire
@@ -210,11 +211,13 @@ class CommunicationServer(Node):
         with store.unit_of_work() as uow:
             check_empty(store, uow)
             rows = package.rows
-            for start, end in _code_batches(rows, RESTORE_BATCH if progress is not None else len(rows)):
+            for start, end in _code_batches(
+                rows, RESTORE_BATCH if progress is not None else len(rows)
+            ):
                 store.identities.load_histories(uow, rows[start:end])
-                report(progress, "restore", end, len(rows), "versions")
+                report_progress(progress, "restore", end, len(rows), "versions")
             if not rows:
-                report(progress, "restore", 0, 0, "versions")
+                report_progress(progress, "restore", 0, 0, "versions")
             if package.withdrawn:
                 pool = store.code_pool
                 pool.designate(uow, self.municipality, package.withdrawn)

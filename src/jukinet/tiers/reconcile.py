@@ -157,16 +157,12 @@ def snapshot_of_store(
     """
     check_lg_code(municipality)
     progress = check_callback(progress)
-    total = (
-        store.identities.count(municipality=municipality) if progress is not None else None
-    )
+    total = store.identities.count(municipality=municipality) if progress is not None else None
     hashes: dict[str, str] = {}
     after: str | None = None
     done = 0
     while True:
-        rows = store.identities.scan(
-            municipality=municipality, after=after, limit=PROGRESS_EVERY
-        )
+        rows = store.identities.scan(municipality=municipality, after=after, limit=PROGRESS_EVERY)
         if not rows:
             break
         done += len(rows)
