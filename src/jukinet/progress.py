@@ -121,7 +121,7 @@ def check_callback(progress: object) -> ProgressCallback | None:
         raise InvalidComponent(
             f"{progress!r}", field="progress", expected="None or a callable taking a Progress"
         )
-    return progress  # type: ignore[return-value]
+    return progress
 
 
 def report(
