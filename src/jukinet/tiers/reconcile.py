@@ -134,7 +134,7 @@ def snapshot_of_entries(
         if not entry.removed:
             info: IdentityInfo = entry.info
             hashes[info.resident_code.value] = _hash(codec.to_bytes(info))
-        if done % PROGRESS_EVERY == 0:
+        if done % PROGRESS_EVERY == 0 and done != total:
             report(progress, _TASK, done, _within(done, total), "people")
     report(progress, _TASK, done, done, "people")
     return Snapshot(municipality, hashes)
@@ -174,6 +174,7 @@ def snapshot_of_store(
                 continue
             hashes[row.resident_code] = _hash(codec.canonical_json(info))
         after = rows[-1].resident_code
-        report(progress, _TASK, done, _within(done, total), "codes")
+        if done != total:
+            report(progress, _TASK, done, _within(done, total), "codes")
     report(progress, _TASK, done, done, "codes")
     return Snapshot(municipality, hashes)
