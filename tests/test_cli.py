@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from jukinet import cli
+from jukinet._display import ProgressDisplay
 from jukinet.cli import main
+from jukinet.progress import Progress
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -212,3 +219,95 @@ def test_lg_suggests_what_was_probably_meant(capsys: pytest.CaptureFixture[str])
     assert "did you mean 大阪市中央区 (271284)?" in capsys.readouterr().err
     assert main(["lg", "ほげ"]) != 0
     assert "did you mean" not in capsys.readouterr().err
+
+
+# --- plain help -------------------------------------------------------------------
+
+_MARKUP = re.compile(r"``|:(mod|class|func|meth|attr|data|exc|ref|doc):`")
+
+
+def _parsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    parser = cli._build_parser()
+    yield "jukinet", parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"jukinet {name}", sub
+
+
+def test_every_help_is_plain_words(capsys: pytest.CaptureFixture[str]) -> None:
+    names = []
+    for name, parser in _parsers():
+        names.append(name)
+        text = parser.format_help()
+        assert not _MARKUP.search(text), f"{name} --help shows reStructuredText: {text}"
+        argv = [*name.split()[1:], "--help"]
+        status, out, _ = run(capsys, *argv)
+        assert status == 0
+        assert out == text
+    assert names == ["jukinet", "jukinet code", "jukinet lg", "jukinet demo"]
+
+
+# --- progress display -----------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_task() -> None:
+    log = io.StringIO()
+    show = ProgressDisplay(log)
+    assert not show.live
+    for done in (0, 40, 80, 100):
+        show(Progress("initial load", done, 100))
+    show(Progress("reconciliation", 5, None, "codes"))
+    show(Progress("reconciliation", 9, 9, "codes"))
+    show.close()
+    assert log.getvalue().splitlines() == [
+        "initial load: 100 of 100 records (100%)",
+        "reconciliation: 9 of 9 codes (100%)",
+    ]
+
+
+def test_progress_on_a_terminal_is_one_line_updated_in_place() -> None:
+    screen = _Terminal()
+    show = ProgressDisplay(screen)
+    assert show.live
+    show.labelled("東京都千代田区")(Progress("initial load", 50, 100))
+    show(Progress("restore", 7, None, "versions"))
+    assert "\n" not in screen.getvalue()
+    show(Progress("restore", 10, 10, "versions"))
+    text = screen.getvalue()
+    assert text.count("\r") == 3
+    assert text.endswith("\n")
+    assert (
+        "[############............] 東京都千代田区: initial load: 50 of 100 records (50%)" in text
+    )
+    assert "restore: 7 versions" in text
+    # A line left half way is ended by close().
+    show(Progress("designation", 1, 2, "codes"))
+    show.close()
+    assert screen.getvalue().endswith("(50%)\n")
+
+
+def test_demo_shows_progress_on_stderr_unless_told_not_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["demo", "--residents", "20", "--days", "10", "--quiet-network"]
+    status, out, err = run(capsys, *argv, "--dir", str(tmp_path / "a"))
+    assert status == 0
+    lines = err.splitlines()
+    assert "東京都千代田区: initial load: 20 of 20 records (100%)" in lines
+    assert "a year of events: 10 of 10 days (100%)" in lines
+    assert "reconciliation: 8 of 8 comparisons (100%)" in lines
+    assert len(lines) == 6  # one line per long step off a terminal
+    assert "\r" not in err
+    assert "initial load" not in out
+
+    status, quiet_out, quiet_err = run(capsys, *argv, "--dir", str(tmp_path / "b"), "--no-progress")
+    assert status == 0
+    assert quiet_err == ""
+    # stdout tells the same story (all but the timing of the last line)
+    assert quiet_out.splitlines()[3:-1] == out.splitlines()[3:-1]

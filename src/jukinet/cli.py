@@ -239,7 +239,13 @@ def _add_demo(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
     cmd = subparsers.add_parser(
         "demo",
         help="run a small country through a year on SQLite and tell the story",
-        description=demo.__doc__.splitlines()[0] if demo.__doc__ else None,
+        description=(
+            "Run a small Juki Net (the national centre, two prefectures, four "
+            "municipalities, each on its own SQLite database) through a year of "
+            "births, deaths and moves while the network misbehaves, then reconcile "
+            "every tier and show provision, the resident card and the counter "
+            "services. The story goes to stdout, progress of the long steps to stderr."
+        ),
     )
     demo.add_arguments(cmd)
     cmd.set_defaults(handler=_run_demo)
@@ -254,7 +260,7 @@ def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except OSError as exc:
             print(f"jukinet demo: cannot use --dir {args.dir}: {exc.strerror}", file=err)
             return 2
-    return demo.run(args, out)
+    return demo.run(args, out, err)
 
 
 def _suggest(text: str, prefecture: str | None) -> str:

@@ -29,6 +29,7 @@ from typing import TextIO
 
 import attrs
 
+from jukinet._display import ProgressDisplay
 from jukinet.card.chip import Chip
 from jukinet.domain.individual_number import IndividualNumber
 from jukinet.domain.lg_code import LocalGovernmentCode
@@ -36,6 +37,7 @@ from jukinet.domain.names import PersonName
 from jukinet.domain.resident import HEAD_OF_HOUSEHOLD, FamilyRegister, HouseholdMembership, Sex
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import JukinetError, NotPermitted
+from jukinet.progress import ProgressCallback, report
 from jukinet.storage.sqlite import SQLiteStore
 from jukinet.testing import population
 from jukinet.testing.country import Country, build_country
@@ -75,25 +77,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet-network", action="store_true", help="no drops, duplicates or delays"
     )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="show no progress on stderr (by default: a bar on a terminal, "
+        "else one line per long step)",
+    )
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Run the demo; returns the exit status (0 when every tier reconciles)."""
+def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
+    """Run the demo; returns the exit status (0 when every tier reconciles).
+
+    The story goes to ``out``; the progress of the long steps to ``err`` (none when
+    it is None or ``args.no_progress`` is set), see :mod:`jukinet._display`.
+    """
     if args.residents < 1 or args.days < 1:
         print("--residents and --days must be positive", file=out)
         return 2
-    if args.dir is not None:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        return _run_in(args.dir, args, out)
-    with tempfile.TemporaryDirectory(prefix="jukinet-demo-") as folder:
-        return _run_in(Path(folder), args, out)
+    display = None
+    if err is not None and not getattr(args, "no_progress", False):
+        display = ProgressDisplay(err)
+    try:
+        if args.dir is not None:
+            args.dir.mkdir(parents=True, exist_ok=True)
+            return _run_in(args.dir, args, out, display)
+        with tempfile.TemporaryDirectory(prefix="jukinet-demo-") as folder:
+            return _run_in(Path(folder), args, out, display)
+    finally:
+        if display is not None:
+            display.close()
 
 
 def _say(out: TextIO, text: str = "") -> None:
     print(text, file=out, flush=True)
 
 
-def _run_in(folder: Path, args: argparse.Namespace, out: TextIO) -> int:
+def _run_in(
+    folder: Path, args: argparse.Namespace, out: TextIO, display: ProgressDisplay | None
+) -> int:
     started = time.perf_counter()
     stores: list[SQLiteStore] = []
 
@@ -129,7 +150,7 @@ def _run_in(folder: Path, args: argparse.Namespace, out: TextIO) -> int:
         delay=faults["delay"],
     )
     try:
-        return _story(country, towns, args, out, started)
+        return _story(country, towns, args, out, started, display)
     finally:
         for store in stores:
             store.close()
@@ -141,7 +162,11 @@ def _story(
     args: argparse.Namespace,
     out: TextIO,
     started: float,
+    display: ProgressDisplay | None = None,
 ) -> int:
+    def shown(label: str) -> ProgressCallback | None:
+        return None if display is None else display.labelled(label)
+
     rng = random.Random(args.seed + 1)
     network = country.network
     _say(out)
@@ -163,7 +188,7 @@ def _story(
         municipality = country.municipality(town.value)
         codes = municipality.reserve_codes(args.residents)
         people = population.residents(rng, town, codes, today=today)
-        municipality.initial_load(people, as_of=today)
+        municipality.initial_load(people, as_of=today, progress=shown(town.full_name))
     rounds = network.settle()
     _summary(country, out, f"   uploaded in {rounds} network rounds")
 
@@ -185,6 +210,7 @@ def _story(
             country.restart(NodeId.prefecture("27"))
             _say(out, f"   day {day}: the 大阪府 server restarts and catches up")
         network.round()
+        report(display, "a year of events", day, args.days, "days")
         if day % 30 == 0 or day == args.days:
             done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             _say(out, f"   day {day:>3} ({country.clock.today().isoformat()}): {done}")
@@ -206,6 +232,7 @@ def _story(
     _say(out)
     _say(out, "4. Reconciliation: each tier's copy against each municipality's register (digests).")
     clean = True
+    compared = 0
     for town in towns:
         below = reconcile.snapshot_of_entries(
             town.value, country.municipality(town.value).register_entries()
@@ -215,6 +242,8 @@ def _story(
             ("centre", CENTER),
         ):
             above = reconcile.snapshot_of_store(country.stores[node], town.value)
+            compared += 1
+            report(display, "reconciliation", compared, 2 * len(towns), "comparisons")
             differences = reconcile.compare(below, above)
             verdict = "identical" if not differences else f"{len(differences.codes)} differ"
             clean = clean and not differences

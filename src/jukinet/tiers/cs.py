@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
@@ -23,8 +23,10 @@ from jukinet.domain.identity import IdentityInfo, IdentityNotice
 from jukinet.domain.lg_code import LocalGovernmentCode
 from jukinet.domain.resident_code import ResidentCode
 from jukinet.errors import InvalidComponent, JukinetError, Misaddressed, NotFound
+from jukinet.progress import ProgressCallback, check_callback
+from jukinet.progress import report as report_progress
 from jukinet.storage.base import Store, UnitOfWork
-from jukinet.storage.records import AuditEntry
+from jukinet.storage.records import AuditEntry, IdentityRow
 from jukinet.tiers import relay, wire
 from jukinet.tiers.clock import Clock
 from jukinet.tiers.messages import CENTER, Envelope, NodeId, NodeKey, NodeKind, TrustStore
@@ -35,6 +37,7 @@ __all__ = [
     "CORRECTION_ANSWERED",
     "CORRECTION_RECEIVED",
     "NOTICE_REFUSED",
+    "RESTORE_BATCH",
     "CommunicationServer",
     "RegisterEntry",
     "RegisterSource",
@@ -50,6 +53,23 @@ resident code is the subject, the :class:`~jukinet.tiers.wire.NoticeRefusal` the
 detail)."""
 
 _logger = logging.getLogger(__name__)
+
+RESTORE_BATCH = 10_000
+"""Identity versions per storage call of :meth:`CommunicationServer.restore` when it
+reports progress (a person's whole history always goes in one call; without a
+callback everything goes in one call)."""
+
+
+def _code_batches(rows: Sequence[IdentityRow], size: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` slices of ``rows`` (ordered by code) of about ``size`` rows,
+    never splitting one code's history."""
+    start = 0
+    while start < len(rows):
+        end = min(start + max(size, 1), len(rows))
+        while end < len(rows) and rows[end].resident_code == rows[end - 1].resident_code:
+            end += 1
+        yield start, end
+        start = end
 
 
 @attrs.frozen
@@ -184,7 +204,9 @@ class CommunicationServer(Node):
         )
         return seqs
 
-    def restore(self, envelopes: Sequence[Envelope]) -> RestoreReport:
+    def restore(
+        self, envelopes: Sequence[Envelope], *, progress: ProgressCallback | None = None
+    ) -> RestoreReport:
         """Restore identity information and links from the upper tiers' packages
         after this municipality lost its storage (see :mod:`jukinet.tiers.restore`).
 
@@ -197,11 +219,17 @@ class CommunicationServer(Node):
         (withdrawn: they may have been used before the storage was lost, and when
         the centre sends them again they are not taken as fresh). Any fault raises
         a typed error and changes nothing.
+
+        A ``progress`` callback (:mod:`jukinet.progress`, task "restore", unit
+        "versions") is called after each batch of about :data:`RESTORE_BATCH`
+        identity versions stored and once at the end; one that raises leaves the
+        store empty.
         """
+        progress = check_callback(progress)
         envelopes = list(envelopes)
         event(_logger, logging.INFO, "restore.started", node=self.node_id, envelopes=len(envelopes))
         try:
-            report = self._restore(envelopes)
+            report = self._restore(envelopes, progress)
         except JukinetError as exc:
             event(
                 _logger,
@@ -228,7 +256,9 @@ class CommunicationServer(Node):
         )
         return report
 
-    def _restore(self, envelopes: list[Envelope]) -> RestoreReport:
+    def _restore(
+        self, envelopes: list[Envelope], progress: ProgressCallback | None
+    ) -> RestoreReport:
         for envelope in envelopes:
             if not isinstance(envelope, Envelope):
                 raise TypeError(f"expected Envelope items, got {type(envelope).__name__}")
@@ -238,8 +268,14 @@ class CommunicationServer(Node):
         store = self.store
         with store.unit_of_work() as uow:
             check_empty(store, uow)
-            if package.rows:
-                store.identities.load_histories(uow, package.rows)
+            rows = package.rows
+            for start, end in _code_batches(
+                rows, RESTORE_BATCH if progress is not None else len(rows)
+            ):
+                store.identities.load_histories(uow, rows[start:end])
+                report_progress(progress, "restore", end, len(rows), "versions")
+            if not rows:
+                report_progress(progress, "restore", 0, 0, "versions")
             if package.withdrawn:
                 pool = store.code_pool
                 pool.designate(uow, self.municipality, package.withdrawn)

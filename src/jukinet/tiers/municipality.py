@@ -49,6 +49,7 @@ from jukinet.errors import (
     JukinetError,
     NotFound,
 )
+from jukinet.progress import ProgressCallback, check_callback, report
 from jukinet.storage import mapping
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import AuditEntry, CounterRequestRow, IdentityRow
@@ -63,7 +64,11 @@ from jukinet.tiers.restore import RestoreReport
 from jukinet.tiers.special_move import SpecialMoveDesk, awaited_item
 from jukinet.tiers.wide_area import WideAreaDesk
 
-__all__ = ["MoveOutCertificate", "Municipality"]
+__all__ = ["LOAD_BATCH", "MoveOutCertificate", "Municipality"]
+
+LOAD_BATCH = 10_000
+"""Records per storage call of :meth:`Municipality.initial_load` when it reports
+progress (without a callback the whole register goes in one call)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -690,6 +695,7 @@ class Municipality:
         *,
         as_of: date,
         reason: ChangeReason = ChangeReason.RECONSTRUCTION_ENTRY,
+        progress: ProgressCallback | None = None,
     ) -> int:
         """Join the network with an existing register: load it in bulk and upload the
         identity information of everyone registered (the storage bulk path).
@@ -698,10 +704,16 @@ class Municipality:
         their resident codes; take codes for people who have none yet with
         :meth:`reserve_codes` first. Removed records (除票) are loaded but not
         notified.
+
+        With a ``progress`` callback (:mod:`jukinet.progress`, task "initial load",
+        unit "records") the records go to storage in batches of
+        :data:`LOAD_BATCH`, still in one unit of work: a callback that raises
+        leaves nothing loaded.
         """
         self._not_future(as_of, "as_of")
+        progress = check_callback(progress)
         versions = []
-        notices = []
+        notices: list[IdentityNotice | None] = []
         for record in records:
             if not isinstance(record, ResidentRecord):
                 raise TypeError(f"expected ResidentRecord items, got {type(record).__name__}")
@@ -715,13 +727,24 @@ class Municipality:
                 version=1, record=record, reason=reason, event_date=as_of, processed_on=as_of
             )
             versions.append(version)
-            if not record.is_removed:
-                notices.append(IdentityNotice.for_change(record, reason=reason, event_date=as_of))
+            notices.append(
+                None
+                if record.is_removed
+                else IdentityNotice.for_change(record, reason=reason, event_date=as_of)
+            )
+        total = len(versions)
+        size = LOAD_BATCH if progress is not None else max(total, 1)
         with self.store.unit_of_work() as uow:
-            self.store.register.bulk_load(uow, [mapping.register_row(v) for v in versions])
-            self.cs.notify_many(notices, uow)
-            self._audit(uow, "register.initial_load", None, {"records": len(versions)})
-        return len(versions)
+            for start in range(0, total, size):
+                end = min(start + size, total)
+                rows = [mapping.register_row(v) for v in versions[start:end]]
+                self.store.register.bulk_load(uow, rows)
+                self.cs.notify_many([n for n in notices[start:end] if n is not None], uow)
+                report(progress, "initial load", end, total)
+            if not total:
+                report(progress, "initial load", 0, 0)
+            self._audit(uow, "register.initial_load", None, {"records": total})
+        return total
 
     def reserve_codes(self, count: int) -> list[ResidentCode]:
         """Take ``count`` unused codes from the pool (e.g. for an initial load)."""
@@ -732,11 +755,14 @@ class Municipality:
 
     # --- disaster recovery ------------------------------------------------------
 
-    def restore(self, envelopes: Sequence[Envelope]) -> RestoreReport:
+    def restore(
+        self, envelopes: Sequence[Envelope], *, progress: ProgressCallback | None = None
+    ) -> RestoreReport:
         """Restore identity information and links from the prefecture's and the
         centre's packages into this (empty) store (see :mod:`jukinet.tiers.restore`);
-        then :meth:`remake` the register."""
-        return self.cs.restore(envelopes)
+        then :meth:`remake` the register. ``progress``: as for
+        :meth:`CommunicationServer.restore <jukinet.tiers.cs.CommunicationServer.restore>`."""
+        return self.cs.restore(envelopes, progress=progress)
 
     def to_remake(self, *, removed: bool = False) -> list[IdentityInfo]:
         """The people whose record the restored identity information shows here and

@@ -78,6 +78,7 @@ from jukinet.errors import (
     UseNotPermitted,
     ValidationError,
 )
+from jukinet.progress import ProgressCallback, check_callback, report
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import (
     AgencyRow,
@@ -103,6 +104,7 @@ from jukinet.tiers.messages import (
 __all__ = [
     "MAX_BATCH",
     "MAX_REQUEST_BYTES",
+    "PROVISION_BATCH",
     "PROVISION_REQUEST",
     "RETENTION",
     "ByBasicItems",
@@ -122,6 +124,8 @@ PROVISION_REQUEST = "provision_request"
 """Envelope payload type of a provision request (unsequenced, one payload)."""
 MAX_BATCH = 100_000
 """The most queries one request may carry."""
+PROVISION_BATCH = 1000
+"""Queries answered between two progress reports of :meth:`ProvisionDesk.provide`."""
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """Longest request :meth:`ProvisionRequest.from_bytes` reads (refused before parsing).
 
@@ -543,7 +547,9 @@ class ProvisionDesk:
 
     # --- provision -----------------------------------------------------------
 
-    def provide(self, envelope: Envelope) -> ProvisionAnswer:
+    def provide(
+        self, envelope: Envelope, *, progress: ProgressCallback | None = None
+    ) -> ProvisionAnswer:
         """Answer a signed request, logging each person provided; see the module docstring.
 
         Raises a :class:`~jukinet.errors.NotPermitted` (recorded in the provision
@@ -551,9 +557,15 @@ class ProvisionDesk:
         registered key or misaddressed, a replayed or stale request, a row the
         agency may not act under, or items the row does not permit
         (:class:`~jukinet.errors.ItemsNotPermitted`).
+
+        A ``progress`` callback (:mod:`jukinet.progress`, task "provision", unit
+        "queries") hears after every :data:`PROVISION_BATCH` queries answered and
+        once when the answer is logged, in the same unit of work: one that raises
+        leaves nothing provided and nothing logged.
         """
         if not isinstance(envelope, Envelope):
             raise TypeError(f"expected an Envelope, got {type(envelope).__name__}")
+        progress = check_callback(progress)
         request: ProvisionRequest | None = None
         authentic = False
         try:
@@ -573,9 +585,11 @@ class ProvisionDesk:
                         field="request_id",
                         expected="a new request id",
                     )
-                results, entries = self._answer(uow, request, use, agency, items)
+                results, entries = self._answer(uow, request, use, agency, items, progress)
                 entries = entries or [self._entry(request, "provided", use=use.key)]
                 self.store.provision_log.append(uow, entries)
+                total = len(request.queries)
+                report(progress, "provision", total, total, "queries")
         except (NotPermitted, ValidationError) as exc:
             self._refuse(envelope, request, exc, authentic=authentic)
             if isinstance(exc, NotPermitted):
@@ -708,6 +722,7 @@ class ProvisionDesk:
         use: PermittedUse,
         agency: AgencyRow,
         items: frozenset[Item],
+        progress: ProgressCallback | None,
     ) -> tuple[list[Result], list[ProvisionEntry]]:
         identities = self.store.identities
         codes = [q.resident_code.value for q in request.queries if isinstance(q, ByCode)]
@@ -719,7 +734,10 @@ class ProvisionDesk:
         provided = self._entry(
             request, "provided", use=use.key, items=tuple(sorted(i.value for i in items))
         )
-        for query in request.queries:
+        total = len(request.queries)
+        for n, query in enumerate(request.queries, 1):
+            if n > 1 and (n - 1) % PROVISION_BATCH == 0:
+                report(progress, "provision", n - 1, total, "queries")
             if isinstance(query, ByCode):
                 row = current.get(query.resident_code.value)
                 rows = [row] if row is not None else []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 
 import attrs
 
@@ -26,11 +26,19 @@ from jukinet._log import event
 from jukinet.domain import codec
 from jukinet.domain.identity import IdentityInfo
 from jukinet.errors import InvalidComponent
+from jukinet.progress import ProgressCallback, check_callback, report
 from jukinet.storage.base import Store
 from jukinet.storage.records import check_lg_code
 from jukinet.tiers.cs import RegisterEntry
 
-__all__ = ["Differences", "Snapshot", "compare", "snapshot_of_entries", "snapshot_of_store"]
+__all__ = [
+    "PROGRESS_EVERY",
+    "Differences",
+    "Snapshot",
+    "compare",
+    "snapshot_of_entries",
+    "snapshot_of_store",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -112,31 +120,67 @@ def compare(below: Snapshot, above: Snapshot) -> Differences:
     return found
 
 
-def snapshot_of_entries(municipality: str, entries: Iterable[RegisterEntry]) -> Snapshot:
+PROGRESS_EVERY = 1000
+"""Entries or rows between two progress reports of the snapshots."""
+
+_TASK = "reconciliation"
+
+
+def snapshot_of_entries(
+    municipality: str,
+    entries: Iterable[RegisterEntry],
+    *,
+    progress: ProgressCallback | None = None,
+) -> Snapshot:
     """The municipality's own view, from its register (see
-    :class:`~jukinet.tiers.cs.RegisterSource`)."""
+    :class:`~jukinet.tiers.cs.RegisterSource`).
+
+    A ``progress`` callback (:mod:`jukinet.progress`, task "reconciliation", unit
+    "people") hears every :data:`PROGRESS_EVERY` entries and at the end; the
+    total is known when ``entries`` has a length.
+    """
     check_lg_code(municipality)
+    progress = check_callback(progress)
+    total = len(entries) if isinstance(entries, Sized) else None
     hashes: dict[str, str] = {}
+    done = 0
     for entry in entries:
-        if entry.removed:
-            continue
-        info: IdentityInfo = entry.info
-        hashes[info.resident_code.value] = _hash(codec.to_bytes(info))
+        done += 1
+        if not entry.removed:
+            info: IdentityInfo = entry.info
+            hashes[info.resident_code.value] = _hash(codec.to_bytes(info))
+        if done % PROGRESS_EVERY == 0 and done != total:
+            report(progress, _TASK, done, _within(done, total), "people")
+    report(progress, _TASK, done, done, "people")
     return Snapshot(municipality, hashes)
 
 
-def snapshot_of_store(store: Store, municipality: str) -> Snapshot:
+def _within(done: int, total: int | None) -> int | None:
+    """``total`` if ``done`` has not passed it (the source grew meanwhile), else None."""
+    return total if total is not None and done <= total else None
+
+
+def snapshot_of_store(
+    store: Store, municipality: str, *, progress: ProgressCallback | None = None
+) -> Snapshot:
     """An upper tier's view of one municipality, from its identity store.
 
     Rows of a replaced code (the old code after 住民票コードの変更請求) are not people.
+    A ``progress`` callback (:mod:`jukinet.progress`, task "reconciliation", unit
+    "codes") hears after each page of :data:`PROGRESS_EVERY` codes read and at the
+    end.
     """
     check_lg_code(municipality)
+    progress = check_callback(progress)
+    total = store.identities.count(municipality=municipality) if progress is not None else None
     hashes: dict[str, str] = {}
     after: str | None = None
+    done = 0
     while True:
-        rows = store.identities.scan(municipality=municipality, after=after, limit=1000)
+        rows = store.identities.scan(municipality=municipality, after=after, limit=PROGRESS_EVERY)
         if not rows:
             break
+        done += len(rows)
         for row in rows:
             if row.removed:
                 continue
@@ -145,4 +189,7 @@ def snapshot_of_store(store: Store, municipality: str) -> Snapshot:
                 continue
             hashes[row.resident_code] = _hash(codec.canonical_json(info))
         after = rows[-1].resident_code
+        if done != total:
+            report(progress, _TASK, done, _within(done, total), "codes")
+    report(progress, _TASK, done, done, "codes")
     return Snapshot(municipality, hashes)

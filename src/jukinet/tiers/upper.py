@@ -39,6 +39,7 @@ from jukinet.errors import (
     InvalidComponent,
     Misaddressed,
 )
+from jukinet.progress import ProgressCallback, check_callback, report
 from jukinet.storage.base import Store, UnitOfWork
 from jukinet.storage.records import (
     AuditEntry,
@@ -55,6 +56,7 @@ from jukinet.tiers.node import DEFAULT_BATCH, DEFAULT_MAX_AGE, FEED_PREFIX, Node
 from jukinet.tiers.provision import ProvisionAnswer, ProvisionDesk
 
 __all__ = [
+    "DESIGNATION_BATCH",
     "DIGITAL_FEED",
     "HISTORY_EXPIRED",
     "JPKI_FEED",
@@ -64,6 +66,9 @@ __all__ = [
     "Prefecture",
     "UpperTier",
 ]
+
+DESIGNATION_BATCH = 1000
+"""Codes chosen between two progress reports of :meth:`UpperTier.designate_codes`."""
 
 JPKI_FEED = "jpki"
 """The centre's feed of JPKI revocation notices (read with :meth:`NationalCenter.revocations`)."""
@@ -577,10 +582,12 @@ class UpperTier(Node, ABC):
     def _forward(self, uow: UnitOfWork, messages: Sequence[bytes]) -> None:
         """Pass applied notices on (the prefecture to the centre); nothing by default."""
 
-    def provide(self, request: Envelope) -> ProvisionAnswer:
+    def provide(
+        self, request: Envelope, *, progress: ProgressCallback | None = None
+    ) -> ProvisionAnswer:
         """Answer an agency's signed request (see :meth:`ProvisionDesk.provide
-        <jukinet.tiers.provision.ProvisionDesk.provide>`)."""
-        return self.provision.provide(request)
+        <jukinet.tiers.provision.ProvisionDesk.provide>`, also for ``progress``)."""
+        return self.provision.provide(request, progress=progress)
 
     def restore_package(self, municipality: LocalGovernmentCode | str) -> list[Envelope]:
         """A signed package from which a municipality that lost its storage restores
@@ -1021,7 +1028,11 @@ class NationalCenter(UpperTier):
         self.confirm_feed(DIGITAL_FEED, position)
 
     def designate_codes(
-        self, municipality: LocalGovernmentCode | str, count: int
+        self,
+        municipality: LocalGovernmentCode | str,
+        count: int,
+        *,
+        progress: ProgressCallback | None = None,
     ) -> list[ResidentCode]:
         """Designate ``count`` fresh resident codes to a municipality (住基法30条の2).
 
@@ -1029,10 +1040,16 @@ class NationalCenter(UpperTier):
         第2項). The designation is recorded and sent to the municipality in one unit
         of work, as as many messages as it needs (each within the outbox's payload
         limit, :func:`~jukinet.tiers.wire.encode_code_designations`).
+
+        A ``progress`` callback (:mod:`jukinet.progress`, task "designation", unit
+        "codes") hears after every :data:`DESIGNATION_BATCH` codes chosen and once
+        in the unit of work when all are recorded; one that raises leaves nothing
+        designated.
         """
         node = NodeId.municipality(municipality)
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100_000:
             raise InvalidComponent(f"{count!r} codes", field="count", expected="1 to 100,000")
+        progress = check_callback(progress)
         pool = self.store.code_pool
         chosen: list[ResidentCode] = []
         taken: set[ResidentCode] = set()
@@ -1044,15 +1061,18 @@ class NationalCenter(UpperTier):
                 )
 
         used = _Used()
-        for _ in range(count):
+        for n in range(1, count + 1):
             code = _resident_code.generate(self._rng, used=used)
             taken.add(code)
             chosen.append(code)
+            if n % DESIGNATION_BATCH == 0 and n < count:
+                report(progress, "designation", n, count, "codes")
         try:
             with self.store.unit_of_work() as uow:
                 pool.designate(uow, node.code, [c.value for c in chosen])
                 messages = wire.encode_code_designations(node.code, chosen)
                 self._send(uow, node, messages)
+                report(progress, "designation", count, count, "codes")
                 self.store.audit.append(
                     uow,
                     [
