@@ -206,7 +206,7 @@ def _story(
             node = NodeId.prefecture("27")
             network.crash(node)
             _say(out, f"   day {day}: the 大阪府 server crashes; its database survives")
-        if day == crash_day + 3:
+        if crash_day and day == min(crash_day + 3, args.days):  # a short run: its last day
             country.restart(NodeId.prefecture("27"))
             _say(out, f"   day {day}: the 大阪府 server restarts and catches up")
         network.round()
