@@ -2,13 +2,19 @@
 
 Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE``):
 
-* ``dev`` (default): 100 examples per property.
+* ``dev`` (default): 20 examples per property, for everyday runs.
 * ``ci``: bounded for ``.ci/run`` (50 examples, derandomized so CI is repeatable).
 * ``deep``: long runs, 2,000 examples each: ``HYPOTHESIS_PROFILE=deep python -m pytest``.
 
 PostgreSQL tests carry the ``postgres`` marker and read ``JUKINET_TEST_POSTGRES_DSN``;
 they skip with a reason when it is unset. With ``JUKINET_REQUIRE_POSTGRES=1`` (set by
 ``.ci/run``) a skipped ``postgres`` test fails the run.
+
+The everyday subset is ``pytest -m "not slow"``: it leaves out the tests marked
+``slow`` (the stateful country, the largest designation, the notebook, the benchmark
+smoke runs, ...) and every ``postgres`` test, which is marked ``slow`` here (each one
+creates its schemas on the server). The full run, as ``.ci/run`` does it, is
+``pytest``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from jukinet.storage.sqlite import SQLiteStore
 from jukinet.testing.country import StoreFactory
 from jukinet.tiers.messages import NodeId
 
-settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("dev", max_examples=20, deadline=None)
 settings.register_profile(
     "ci",
     max_examples=50,
@@ -42,6 +48,13 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 _skipped_postgres: list[str] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every PostgreSQL test is also ``slow``: left out of ``pytest -m "not slow"``."""
+    for item in items:
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

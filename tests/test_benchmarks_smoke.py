@@ -24,6 +24,8 @@ import pytest
 from benchmarks import BENCHMARKS, Result
 from benchmarks.__main__ import main
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves this module out
+
 RESULT = re.compile(
     r"RESULT name=(?P<name>[a-z_]+) backend=(?P<backend>[a-z]+) rows=(?P<rows>[0-9]+) "
     r"library_s=[0-9]+\.[0-9]{3} raw_s=[0-9]+\.[0-9]{3} ratio=[0-9]+\.[0-9]{2}"

@@ -78,6 +78,8 @@ from jukinet.tiers.special_move import KEEP_DAYS
 from jukinet.tiers.upper import NOTICE_REFUSED
 from jukinet.tiers.wide_area import IdentityDocument
 
+pytestmark = pytest.mark.slow  # `pytest -m "not slow"` leaves this module out
+
 TOWNS = ("131016", "131024", "271276", "271284")
 NAMES = [
     PersonName(family="佐藤", given="花子", family_reading="サトウ", given_reading="ハナコ"),

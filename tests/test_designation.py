@@ -16,6 +16,7 @@ MOST = 100_000
 """The most codes one designation may hold (what designate_codes promises)."""
 
 
+@pytest.mark.slow
 def test_the_largest_designation_reaches_the_municipality(store_factory: StoreFactory) -> None:
     country = build_country(store_factory, [CHIYODA], seed=11, codes_per_municipality=1)
     country.network.settle()

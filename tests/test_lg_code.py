@@ -185,6 +185,7 @@ def _escaping_substitutions() -> frozenset[tuple[str, str]]:
     return frozenset(pairs)
 
 
+@pytest.mark.slow
 def test_undetected_substitutions_are_exactly_remainders_0_and_10() -> None:
     escaped = _escaping_substitutions()
     # Predicted: a body digit changes and the remainders are 0 and 10 (check digit 1 both).

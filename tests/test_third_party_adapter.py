@@ -97,6 +97,7 @@ def test_a_subclass_without_create_store_fails_rather_than_passes() -> None:
         TestNothing().create_store()
 
 
+@pytest.mark.slow
 def test_a_minimal_subclass_is_collected_and_skips_only_what_needs_a_missing_hook(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
