@@ -7,9 +7,13 @@ and uploads it, then a year of births, deaths, moves, name changes and code
 changes flows up while the network drops, duplicates, reorders and delays
 messages and a prefecture server crashes and restarts. At the end every tier is
 reconciled with the municipalities' registers; then a pension agency makes a lawful
-query and a refused one, the person it asked about reads who looked at their
-information, and the centre's feeds (JPKI revocations, code changes for デジタル庁)
-are summed up.
+query and a refused one, and the person it asked about reads who looked at their
+information. A resident card is issued, checked at a counter in another
+prefecture, locked by wrong PINs, reset and reported lost; a wide-area copy is
+issued away from home and the card's holder moves by mail (special move-out and
+move-in); and the centre's feeds (JPKI revocations, code changes for デジタル庁)
+are summed up. The long steps show their progress on standard error
+(``--no-progress`` turns it off); the story goes to standard output.
 
 Rates follow Japan's (2023, per resident per year): births 0.6 %, deaths 1.3 %,
 moves between municipalities 3.9 %; moves within a municipality, marriages (name

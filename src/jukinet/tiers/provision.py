@@ -151,11 +151,34 @@ def _request_id(_i: object, _a: object, value: str) -> None:
         )
 
 
+def _resident_code(value: object) -> ResidentCode:
+    if isinstance(value, ResidentCode):
+        return value
+    if isinstance(value, str):
+        return ResidentCode(value)
+    raise InvalidFormat(
+        f"{type(value).__name__}", field="resident_code", expected="a ResidentCode or its 11 digits"
+    )
+
+
 @attrs.frozen(kw_only=True)
 class ByCode:
-    """A query by resident code (住民票コード)."""
+    """A query by resident code (住民票コード). The code may be given as its digits;
+    anything else is a typed error:
 
-    resident_code: ResidentCode = attrs.field(validator=attrs.validators.instance_of(ResidentCode))
+    >>> ByCode(resident_code="1234-5678-903")
+    ByCode(resident_code=ResidentCode('12345678903'))
+    >>> ByCode(resident_code="12345678904")
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidChecksum: resident code: the number's checksum or check digit is invalid (expected check digit 3)
+    >>> ByCode(resident_code=12345678903)
+    Traceback (most recent call last):
+    ...
+    jukinet.errors.InvalidFormat: resident_code: int (expected a ResidentCode or its 11 digits)
+    """
+
+    resident_code: ResidentCode = attrs.field(converter=_resident_code)
 
 
 @attrs.frozen(kw_only=True)
