@@ -245,14 +245,7 @@ class CommunicationServer(Node):
             logging.INFO,
             "restore.finished",
             node=self.node_id,
-            codes=report.codes,
-            versions=report.versions,
-            registered=report.registered,
-            removed=report.removed,
-            withdrawn=report.withdrawn,
-            prefecture_link=report.prefecture_link,
-            from_prefecture=report.from_prefecture,
-            center_link=report.center_link,
+            **attrs.asdict(report),
         )
         return report
 
@@ -335,11 +328,7 @@ class CommunicationServer(Node):
                     "notice.refused",
                     node=self.node_id,
                     sender=sender,
-                    municipality=refusal.municipality,
-                    resident_code=refusal.resident_code,
-                    reason=refusal.reason,
-                    why=refusal.why[:500],
-                    digest=refusal.digest,
+                    **refusal.log_fields(),
                 )
                 self.store.audit.append(
                     uow,

@@ -545,11 +545,7 @@ class UpperTier(Node, ABC):
             "notice.refused",
             node=self.node_id,
             sender=sender,
-            municipality=refusal.municipality,
-            resident_code=refusal.resident_code,
-            reason=refusal.reason,
-            why=refusal.why[:500],
-            digest=refusal.digest,
+            **refusal.log_fields(),
         )
         self.store.audit.append(
             uow,

@@ -639,6 +639,17 @@ class NoticeRefusal:
     reason: str
     why: str
 
+    def log_fields(self) -> dict[str, object]:
+        """The fields of a ``notice.refused`` log event (docs/logging.md): all of it,
+        the explanation cut to 500 characters."""
+        return {
+            "municipality": self.municipality,
+            "resident_code": self.resident_code,
+            "reason": self.reason,
+            "why": self.why[:500],
+            "digest": self.digest,
+        }
+
 
 _REFUSAL_KEYS = frozenset(attrs.fields_dict(NoticeRefusal))
 
