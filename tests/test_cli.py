@@ -300,7 +300,7 @@ def test_demo_shows_progress_on_stderr_unless_told_not_to(
     assert status == 0
     lines = err.splitlines()
     assert "東京都千代田区: initial load: 20 of 20 records (100%)" in lines
-    assert "a year of events: 10 of 10 days (100%)" in lines
+    assert "events: 10 of 10 days (100%)" in lines
     assert "reconciliation: 8 of 8 comparisons (100%)" in lines
     assert len(lines) == 6  # one line per long step off a terminal
     assert "\r" not in err

@@ -214,9 +214,9 @@ def _story(
             country.restart(NodeId.prefecture("27"))
             _say(out, f"   day {day}: the 大阪府 server restarts and catches up")
         network.round()
-        report(display, "a year of events", day, args.days, "days")
+        report(display, "events", day, args.days, "days")
         if day % 30 == 0 or day == args.days:
-            done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            done = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no events yet"
             _say(out, f"   day {day:>3} ({country.clock.today().isoformat()}): {done}")
     network.settle()
     stats = network.stats
