@@ -13,8 +13,13 @@ The public face re-exports the domain values most code needs:
 
 Modules: :mod:`jukinet.errors` (the error hierarchy), :mod:`jukinet.domain`
 (codes, names, dates, addresses, records, identity information, serialization),
-:mod:`jukinet.storage` (ports and adapters), :mod:`jukinet.testing` (Hypothesis
-strategies and example values for your own tests).
+:mod:`jukinet.storage` (ports and adapters), :mod:`jukinet.tiers` (the
+municipalities, prefectures and the national centre, and the messages between
+them), :mod:`jukinet.card` (the resident IC card), :mod:`jukinet.export` (flat
+tables for DataFrames), :mod:`jukinet.progress` (progress of long work),
+:mod:`jukinet.testing` (Hypothesis strategies, conformance suites, a faulty network
+and a small country for your own tests). The library logs under ``jukinet.*``
+loggers and never prints.
 """
 
 from __future__ import annotations
