@@ -604,6 +604,12 @@ class UpperTier(Node, ABC):
                 self.store.outbox, str(node), after=confirmed, uow=uow
             )
             now = self.clock.now()
+            counts = {
+                "applied": applied,
+                "confirmed": confirmed,
+                "designations": len(designations),
+                "versions": len(rows),
+            }
             self.store.audit.append(
                 uow,
                 [
@@ -611,14 +617,7 @@ class UpperTier(Node, ABC):
                         at=now,
                         action="restore.package",
                         subject=str(node),
-                        detail=json.dumps(
-                            {
-                                "applied": applied,
-                                "confirmed": confirmed,
-                                "designations": len(designations),
-                                "versions": len(rows),
-                            }
-                        ).encode(),
+                        detail=json.dumps(counts).encode(),
                     )
                 ],
             )
@@ -628,10 +627,7 @@ class UpperTier(Node, ABC):
             "restore.package",
             node=self.node_id,
             municipality=node.code,
-            versions=len(rows),
-            applied=applied,
-            confirmed=confirmed,
-            designations=len(designations),
+            **counts,
         )
         return restore.seal_package(
             self._key,

@@ -19,6 +19,7 @@ from jukinet.errors import (
 from jukinet.storage.base import SCHEMA_VERSION, Store
 from jukinet.storage.records import (
     GENESIS,
+    IdentityRow,
     PendingRecord,
 )
 from jukinet.testing.conformance._rows import (
@@ -28,6 +29,14 @@ from jukinet.testing.conformance._rows import (
 from jukinet.testing.conformance.cards import card_row, event_of, step
 from jukinet.testing.conformance.counter import info_row, request_row
 from jukinet.testing.conformance.hooks import ConformanceHooks
+
+
+@attrs.frozen
+class _Kept:
+    """What the migration tests write before a downgrade and find again after it."""
+
+    rows: list[IdentityRow]
+    pending: PendingRecord
 
 
 class SchemaConformance(ConformanceHooks):
@@ -312,9 +321,9 @@ class SchemaConformance(ConformanceHooks):
         fresh.create_schema()  # idempotent once migrated
         assert fresh.identities.history(code) == rows
 
-    def test_a_version_4_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
-        # Version 5 keeps the resident IC cards a municipality issued (旧住基法30条の44,
-        # 番号法17条); a version 4 store had none, and keeps everything else.
+    def _rows_of_every_port(self, store: Store) -> _Kept:
+        """Rows in every port a version 4 store has (identities, outbox, code pool,
+        schedule, pending notices, register), for the migration tests to find again."""
         code = self.rows.code(1)
         rows = [
             self.rows.identity_row(code, 1, received_on=_on(0)),
@@ -328,6 +337,21 @@ class SchemaConformance(ConformanceHooks):
             store.schedule.add(uow, [self.rows.scheduled_item(1)])
             (seq,) = store.pending.add(uow, [notice])
         self.person(store, 1)
+        return _Kept(rows=rows, pending=PendingRecord(seq=seq, entry=notice))
+
+    def _assert_kept(self, reader: Store, kept: _Kept) -> None:
+        """What :meth:`_rows_of_every_port` wrote is all there, unchanged."""
+        assert reader.identities.history(kept.rows[0].resident_code) == kept.rows
+        assert reader.register.count() == 1
+        assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
+        assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
+        assert reader.schedule.due(date.max) == [self.rows.scheduled_item(1)]
+        assert reader.pending.find([kept.pending.entry.codes[0]]) == [kept.pending]
+
+    def test_a_version_4_schema_is_migrated_and_keeps_its_rows(self, store: Store) -> None:
+        # Version 5 keeps the resident IC cards a municipality issued (旧住基法30条の44,
+        # 番号法17条); a version 4 store had none, and keeps everything else.
+        kept = self._rows_of_every_port(store)
         self.downgrade_to_schema_4(store)
         old = self.handle(store)
         with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
@@ -335,7 +359,7 @@ class SchemaConformance(ConformanceHooks):
         assert "version 4" in str(info.value)
         assert str(SCHEMA_VERSION) in str(info.value)
         with pytest.raises(SchemaVersionMismatch):
-            old.cards.live_for(code)
+            old.cards.live_for(kept.rows[0].resident_code)
         with pytest.raises(SchemaVersionMismatch):
             old.pending.count()
         old.create_schema()
@@ -343,12 +367,7 @@ class SchemaConformance(ConformanceHooks):
         fresh = self.handle(store)
         fresh.check_schema()
         for reader in (old, fresh):
-            assert reader.identities.history(code) == rows
-            assert reader.register.count() == 1
-            assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
-            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
-            assert reader.schedule.due(date.max) == [self.rows.scheduled_item(1)]
-            assert reader.pending.find([notice.codes[0]]) == [PendingRecord(seq=seq, entry=notice)]
+            self._assert_kept(reader, kept)
         self._cards_port_works(old, fresh)
         fresh.create_schema()  # idempotent once migrated
         assert fresh.cards.live_for(card_row(7).holder) is not None
@@ -359,24 +378,13 @@ class SchemaConformance(ConformanceHooks):
         # 転出証明書情報 a destination was sent (住基法24条の2第3項・第4項) and the
         # requests sent to other municipalities (12条の4); a version 5 store had none,
         # and keeps everything else, its cards with their events too.
-        code = self.rows.code(1)
-        rows = [
-            self.rows.identity_row(code, 1, received_on=_on(0)),
-            self.rows.identity_row(code, 2, rest="2番地", received_on=_on(1)),
-        ]
-        notice = self.rows.pending_notice(3)
+        kept = self._rows_of_every_port(store)
         card = card_row(4)
         suspended, event = step(card, "suspended", state="suspended")
         with store.unit_of_work() as uow:
-            store.identities.append(uow, rows)
-            store.outbox.append(uow, "pref13", [b"kept"])
-            store.code_pool.designate(uow, MUNICIPALITIES[1], [self.rows.code(9)])
-            store.schedule.add(uow, [self.rows.scheduled_item(1)])
-            (seq,) = store.pending.add(uow, [notice])
             store.cards.issue(uow, card, event_of(card))
         with store.unit_of_work() as uow:
             store.cards.update(uow, suspended, event)
-        self.person(store, 1)
         self.downgrade_to_schema_5(store)
         old = self.handle(store)
         with pytest.raises(SchemaVersionMismatch, match="create_schema") as info:
@@ -392,12 +400,7 @@ class SchemaConformance(ConformanceHooks):
         fresh = self.handle(store)
         fresh.check_schema()
         for reader in (old, fresh):
-            assert reader.identities.history(code) == rows
-            assert reader.register.count() == 1
-            assert reader.code_pool.designated_to(self.rows.code(9)) == MUNICIPALITIES[1]
-            assert [entry.payload for entry in reader.outbox.read("pref13")] == [b"kept"]
-            assert reader.schedule.due(date.max) == [self.rows.scheduled_item(1)]
-            assert reader.pending.find([notice.codes[0]]) == [PendingRecord(seq=seq, entry=notice)]
+            self._assert_kept(reader, kept)
             assert reader.cards.live_for(card.holder) == suspended
             assert reader.cards.history(card.card_id) == [event_of(card), event]
         self._counter_port_works(old, fresh)
